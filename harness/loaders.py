@@ -1,0 +1,230 @@
+"""Loaders for public instance files shipped in ``datasets/`` (see datasets/SOURCES.md).
+
+Every parse error names the file, the line or field, and what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import InstanceError
+from harness.model import Instance, make_comm_graph
+
+
+def datasets_dir() -> Path:
+    """``$HARNESS_DATASETS`` or the repository's ``datasets/`` folder."""
+    env = os.environ.get("HARNESS_DATASETS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "datasets"
+
+
+# -- file formats ------------------------------------------------------------------------------
+def read_tsplib(path: Path) -> tuple[dict[str, str], np.ndarray]:
+    """TSPLIB header fields and the (n, 2) node coordinates, in node order 1..n."""
+    header: dict[str, str] = {}
+    coords: list[tuple[float, float]] = []
+    in_coords = False
+    with open(path) as fh:
+        for lineno, raw in enumerate(fh, 1):
+            line = raw.strip()
+            if not line or line == "EOF":
+                continue
+            if in_coords:
+                parts = line.split()
+                if len(parts) < 3:
+                    raise InstanceError(str(path), f"line {lineno}", "'id x y' in NODE_COORD_SECTION", line)
+                try:
+                    node, x, y = int(parts[0]), float(parts[1]), float(parts[2])
+                except ValueError:
+                    raise InstanceError(str(path), f"line {lineno}", "'id x y' with numbers", line) from None
+                if node != len(coords) + 1:
+                    raise InstanceError(str(path), f"line {lineno}", f"node id {len(coords) + 1}", node)
+                coords.append((x, y))
+            elif line.startswith("NODE_COORD_SECTION"):
+                in_coords = True
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                header[key.strip().upper()] = value.strip()
+    kind = header.get("EDGE_WEIGHT_TYPE")
+    if kind != "EUC_2D":
+        raise InstanceError(str(path), "EDGE_WEIGHT_TYPE", "EUC_2D (the only type supported)", kind)
+    dim = int(header.get("DIMENSION", len(coords)))
+    if dim != len(coords) or dim < 2:
+        raise InstanceError(str(path), "DIMENSION", f"the number of coordinates ({len(coords)})", dim)
+    return header, np.asarray(coords, dtype=np.float64)
+
+
+def read_solomon(path: Path) -> tuple[str, int, float, np.ndarray]:
+    """Name, vehicle count, capacity and the rows ``id x y demand ready due service``."""
+    lines = [ln.strip() for ln in Path(path).read_text().splitlines()]
+    name = lines[0] if lines else ""
+    try:
+        v = next(i for i, ln in enumerate(lines) if ln.upper().startswith("VEHICLE"))
+        number, capacity = lines[v + 2].split()[:2]
+        n_vehicles, cap = int(number), float(capacity)
+    except (StopIteration, ValueError, IndexError):
+        raise InstanceError(str(path), "VEHICLE", "a 'VEHICLE' block with 'NUMBER CAPACITY' values") from None
+    rows: list[list[float]] = []
+    try:
+        c = next(i for i, ln in enumerate(lines) if ln.upper().startswith("CUSTOMER"))
+    except StopIteration:
+        raise InstanceError(str(path), "CUSTOMER", "a 'CUSTOMER' table") from None
+    for lineno in range(c + 2, len(lines)):
+        parts = lines[lineno].split()
+        if not parts:
+            continue
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise InstanceError(str(path), f"line {lineno + 1}", "7 numbers: id x y demand ready due service", lines[lineno]) from None
+        if len(values) != 7:
+            raise InstanceError(str(path), f"line {lineno + 1}", "7 numbers: id x y demand ready due service", lines[lineno])
+        rows.append(values)
+    if len(rows) < 2 or rows[0][0] != 0:
+        raise InstanceError(str(path), "CUSTOMER", "the depot (id 0) then at least one customer")
+    return name, n_vehicles, cap, np.asarray(rows)
+
+
+@cache
+def best_known_table() -> dict[tuple[str, str], float]:
+    """(set, instance) -> best-known cost, from datasets/best_known.csv."""
+    out: dict[tuple[str, str], float] = {}
+    path = datasets_dir() / "best_known.csv"
+    with open(path) as fh:
+        for row in csv.DictReader(fh):
+            out[(row["set"], row["instance"].lower())] = float(row["best_known_cost"])
+    return out
+
+
+@cache
+def mtsp_best_known() -> dict[tuple[str, int, str], float]:
+    out: dict[tuple[str, int, str], float] = {}
+    with open(datasets_dir() / "mtsp_lkh3" / "best_known.csv") as fh:
+        for row in csv.DictReader(fh):
+            objective = {"minsum": "min_sum", "minmax": "min_max"}[row["objective"]]
+            out[(row["instance"], int(row["salesmen"]), objective)] = float(row["best_known_cost"])
+    return out
+
+
+# -- instances ---------------------------------------------------------------------------------
+def _graph(params: dict[str, Any], n_agents: int, positions: np.ndarray):
+    kind = params.get("comm", "full")
+    extra = {"radius": params.get("radius", 40.0)} if kind == "rgg" else {}
+    return make_comm_graph(kind, n_agents, positions if kind == "rgg" else None, **extra)
+
+
+def _depot_instance(
+    *, name: str, family: str, objective: str, coords: np.ndarray, n_agents: int, params: dict, meta: dict
+) -> Instance:
+    depot = coords[0]
+    agents = {
+        "x": np.full(n_agents, depot[0]), "y": np.full(n_agents, depot[1]),
+        "end_x": np.full(n_agents, depot[0]), "end_y": np.full(n_agents, depot[1]),
+    }
+    return Instance.build(
+        name=name,
+        family=family,
+        objective=objective,
+        agents=agents,
+        tasks={"x": coords[1:, 0], "y": coords[1:, 1]},
+        comm=_graph(params, n_agents, np.tile(depot, (n_agents, 1))),
+        meta={"distance": "euc_2d", **meta},
+        source=meta["source"],
+    )
+
+
+def load_tsplib(instance: str, objective: str = "min_sum", agents: int = 1, **params: Any) -> Instance:
+    """TSPLIB EUC_2D: node 1 is the depot where ``agents`` salesmen start and end; the other
+    nodes are tasks. Best-known: the TSPLIB optimum for one agent, min-sum."""
+    path = datasets_dir() / "tsplib" / f"{instance}.tsp"
+    if not path.exists():
+        names = sorted(p.stem for p in (datasets_dir() / "tsplib").glob("*.tsp"))
+        raise InstanceError("tsplib", "instance", f"one of {', '.join(names)}", instance)
+    if agents < 1:
+        raise InstanceError(str(path), "agents", "at least 1 salesman", agents)
+    _, coords = read_tsplib(path)
+    bk = best_known_table().get(("tsplib", instance.lower())) if agents == 1 else None
+    return _depot_instance(
+        name=f"tsplib-{instance}" + (f"-m{agents}" if agents > 1 else ""),
+        family="tsplib", objective=objective, coords=coords, n_agents=agents, params=params,
+        meta={"source": str(path.relative_to(datasets_dir().parent)), "params": params,
+              "best_known": {"min_sum": bk} if bk is not None else {}},
+    )
+
+
+def load_mtsp_lkh3(instance: str, objective: str = "min_sum", **params: Any) -> Instance:
+    """The LKH-3 mTSP set: ``NAME-mK`` is TSPLIB file NAME with K salesmen who all start and
+    end at node 1. LKH-3 requires every salesman to visit at least one node, so a plan that
+    leaves agents idle can be shorter than the min-sum best-known (``meta.min_route_size``)."""
+    base, _, m = instance.rpartition("-m")
+    if not base or not m.isdigit():
+        raise InstanceError("mtsp_lkh3", "instance", "NAME-mK, like 'eil51-m5'", instance)
+    path = datasets_dir() / "mtsp_lkh3" / f"{base}.tsp"
+    if not path.exists():
+        names = sorted(p.stem for p in path.parent.glob("*.tsp"))
+        raise InstanceError("mtsp_lkh3", "instance", f"one of {', '.join(names)} with -mK", instance)
+    k = int(m)
+    _, coords = read_tsplib(path)
+    bk = {obj: mtsp_best_known().get((base, k, obj)) for obj in ("min_sum", "min_max")}
+    return _depot_instance(
+        name=f"mtsp_lkh3-{instance}", family="mtsp_lkh3", objective=objective, coords=coords, n_agents=k,
+        params=params,
+        meta={"source": str(path.relative_to(datasets_dir().parent)), "params": params, "min_route_size": 1,
+              "best_known": {o: v for o, v in bk.items() if v is not None}},
+    )
+
+
+def load_solomon(instance: str, objective: str = "min_sum", vehicles: int = 0, **params: Any) -> Instance:
+    """Solomon / Gehring-Homberger VRPTW: vehicles start and end at the depot (row 0) within its
+    window, carry ``CAPACITY``; customers have demand, a window on service start and a service
+    time. Best-known: total distance (literature objective: fewest vehicles first)."""
+    candidates = [datasets_dir() / folder / f"{instance}.txt" for folder in ("solomon", "homberger_1000")]
+    path = next((p for p in candidates if p.exists()), None)
+    if path is None:
+        raise InstanceError("solomon", "instance", "a file name from datasets/solomon or datasets/homberger_1000, like 'C101'", instance)
+    _, n_vehicles, cap, rows = read_solomon(path)
+    m = vehicles or n_vehicles
+    depot, cust = rows[0], rows[1:]
+    set_name = path.parent.name
+    bk = best_known_table().get((set_name, instance.lower()))
+    return Instance.build(
+        name=f"{set_name}-{instance}" + (f"-v{m}" if vehicles else ""),
+        family="solomon",
+        objective=objective,
+        agents={
+            "x": np.full(m, depot[1]), "y": np.full(m, depot[2]),
+            "end_x": np.full(m, depot[1]), "end_y": np.full(m, depot[2]),
+            "capacity": cap, "avail_start": depot[4], "avail_end": depot[5],
+        },
+        tasks={
+            "x": cust[:, 1], "y": cust[:, 2], "demand": cust[:, 3],
+            "tw_start": cust[:, 4], "tw_end": cust[:, 5], "duration": cust[:, 6],
+        },
+        comm=_graph(params, m, np.tile(depot[1:3], (m, 1))),
+        meta={"source": str(path.relative_to(datasets_dir().parent)), "params": params,
+              "best_known": {"min_sum": bk} if bk is not None and objective == "min_sum" else {}},
+        source=str(path),
+    )
+
+
+LOADERS = {"tsplib": load_tsplib, "mtsp_lkh3": load_mtsp_lkh3, "solomon": load_solomon}
+
+
+def load(family: str, instance: str, **params: Any) -> Instance:
+    return LOADERS[family](instance, **params)
+
+
+def list_instances(family: str) -> list[str]:
+    root = datasets_dir()
+    if family == "tsplib":
+        return sorted(p.stem for p in (root / "tsplib").glob("*.tsp"))
+    if family == "mtsp_lkh3":
+        return sorted(f"{i}-m{k}" for (i, k, _o) in mtsp_best_known())
+    if family == "solomon":
+        return sorted(p.stem for d in ("solomon", "homberger_1000") for p in (root / d).glob("*.txt"))
+    return []

@@ -1,0 +1,491 @@
+"""The problem model (DESIGN §3): an instance is plain column data plus a little metadata.
+
+Agents and tasks are column tables (``dict[str, numpy.ndarray]``) with a fixed schema, so the
+same instance is a NumPy structure in memory, an Arrow/Parquet table on disk and a JSON
+document for small cases. Ids are positions: agent ``i`` is row ``i``, task ``j`` is row ``j``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import InstanceError
+
+FORMAT_VERSION = 1
+
+#: Objectives the evaluator knows, and whether larger is better.
+OBJECTIVES: dict[str, str] = {
+    "max_payoff": "max",  # sum of agent-task payoffs (single assignment)
+    "max_tdr": "max",  # total time-discounted reward (CBBA paper)
+    "min_sum": "min",  # total travel distance
+    "min_max": "min",  # makespan: latest route completion time
+}
+
+INF = math.inf
+NAN = math.nan
+
+#: column -> (dtype, default). A default of None means the column is required.
+AGENT_COLUMNS: dict[str, tuple[type, Any]] = {
+    "x": (float, None),
+    "y": (float, None),
+    "z": (float, 0.0),
+    "end_x": (float, NAN),  # NaN: the route ends at its last task (open path)
+    "end_y": (float, NAN),
+    "end_z": (float, NAN),
+    "speed": (float, 1.0),
+    "capacity": (float, INF),
+    "max_tasks": (int, 0),  # bundle limit L; 0 = no limit
+    "avail_start": (float, 0.0),
+    "avail_end": (float, INF),
+    "cost_per_distance": (float, 1.0),
+}
+TASK_COLUMNS: dict[str, tuple[type, Any]] = {
+    "x": (float, None),
+    "y": (float, None),
+    "z": (float, 0.0),
+    "tw_start": (float, 0.0),  # service may start from ...
+    "tw_end": (float, INF),  # ... until (latest start)
+    "duration": (float, 0.0),
+    "value": (float, 1.0),
+    "discount": (float, 0.0),  # lambda of value * exp(-lambda * (start - tw_start))
+    "demand": (float, 0.0),
+}
+#: columns allowed to hold +inf (everything else must be finite, or NaN where the default is NaN)
+_MAY_BE_INF = {"capacity", "avail_end", "tw_end"}
+
+COMM_KINDS = ("full", "ring", "line", "star", "grid", "rgg", "edges")
+DISTANCES = ("euclidean", "euc_2d")  # euc_2d: TSPLIB's nearest-integer rounding
+
+
+@dataclass
+class CommGraph:
+    """Undirected communication graph between agents: ``kind``, its parameters and edges."""
+
+    kind: str
+    edges: np.ndarray  # shape (E, 2), int, i < j
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def neighbours(self, n_agents: int) -> list[tuple[int, ...]]:
+        adj: list[set[int]] = [set() for _ in range(n_agents)]
+        for a, b in self.edges:
+            adj[int(a)].add(int(b))
+            adj[int(b)].add(int(a))
+        return [tuple(sorted(s)) for s in adj]
+
+    def diameter(self, n_agents: int) -> int:
+        """Longest shortest path in hops; -1 when the graph is disconnected."""
+        adj = self.neighbours(n_agents)
+        best = 0
+        for src in range(n_agents):
+            dist = [-1] * n_agents
+            dist[src] = 0
+            queue = deque([src])
+            while queue:
+                u = queue.popleft()
+                for v in adj[u]:
+                    if dist[v] < 0:
+                        dist[v] = dist[u] + 1
+                        queue.append(v)
+            if min(dist) < 0:
+                return -1
+            best = max(best, max(dist))
+        return best
+
+
+def make_comm_graph(
+    kind: str, n_agents: int, positions: np.ndarray | None = None, **params: Any
+) -> CommGraph:
+    """Build a communication graph over ``n_agents`` agents.
+
+    ``rgg`` (random geometric) links agents whose start points are within ``radius``; if that
+    leaves the graph disconnected, the closest pair of points across components is linked until
+    it is connected, and the number of such bridges is kept in ``params['bridges']``.
+    """
+    n = n_agents
+    pairs: set[tuple[int, int]] = set()
+    if kind == "full":
+        pairs = {(i, j) for i in range(n) for j in range(i + 1, n)}
+    elif kind in ("ring", "line"):
+        pairs = {(i, i + 1) for i in range(n - 1)}
+        if kind == "ring" and n > 2:
+            pairs.add((0, n - 1))
+    elif kind == "star":
+        pairs = {(0, j) for j in range(1, n)}
+    elif kind == "grid":
+        cols = int(params.get("cols") or math.ceil(math.sqrt(n)))
+        for i in range(n):
+            r, c = divmod(i, cols)
+            if c + 1 < cols and i + 1 < n:
+                pairs.add((i, i + 1))
+            if i + cols < n:
+                pairs.add((i, i + cols))
+        params = {**params, "cols": cols}
+    elif kind == "rgg":
+        if positions is None:
+            raise InstanceError("comm graph", "positions", "agent positions for 'rgg'")
+        radius = float(params.get("radius", 40.0))
+        d = np.linalg.norm(positions[:, None, :] - positions[None, :, :], axis=-1)
+        pairs = {(i, j) for i in range(n) for j in range(i + 1, n) if d[i, j] <= radius}
+        bridges = 0
+        while True:
+            comp = _components(n, pairs)
+            if comp.max(initial=0) == 0:
+                break
+            inside = comp == 0
+            sub = d[np.ix_(inside, ~inside)]
+            a, b = np.unravel_index(np.argmin(sub), sub.shape)
+            i, j = int(np.flatnonzero(inside)[a]), int(np.flatnonzero(~inside)[b])
+            pairs.add((min(i, j), max(i, j)))
+            bridges += 1
+        params = {**params, "radius": radius, "bridges": bridges}
+    elif kind == "edges":
+        for k, e in enumerate(params.get("edges", [])):
+            if len(e) != 2:
+                raise InstanceError("comm graph", f"edges[{k}]", "a pair [i, j]", e)
+            i, j = int(e[0]), int(e[1])
+            if not (0 <= i < n and 0 <= j < n) or i == j:
+                raise InstanceError("comm graph", f"edges[{k}]", f"two distinct ids in 0..{n - 1}", e)
+            pairs.add((min(i, j), max(i, j)))
+        params = {}
+    else:
+        raise InstanceError("comm graph", "kind", f"one of {', '.join(COMM_KINDS)}", kind)
+    edges = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+    return CommGraph(kind=kind, edges=edges, params=params)
+
+
+def _components(n: int, pairs: set[tuple[int, int]]) -> np.ndarray:
+    parent = list(range(n))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for i, j in pairs:
+        parent[find(i)] = find(j)
+    roots: dict[int, int] = {}
+    return np.array([roots.setdefault(find(i), len(roots)) for i in range(n)], dtype=np.int64)
+
+
+@dataclass
+class Instance:
+    """A task-allocation problem: agents, tasks, graph, objective and provenance."""
+
+    name: str
+    family: str
+    objective: str
+    agents: dict[str, np.ndarray]
+    tasks: dict[str, np.ndarray]
+    comm: CommGraph
+    agent_caps: np.ndarray | None = None  # (n_agents, k) capability levels
+    task_caps: np.ndarray | None = None  # (n_tasks, k) required levels
+    precedence: np.ndarray | None = None  # (P, 2): task a must start before task b
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        *,
+        name: str,
+        family: str,
+        objective: str,
+        agents: dict[str, Any],
+        tasks: dict[str, Any],
+        comm: CommGraph | None = None,
+        agent_caps: Any = None,
+        task_caps: Any = None,
+        precedence: Any = None,
+        meta: dict[str, Any] | None = None,
+        source: str = "instance",
+    ) -> Instance:
+        """Fill defaults, coerce dtypes and validate; raise :class:`InstanceError` on bad data."""
+        a = _columns(agents, AGENT_COLUMNS, source, "agents")
+        t = _columns(tasks, TASK_COLUMNS, source, "tasks")
+        n_agents = len(a["x"])
+        if comm is None:
+            comm = make_comm_graph("full", n_agents)
+        k = 0
+        caps = []
+        for label, arr, rows in (("agent_caps", agent_caps, n_agents), ("task_caps", task_caps, len(t["x"]))):
+            if arr is None:
+                caps.append(None)
+                continue
+            try:
+                arr = np.asarray(arr, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise InstanceError(source, label, "a numeric matrix", str(exc)) from None
+            if arr.ndim != 2 or arr.shape[0] != rows:
+                raise InstanceError(source, label, f"a matrix with {rows} rows", arr.shape)
+            k = arr.shape[1]
+            caps.append(arr)
+        agent_caps_arr, task_caps_arr = caps
+        if (agent_caps_arr is None) != (task_caps_arr is None) or (
+            agent_caps_arr is not None and agent_caps_arr.shape[1] != task_caps_arr.shape[1]
+        ):
+            raise InstanceError(
+                source, "agent_caps/task_caps", f"both given with the same number of columns ({k})"
+            )
+        prec = None
+        if precedence is not None and len(precedence):
+            prec = np.asarray(precedence, dtype=np.int64).reshape(-1, 2)
+        inst = cls(
+            name=name,
+            family=family,
+            objective=objective,
+            agents=a,
+            tasks=t,
+            comm=comm,
+            agent_caps=agent_caps_arr,
+            task_caps=task_caps_arr,
+            precedence=prec,
+            meta=dict(meta or {}),
+        )
+        inst.validate(source)
+        return inst
+
+    # -- basic facts --------------------------------------------------------------------
+    @property
+    def n_agents(self) -> int:
+        return len(self.agents["x"])
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.tasks["x"])
+
+    @property
+    def sense(self) -> str:
+        return OBJECTIVES[self.objective]
+
+    @property
+    def distance_kind(self) -> str:
+        return self.meta.get("distance", "euclidean")
+
+    def agent_xyz(self) -> np.ndarray:
+        return np.stack([self.agents["x"], self.agents["y"], self.agents["z"]], axis=1)
+
+    def agent_end_xyz(self) -> np.ndarray:
+        return np.stack([self.agents["end_x"], self.agents["end_y"], self.agents["end_z"]], axis=1)
+
+    def task_xyz(self) -> np.ndarray:
+        return np.stack([self.tasks["x"], self.tasks["y"], self.tasks["z"]], axis=1)
+
+    def best_known(self) -> float | None:
+        bk = self.meta.get("best_known", {})
+        value = bk.get(self.objective) if isinstance(bk, dict) else None
+        return None if value is None else float(value)
+
+    # -- validation ---------------------------------------------------------------------
+    def validate(self, source: str = "instance") -> None:
+        if self.objective not in OBJECTIVES:
+            raise InstanceError(source, "objective", f"one of {', '.join(OBJECTIVES)}", self.objective)
+        if not self.family or not isinstance(self.family, str):
+            raise InstanceError(source, "family", "a non-empty family name", self.family)
+        if self.n_agents < 1:
+            raise InstanceError(source, "agents", "at least one agent", self.n_agents)
+        if self.n_tasks < 1:
+            raise InstanceError(source, "tasks", "at least one task", self.n_tasks)
+        if self.distance_kind not in DISTANCES:
+            raise InstanceError(source, "meta.distance", f"one of {', '.join(DISTANCES)}", self.distance_kind)
+        for table, cols in (("agents", self.agents), ("tasks", self.tasks)):
+            for name, arr in cols.items():
+                if name in _MAY_BE_INF:
+                    bad = np.isnan(arr)
+                elif name.startswith("end_"):
+                    bad = np.isinf(arr)
+                else:
+                    bad = ~np.isfinite(arr)
+                if bad.any():
+                    row = int(np.flatnonzero(bad)[0])
+                    raise InstanceError(source, f"{table}[{row}].{name}", "a finite number", arr[row].item())
+        a, t = self.agents, self.tasks
+        _check(source, "agents", "speed", a["speed"] > 0, "a speed > 0", a["speed"])
+        _check(source, "agents", "max_tasks", a["max_tasks"] >= 0, "an integer >= 0 (0 = no limit)", a["max_tasks"])
+        _check(source, "agents", "capacity", a["capacity"] >= 0, "a capacity >= 0", a["capacity"])
+        _check(source, "agents", "avail_end", a["avail_end"] >= a["avail_start"], "avail_end >= avail_start", a["avail_end"])
+        ends = np.isnan(a["end_x"]) == np.isnan(a["end_y"])
+        _check(source, "agents", "end_y", ends, "end_x and end_y both set or both empty", a["end_y"])
+        _check(source, "tasks", "tw_end", t["tw_end"] >= t["tw_start"], "tw_end >= tw_start", t["tw_end"])
+        _check(source, "tasks", "duration", t["duration"] >= 0, "a duration >= 0", t["duration"])
+        _check(source, "tasks", "discount", t["discount"] >= 0, "a discount lambda >= 0", t["discount"])
+        _check(source, "tasks", "demand", t["demand"] >= 0, "a demand >= 0", t["demand"])
+        e = self.comm.edges
+        if e.size and (e.min() < 0 or e.max() >= self.n_agents or (e[:, 0] == e[:, 1]).any()):
+            raise InstanceError(source, "comm.edges", f"pairs of distinct agent ids in 0..{self.n_agents - 1}")
+        if self.n_agents > 1 and self.comm.diameter(self.n_agents) < 0:
+            raise InstanceError(source, "comm", "a connected communication graph", self.comm.kind)
+        if self.precedence is not None:
+            p = self.precedence
+            if p.min() < 0 or p.max() >= self.n_tasks:
+                raise InstanceError(source, "precedence", f"pairs of task ids in 0..{self.n_tasks - 1}")
+
+    # -- identity -----------------------------------------------------------------------
+    def content_hash(self) -> str:
+        """SHA-256 (hex, 16 chars) of everything that defines the problem, not of its name."""
+        h = hashlib.sha256()
+        h.update(f"v{FORMAT_VERSION}|{self.family}|{self.objective}|{self.distance_kind}|".encode())
+        for table in (self.agents, self.tasks):
+            for name in sorted(table):
+                h.update(name.encode())
+                h.update(np.ascontiguousarray(table[name], dtype=np.float64).tobytes())
+        for arr in (self.agent_caps, self.task_caps, self.comm.edges, self.precedence):
+            h.update(b"|" if arr is None else np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()[:16]
+
+    # -- JSON -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        def col(arr: np.ndarray) -> list[Any]:
+            return [None if (isinstance(v, float) and not math.isfinite(v)) else v for v in arr.tolist()]
+
+        return {
+            "format": "dta-harness-instance",
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "family": self.family,
+            "objective": self.objective,
+            "agents": {k: col(v) for k, v in self.agents.items()},
+            "tasks": {k: col(v) for k, v in self.tasks.items()},
+            "agent_caps": None if self.agent_caps is None else self.agent_caps.tolist(),
+            "task_caps": None if self.task_caps is None else self.task_caps.tolist(),
+            "precedence": None if self.precedence is None else self.precedence.tolist(),
+            "comm": {"kind": self.comm.kind, "params": self.comm.params, "edges": self.comm.edges.tolist()},
+            "meta": self.meta,
+            "hash": self.content_hash(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "instance") -> Instance:
+        if not isinstance(d, dict):
+            raise InstanceError(source, "(top level)", "a JSON object", type(d).__name__)
+        for key in ("name", "family", "objective", "agents", "tasks"):
+            if key not in d:
+                raise InstanceError(source, key, "a value (required field)")
+        comm_d = d.get("comm") or {"kind": "full"}
+        edges = np.asarray(comm_d.get("edges", []), dtype=np.int64).reshape(-1, 2)
+        n_agents = len(next(iter(d["agents"].values()), []))
+        if comm_d.get("kind", "full") == "full" and "edges" not in comm_d:
+            comm = make_comm_graph("full", n_agents)
+        else:
+            comm = CommGraph(kind=comm_d.get("kind", "edges"), edges=edges, params=comm_d.get("params", {}))
+        inst = cls.build(
+            name=d["name"],
+            family=d["family"],
+            objective=d["objective"],
+            agents=_decode_nulls(d["agents"], AGENT_COLUMNS, source, "agents"),
+            tasks=_decode_nulls(d["tasks"], TASK_COLUMNS, source, "tasks"),
+            comm=comm,
+            agent_caps=d.get("agent_caps"),
+            task_caps=d.get("task_caps"),
+            precedence=d.get("precedence"),
+            meta=d.get("meta") or {},
+            source=source,
+        )
+        stated = d.get("hash")
+        if stated and stated != inst.content_hash():
+            raise InstanceError(source, "hash", f"the content hash {inst.content_hash()} (file edited?)", stated)
+        return inst
+
+    # -- files ----------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write as ``.json`` or ``.parquet`` (by suffix), atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        if path.suffix == ".json":
+            tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        elif path.suffix == ".parquet":
+            from harness.instance_io import instance_to_table
+
+            import pyarrow.parquet as pq
+
+            pq.write_table(instance_to_table(self), tmp)
+        else:
+            raise InstanceError(str(path), "suffix", "'.json' or '.parquet'", path.suffix)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Instance:
+        path = Path(path)
+        if not path.exists():
+            raise InstanceError(str(path), "(file)", "an existing instance file")
+        if path.suffix == ".json":
+            try:
+                d = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                raise InstanceError(str(path), f"line {exc.lineno}", "valid JSON", exc.msg) from None
+            return cls.from_dict(d, source=str(path))
+        if path.suffix == ".parquet":
+            from harness.instance_io import instance_from_parquet
+
+            return instance_from_parquet(path)
+        raise InstanceError(str(path), "suffix", "'.json' or '.parquet'", path.suffix)
+
+
+def _columns(data: dict[str, Any], schema: dict[str, tuple[type, Any]], source: str, table: str) -> dict[str, np.ndarray]:
+    if not isinstance(data, dict):
+        raise InstanceError(source, table, "a mapping of column name to values", type(data).__name__)
+    unknown = sorted(set(data) - set(schema))
+    if unknown:
+        raise InstanceError(source, f"{table}.{unknown[0]}", f"one of the columns {', '.join(schema)}")
+    n = None
+    for name in schema:
+        if name in data and data[name] is not None and not np.isscalar(data[name]):
+            n = len(data[name])
+            break
+    if n is None:
+        raise InstanceError(source, f"{table}.x", "a list of coordinates")
+    out: dict[str, np.ndarray] = {}
+    for name, (dtype, default) in schema.items():
+        value = data.get(name)
+        if value is None:
+            if default is None:
+                raise InstanceError(source, f"{table}.{name}", f"a column of {n} values (required)")
+            value = default
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InstanceError(source, f"{table}.{name}", "numbers", value) from None
+        if arr.ndim == 0:
+            arr = np.full(n, float(arr))
+        if arr.shape != (n,):
+            raise InstanceError(source, f"{table}.{name}", f"{n} values (one per row)", arr.shape)
+        if dtype is int:
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise InstanceError(source, f"{table}.{name}", "whole numbers", value)
+            arr = arr.astype(np.int64)
+        out[name] = arr
+    return out
+
+
+def _decode_nulls(cols: dict[str, Any], schema: dict[str, tuple[type, Any]], source: str, table: str) -> dict[str, Any]:
+    """JSON has no inf/NaN: a null inside a column means that column's non-finite default."""
+    if not isinstance(cols, dict):
+        raise InstanceError(source, table, "a mapping of column name to values", type(cols).__name__)
+    out: dict[str, Any] = {}
+    for name, values in cols.items():
+        default = schema.get(name, (float, None))[1]
+        if isinstance(values, list):
+            fill = default if isinstance(default, float) and not math.isfinite(default) else None
+            if fill is None and any(v is None for v in values):
+                raise InstanceError(source, f"{table}.{name}", "numbers (null only where the column may be empty)")
+            out[name] = [fill if v is None else v for v in values]
+        else:
+            out[name] = values
+    return out
+
+
+def _check(source: str, table: str, name: str, ok: np.ndarray, expected: str, values: np.ndarray) -> None:
+    ok = np.asarray(ok)
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise InstanceError(source, f"{table}[{row}].{name}", expected, values[row].item())

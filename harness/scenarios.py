@@ -1,0 +1,229 @@
+"""Problem families: seeded generators and named public instance sets (DESIGN §3).
+
+A family is found by name. Generated families take a size ``TASKSxAGENTS`` and a seed;
+dataset families take an instance name. Both take optional parameters (communication graph,
+objective, ...), declared with their defaults so that a spec is validated before anything runs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.errors import InputError, SpecError
+from harness.model import COMM_KINDS, Instance, make_comm_graph
+
+WORLD = 100.0  # side of the square (or cube) workspace of the generated families
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    description: str
+    kind: str  # "generated" or "dataset"
+    objectives: tuple[str, ...]
+    params: dict[str, Any]
+    make: Callable[..., Instance] = field(repr=False)
+    sizes_hint: str = ""
+
+    def check_params(self, params: dict[str, Any], source: str, where: str) -> dict[str, Any]:
+        """Fill defaults and reject unknown names or wrongly typed values."""
+        out = dict(self.params)
+        for key, value in params.items():
+            if key not in self.params:
+                raise SpecError(source, f"{where}.{key}", f"one of the {self.name} parameters {sorted(self.params)}")
+            default = self.params[key]
+            if default is not None and not isinstance(value, type(default)) and not (
+                isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)
+            ):
+                raise SpecError(source, f"{where}.{key}", f"a {type(default).__name__}", value)
+            out[key] = value
+        if "objective" in out and out["objective"] not in self.objectives:
+            raise SpecError(source, f"{where}.objective", f"one of {', '.join(self.objectives)}", out["objective"])
+        if "comm" in out and out["comm"] not in COMM_KINDS:
+            raise SpecError(source, f"{where}.comm", f"one of {', '.join(COMM_KINDS)}", out["comm"])
+        return out
+
+
+SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_size(text: Any, source: str = "command line", where: str = "size") -> tuple[int, int]:
+    """``"10x5"`` -> (10 tasks, 5 agents)."""
+    m = SIZE_RE.match(str(text))
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise SpecError(source, where, "TASKSxAGENTS with positive integers, like '10x5'", text)
+    return int(m.group(1)), int(m.group(2))
+
+
+def _comm(params: dict[str, Any], positions: np.ndarray, n_agents: int):
+    kind = params.get("comm", "full")
+    extra = {"radius": params["radius"]} if kind == "rgg" else {}
+    return make_comm_graph(kind, n_agents, positions[:, :2] if kind == "rgg" else None, **extra)
+
+
+def _points(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    pts = np.zeros((n, 3))
+    pts[:, :dim] = rng.uniform(0.0, WORLD, size=(n, dim))
+    return pts
+
+
+def _check_dim(params: dict[str, Any]) -> int:
+    dim = params.get("dim", 2)
+    if dim not in (2, 3):
+        raise SpecError("family parameters", "dim", "2 or 3", dim)
+    return dim
+
+
+def gen_assignment(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
+    """m agents and n tasks uniform in a 100 x 100 (x 100) workspace; each agent takes at most
+    one task; payoff ``100 / distance`` (CAGA seed paper, §4) -- see ``geometry.payoff_matrix``."""
+    rng = np.random.default_rng(seed)
+    dim = _check_dim(params)
+    a, t = _points(rng, n_agents, dim), _points(rng, n_tasks, dim)
+    return Instance.build(
+        name=f"assignment-{n_tasks}x{n_agents}-s{seed}",
+        family="assignment",
+        objective="max_payoff",
+        agents={"x": a[:, 0], "y": a[:, 1], "z": a[:, 2], "max_tasks": 1},
+        tasks={"x": t[:, 0], "y": t[:, 1], "z": t[:, 2]},
+        comm=_comm(params, a, n_agents),
+        meta={"generator": "assignment", "params": params, "seed": seed, "size": [n_tasks, n_agents]},
+        source=f"generator assignment {n_tasks}x{n_agents}",
+    )
+
+
+def gen_tdr(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
+    """Time-discounted reward with time windows, the setting of the CBBA paper (Choi, Brunet,
+    How 2009, §V): agents with a start point and a speed, tasks with a value, a window
+    [tw_start, tw_end] in which service may start, a duration and a discount lambda; score of a
+    task served at time t: ``value * exp(-lambda * (t - tw_start))``; bundle limit L per agent.
+
+    Window starts spread over a horizon that grows with tasks per agent, so that an agent can
+    serve about L tasks; every draw is continuous, so ties have probability zero.
+    """
+    rng = np.random.default_rng(seed)
+    dim = _check_dim(params)
+    limit = params.get("bundle_limit") or max(1, math.ceil(n_tasks / n_agents))
+    a, t = _points(rng, n_agents, dim), _points(rng, n_tasks, dim)
+    horizon = 100.0 + 40.0 * limit
+    tw_start = rng.uniform(0.0, horizon, n_tasks)
+    return Instance.build(
+        name=f"tdr-{n_tasks}x{n_agents}-s{seed}",
+        family="tdr",
+        objective="max_tdr",
+        agents={
+            "x": a[:, 0], "y": a[:, 1], "z": a[:, 2],
+            "speed": rng.uniform(1.0, 2.0, n_agents),
+            "max_tasks": limit,
+        },
+        tasks={
+            "x": t[:, 0], "y": t[:, 1], "z": t[:, 2],
+            "tw_start": tw_start,
+            "tw_end": tw_start + rng.uniform(20.0, 60.0, n_tasks),
+            "duration": rng.uniform(5.0, 10.0, n_tasks),
+            "value": rng.uniform(10.0, 100.0, n_tasks),
+            "discount": rng.uniform(0.005, 0.02, n_tasks),
+        },
+        comm=_comm(params, a, n_agents),
+        meta={"generator": "tdr", "params": params, "seed": seed, "size": [n_tasks, n_agents]},
+        source=f"generator tdr {n_tasks}x{n_agents}",
+    )
+
+
+def gen_mtsp(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
+    """Multi-agent TSP as in Patel et al. (ICRA 2020): n locations and m agents with distinct
+    start points in a 100 x 100 square; open paths (agents do not return) unless
+    ``return_to_start``; objective ``min_sum`` (total distance) or ``min_max`` (makespan)."""
+    rng = np.random.default_rng(seed)
+    dim = _check_dim(params)
+    a, t = _points(rng, n_agents, dim), _points(rng, n_tasks, dim)
+    ret = bool(params.get("return_to_start", False))
+    end = a if ret else np.full_like(a, np.nan)
+    return Instance.build(
+        name=f"mtsp-{n_tasks}x{n_agents}-s{seed}",
+        family="mtsp",
+        objective=params.get("objective", "min_sum"),
+        agents={
+            "x": a[:, 0], "y": a[:, 1], "z": a[:, 2],
+            "end_x": end[:, 0], "end_y": end[:, 1], "end_z": end[:, 2],
+        },
+        tasks={"x": t[:, 0], "y": t[:, 1], "z": t[:, 2]},
+        comm=_comm(params, a, n_agents),
+        meta={"generator": "mtsp", "params": params, "seed": seed, "size": [n_tasks, n_agents]},
+        source=f"generator mtsp {n_tasks}x{n_agents}",
+    )
+
+
+_GRAPH = {"comm": "full", "radius": 40.0}
+
+
+def _dataset_family(name: str, description: str, objectives: tuple[str, ...], params: dict[str, Any]) -> Family:
+    def make(instance: str, **p: Any) -> Instance:
+        from harness import loaders
+
+        return loaders.load(name, instance, **p)
+
+    return Family(name, description, "dataset", objectives, {**_GRAPH, **params}, make)
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family(
+            "assignment",
+            "single assignment, payoff 100/distance (CAGA), uniform 100^2 or 100^3",
+            "generated",
+            ("max_payoff",),
+            {**_GRAPH, "dim": 2},
+            gen_assignment,
+            "3x3 .. 1000x1000",
+        ),
+        Family(
+            "tdr",
+            "time-discounted reward with time windows and bundle limit (CBBA paper)",
+            "generated",
+            ("max_tdr",),
+            {**_GRAPH, "dim": 2, "bundle_limit": 0},
+            gen_tdr,
+            "8x3 .. 1000x100",
+        ),
+        Family(
+            "mtsp",
+            "multi-agent TSP, distinct starts, open paths (Patel et al. 2020)",
+            "generated",
+            ("min_sum", "min_max"),
+            {**_GRAPH, "dim": 2, "objective": "min_sum", "return_to_start": False},
+            gen_mtsp,
+            "10x5, 20x4, 30x3, 35x5, 40x6 .. 1000x50",
+        ),
+        _dataset_family("tsplib", "TSPLIB EUC_2D; all agents start and end at node 1", ("min_sum", "min_max"),
+                        {"objective": "min_sum", "agents": 1}),
+        _dataset_family("mtsp_lkh3", "mTSP LKH-3 set: NAME-mK, depot node 1, best-known min-sum/min-max",
+                        ("min_sum", "min_max"), {"objective": "min_sum"}),
+        _dataset_family("solomon", "Solomon VRPTW (100 customers) and Gehring-Homberger (1000)",
+                        ("min_sum", "min_max"), {"objective": "min_sum", "vehicles": 0}),
+    )
+}
+
+
+def get_family(name: str, source: str = "command line", where: str = "family") -> Family:
+    if name not in FAMILIES:
+        raise SpecError(source, where, f"one of the families {', '.join(FAMILIES)}", name)
+    return FAMILIES[name]
+
+
+def make_instance(recipe: dict[str, Any]) -> Instance:
+    """Build the instance a trial recipe names: ``{"family", "params", and "size"+"seed" or
+    "instance"}``. Recipes are small, so workers rebuild instances instead of receiving them."""
+    fam = get_family(recipe["family"])
+    params = dict(recipe.get("params", {}))
+    if fam.kind == "generated":
+        n, m = recipe["size"]
+        return fam.make(n, m, recipe["seed"], **params)
+    return fam.make(recipe["instance"], **params)
