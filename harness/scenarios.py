@@ -63,7 +63,7 @@ def parse_size(text: Any, source: str = "command line", where: str = "size") -> 
 
 def _comm(params: dict[str, Any], positions: np.ndarray, n_agents: int):
     kind = params.get("comm", "full")
-    extra = {"radius": params["radius"]} if kind == "rgg" else {}
+    extra = {"radius": float(params.get("radius", 40.0))} if kind == "rgg" else {}
     return make_comm_graph(kind, n_agents, positions[:, :2] if kind == "rgg" else None, **extra)
 
 

@@ -1,0 +1,34 @@
+"""Allocation algorithms, one module each. The registry is this folder: every public module is
+imported and every :class:`harness.api.Allocator` subclass it defines with a ``name`` is an
+allocator. Modules whose names start with ``_`` hold shared agent logic."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+
+from harness.api import Allocator
+from harness.errors import SpecError
+
+
+@cache
+def available() -> dict[str, type[Allocator]]:
+    found: dict[str, type[Allocator]] = {}
+    for mod in pkgutil.iter_modules(__path__):
+        if mod.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{mod.name}")
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Allocator) and obj.name and obj.__module__ == module.__name__:
+                if obj.name in found:
+                    raise RuntimeError(f"allocator name {obj.name!r} defined twice ({module.__name__})")
+                found[obj.name] = obj
+    return dict(sorted(found.items()))
+
+
+def get(name: str, source: str = "command line", where: str = "allocator") -> type[Allocator]:
+    table = available()
+    if name not in table:
+        raise SpecError(source, where, f"one of the allocators {', '.join(table)}", name)
+    return table[name]

@@ -1,0 +1,212 @@
+"""An agent's route and the marginal score of inserting any task into it (vectorised over tasks).
+
+Score modes, all "higher is better":
+
+``tdr``      time-discounted reward (Choi, Brunet, How 2009, §V): a task is inserted at its best
+             position; start times of tasks already in the path stay fixed; the insertion is
+             infeasible when the earliest start exceeds the latest start that keeps the next
+             task's time (or the window end); score ``value * exp(-lambda * (start - tw_start))``.
+             With fixed times the marginal gain can only shrink as the path grows (diminishing
+             marginal gain), which CBBA's convergence and its equality with sequential greedy need.
+``min_sum``  minus the added travel cost of the best insertion; times are re-derived as the
+             earliest-start schedule, windows checked by forward slack (push-forward).
+``min_max``  minus the route's completion time after the best insertion.
+``nn``       append-only: minus the distance from the route's last point (nearest neighbour).
+``payoff``   single assignment: ``100 / distance`` from the agent's start (CAGA), empty route only.
+
+Ties between insertion positions go to the earliest position.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from harness.api import LocalView
+from harness.geometry import pairwise
+
+NEG = -math.inf
+EPS = 1e-9
+MODES = ("tdr", "min_sum", "min_max", "nn", "payoff")
+
+
+def default_mode(objective: str) -> str:
+    return {"max_tdr": "tdr", "min_sum": "min_sum", "min_max": "min_max", "max_payoff": "payoff"}[objective]
+
+
+class Route:
+    def __init__(self, view: LocalView, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown score mode {mode!r}")
+        self.view = view
+        self.mode = mode
+        t = view.tasks
+        self.tw_start, self.tw_end, self.dur = t["tw_start"], t["tw_end"], t["duration"]
+        self.value, self.disc, self.demand = t["value"], t["discount"], t["demand"]
+        self.D = t.between if mode != "payoff" else None
+        a = view.agent
+        self.speed = a["speed"]
+        self.cpd = a["cost_per_distance"]
+        self.t0, self.t_end = a["avail_start"], a["avail_end"]
+        self.capacity = a["capacity"]
+        self.limit = view.bundle_limit
+        self.d0 = t.from_point(view.position)
+        end = view.end
+        self.dend = None if end is None else t.from_point(end)
+        self.d0_end = None if end is None else float(pairwise(view.position.reshape(1, 3), end.reshape(1, 3), t.distance)[0, 0])
+        self.allowed = view.capable()
+        self.tasks: list[int] = []
+        self.times: list[float] = []
+        self.in_path = np.zeros(t.n, dtype=bool)
+        self.load = 0.0
+        if mode == "payoff":
+            self.payoff = self.value * 100.0 / np.maximum(self.d0, 1.0)
+
+    # -- facts about the current route ----------------------------------------------------
+    @property
+    def full(self) -> bool:
+        return len(self.tasks) >= self.limit
+
+    def distance(self) -> float:
+        if not self.tasks:
+            return 0.0
+        p = self.tasks
+        d = self.d0[p[0]] + sum(self.D[p[k], p[k + 1]] for k in range(len(p) - 1))
+        if self.dend is not None:
+            d += self.dend[p[-1]]
+        return float(d)
+
+    def completion(self) -> float:
+        if not self.tasks:
+            return self.t0
+        last = self.tasks[-1]
+        done = self.times[-1] + self.dur[last]
+        if self.dend is not None:
+            done += self.dend[last] / self.speed
+        return float(done)
+
+    # -- scoring ---------------------------------------------------------------------------
+    def candidates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(score, position, start time) of the best insertion of every task; -inf if none."""
+        n = self.view.tasks.n
+        best = np.full(n, NEG)
+        pos = np.zeros(n, dtype=np.int64)
+        start = np.zeros(n)
+        if self.full:
+            return best, pos, start
+        ok_base = self.allowed & ~self.in_path & (self.load + self.demand <= self.capacity + EPS)
+        if self.mode == "payoff":
+            if not self.tasks:
+                best[ok_base] = self.payoff[ok_base]
+                start = np.maximum(self.t0 + self.d0 / self.speed, self.tw_start)
+            return best, pos, start
+        L = len(self.tasks)
+        slack = wait_suffix = None
+        if self.mode in ("min_sum", "min_max"):
+            slack, wait_suffix, end_arrival = self._slack()
+        gaps = [L] if self.mode == "nn" else range(L + 1)
+        for k in gaps:
+            if k == 0:
+                dprev, finish_prev = self.d0, self.t0
+            else:
+                a = self.tasks[k - 1]
+                dprev, finish_prev = self.D[a], self.times[k - 1] + self.dur[a]
+            est = np.maximum(finish_prev + dprev / self.speed, self.tw_start)
+            ok = ok_base & (est <= self.tw_end + EPS)
+            if self.mode == "tdr":
+                if k < L:
+                    b = self.tasks[k]
+                    ok &= est <= self.times[k] - self.dur - self.D[b] / self.speed + EPS
+                else:
+                    ok &= self._can_finish(est)
+                score = self.value * np.exp(-self.disc * (est - self.tw_start))
+            elif self.mode == "nn":
+                ok &= self._can_finish(est)
+                score = -dprev
+            else:
+                after = est + self.dur
+                if k < L:
+                    b = self.tasks[k]
+                    new_start_b = np.maximum(after + self.D[b] / self.speed, self.tw_start[b])
+                    push = new_start_b - self.times[k]
+                    ok &= push <= slack[k] + EPS
+                    dnext, dold = self.D[b], (self.d0[b] if k == 0 else self.D[self.tasks[k - 1], b])
+                    completion = self.completion() + np.maximum(0.0, push - wait_suffix[k])
+                elif self.dend is not None:
+                    arrive_end = after + self.dend / self.speed
+                    ok &= arrive_end <= self.t_end + EPS
+                    dnext = self.dend
+                    dold = self.d0_end if k == 0 else self.dend[self.tasks[k - 1]]
+                    completion = arrive_end
+                else:
+                    ok &= after <= self.t_end + EPS
+                    dnext, dold, completion = 0.0, 0.0, after
+                if self.mode == "min_sum":
+                    score = -self.cpd * (dprev + dnext - dold)
+                else:
+                    score = -completion
+            better = ok & (score > best)
+            best = np.where(better, score, best)
+            pos = np.where(better, k, pos)
+            start = np.where(better, est, start)
+        return best, pos, start
+
+    def _can_finish(self, est: np.ndarray) -> np.ndarray:
+        after = est + self.dur
+        if self.dend is not None:
+            return after + self.dend / self.speed <= self.t_end + EPS
+        return after <= self.t_end + EPS
+
+    def _slack(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """Forward slack of each path position (how far its start may be pushed without
+        breaking a later window or the return deadline) and the waiting time after it."""
+        L = len(self.tasks)
+        slack = np.zeros(L)
+        wait_after = np.zeros(L)
+        end_arrival = self.completion()
+        nxt_slack = self.t_end - end_arrival if math.isfinite(self.t_end) else math.inf
+        nxt_wait = 0.0
+        for k in range(L - 1, -1, -1):
+            j = self.tasks[k]
+            own = self.tw_end[j] - self.times[k]
+            slack[k] = min(own, nxt_wait + nxt_slack)
+            wait_after[k] = nxt_wait
+            if k > 0:
+                prev = self.tasks[k - 1]
+                arrive = self.times[k - 1] + self.dur[prev] + self.D[prev, j] / self.speed
+            else:
+                arrive = self.t0 + self.d0[j] / self.speed
+            w = max(0.0, self.times[k] - arrive)
+            nxt_slack, nxt_wait = slack[k], nxt_wait + w
+        return slack, wait_after, end_arrival
+
+    # -- changes ---------------------------------------------------------------------------
+    def insert(self, task: int, position: int, start: float) -> None:
+        self.tasks.insert(position, task)
+        self.times.insert(position, float(start))
+        self.in_path[task] = True
+        self.load += self.demand[task]
+        if self.mode in ("min_sum", "min_max"):
+            self._reschedule()
+
+    def remove(self, drop: set[int]) -> None:
+        """Remove tasks; in ``tdr`` mode the others keep their start times."""
+        keep = [(t, s) for t, s in zip(self.tasks, self.times, strict=True) if t not in drop]
+        self.tasks = [t for t, _ in keep]
+        self.times = [s for _, s in keep]
+        for t in drop:
+            self.in_path[t] = False
+            self.load -= self.demand[t]
+        if self.mode in ("min_sum", "min_max", "nn"):
+            self._reschedule()
+
+    def _reschedule(self) -> None:
+        t, prev, out = self.t0, None, []
+        for j in self.tasks:
+            d = self.d0[j] if prev is None else self.D[prev, j]
+            t = max(t + d / self.speed, self.tw_start[j])
+            out.append(float(t))
+            t += self.dur[j]
+            prev = j
+        self.times = out

@@ -1,0 +1,187 @@
+"""CBBA: the consensus-based bundle algorithm (Choi, Brunet, How, IEEE T-RO 2009, §IV).
+
+Each agent alternates
+1. bundle construction (Alg. 3): add the task of largest marginal score ``c_ij`` that beats the
+   current winning bid (``h_ij = c_ij > y_ij``), at its best position in the path, until the
+   bundle limit L or no valid task;
+2. consensus (Table 1): for every task, the receiver ``i`` compares the sender ``k``'s winner
+   ``z_kj`` and bid ``y_kj`` with its own, and updates, resets or leaves, using the
+   time stamps ``s`` to judge whose information about a third agent is fresher; then it releases
+   every task of its bundle after the first one it was outbid on (eq. 7).
+
+Communication follows the paper's synchronous setting: every agent sends its full table to
+its neighbours in every round; ``s_i[k]`` is the round of the last message ``i`` received
+directly from ``k`` and ``s_i[m] = max_k s_k[m]`` for the others (eq. 6). An agent is converged
+once its ``(y, z)`` has not changed for 2D+1 rounds (D: graph diameter), and the runtime ends the
+trial when every agent is converged (``termination = "stable"``). Stamps only stay fresh while
+agents talk, which is why agents may not fall silent one by one: a silent winner's claim could
+no longer beat a stale competing claim elsewhere.
+
+Ties: bundle construction prefers the earliest window start, then the lowest task id; a tie in
+consensus goes to the lower agent id. For scores without diminishing marginal gains (min-sum
+insertion), ``bid_warping`` caps each bid at the previous bid in the bundle (Johnson, Choi,
+Ponda, How, CDC 2012), which restores convergence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from allocators._routes import NEG, Route, default_mode
+from harness.api import Allocator, Message, Outgoing, Param, Plan
+
+NONE = -1
+
+
+@dataclass(frozen=True)
+class WinningBids(Message):
+    """The sender's winning bid list ``y``, winner list ``z`` and time stamps ``s``."""
+
+    y: np.ndarray
+    z: np.ndarray
+    s: np.ndarray
+
+
+def pick_best(c: np.ndarray, valid: np.ndarray, tw_start: np.ndarray) -> int:
+    """Index of the largest ``c`` among ``valid``; ties to the earliest window start, then id."""
+    cmax = c[valid].max()
+    tied = np.flatnonzero(valid & (c == cmax))
+    if len(tied) == 1:
+        return int(tied[0])
+    return int(tied[np.lexsort((tied, tw_start[tied]))[0]])
+
+
+def outbids(y_new: np.ndarray, z_new: np.ndarray, y_old: np.ndarray, z_old: np.ndarray) -> np.ndarray:
+    """Bid (y_new, z_new) beats (y_old, z_old): higher bid, or equal bid from a lower id."""
+    return (y_new > y_old) | ((y_new == y_old) & (z_new >= 0) & ((z_old < 0) | (z_new < z_old)))
+
+
+class CBBA(Allocator):
+    name = "cbba"
+    summary = "consensus-based bundle algorithm: bundle construction + Table-1 consensus"
+    paper = "Choi, Brunet, How. Consensus-Based Decentralized Auctions for Robust Task Allocation. IEEE T-RO 25(4), 2009"
+    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "solomon")
+    termination = "stable"
+    params = (
+        Param("score", "auto", "marginal score: auto follows the objective", ("auto", "tdr", "min_sum", "min_max", "payoff")),
+        Param("bid_warping", True, "cap each bid at the previous bid in the bundle (non-DMG scores)"),
+    )
+
+    def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
+        super().__init__(view, params, rng)
+        mode = params["score"] if params["score"] != "auto" else default_mode(view.objective)
+        self.route = Route(view, mode)
+        self.warp = params["bid_warping"] and mode not in ("tdr", "payoff")
+        n = view.tasks.n
+        self.y = np.full(n, NEG)
+        self.z = np.full(n, NONE, dtype=np.int64)
+        self.s = np.full(view.n_agents, -1, dtype=np.int64)
+        self.bundle: list[int] = []
+        self.stable = 0  # rounds since (y, z) last changed
+
+    # -- phase 1: bundle construction ----------------------------------------------------
+    def build_bundle(self) -> bool:
+        added = False
+        tw_start = self.view.tasks["tw_start"]
+        while not self.route.full:
+            c, pos, start = self.route.candidates()
+            if self.warp and self.bundle:
+                c = np.minimum(c, self.y[self.bundle[-1]])
+            valid = np.isfinite(c) & outbids(c, np.full_like(self.z, self.id), self.y, self.z)
+            if not valid.any():
+                break
+            j = pick_best(c, valid, tw_start)
+            self.route.insert(j, int(pos[j]), float(start[j]))
+            self.bundle.append(j)
+            self.y[j], self.z[j] = c[j], self.id
+            added = True
+        return added
+
+    # -- phase 2: consensus (Table 1) ----------------------------------------------------
+    def consensus(self, k: int, msg: WinningBids) -> None:
+        i = self.id
+        yk, zk, sk = msg.y, msg.z, msg.s
+        yi, zi, si = self.y, self.z, self.s
+        ts_k_m = np.where(zk >= 0, sk[np.maximum(zk, 0)], -2)  # s_km for m = z_kj
+        ts_i_m = np.where(zk >= 0, si[np.maximum(zk, 0)], -2)  # s_im
+        ts_k_n = np.where(zi >= 0, sk[np.maximum(zi, 0)], -2)  # s_kn for n = z_ij
+        ts_i_n = np.where(zi >= 0, si[np.maximum(zi, 0)], -2)  # s_in
+        better = outbids(yk, zk, yi, zi)
+        k_k, k_i, k_none = zk == k, zk == i, zk == NONE
+        k_m = ~(k_k | k_i | k_none)
+        i_i, i_k, i_none = zi == i, zi == k, zi == NONE
+        i_m = ~(i_i | i_k | i_none)
+        same = zi == zk
+        newer_m = ts_k_m > ts_i_m
+        newer_n = ts_k_n > ts_i_n
+        update = (
+            (k_k & i_i & better)
+            | (k_k & i_k)
+            | (k_k & i_m & (newer_n | better))
+            | (k_k & i_none)
+            | (k_m & i_i & newer_m & better)
+            | (k_m & i_k & (ts_k_m > si[k]))
+            | (k_m & i_m & same & newer_m)
+            | (k_m & i_m & ~same & newer_m & (newer_n | better))
+            | (k_m & i_none & newer_m)
+            | (k_none & i_k)
+            | (k_none & i_m & newer_n)
+        )
+        reset = (
+            (k_i & i_k)
+            | (k_i & i_m & newer_n)
+            | (k_m & i_k & ~(ts_k_m > si[k]))
+            | (k_m & i_m & ~same & newer_n & (ts_i_m > ts_k_m))
+        )
+        yi[update] = yk[update]
+        zi[update] = zk[update]
+        yi[reset] = NEG
+        zi[reset] = NONE
+        np.maximum(si, sk, out=si)
+
+    def release(self) -> bool:
+        """Drop every bundle task after the first one this agent no longer wins (eq. 7)."""
+        lost = next((n for n, j in enumerate(self.bundle) if self.z[j] != self.id), None)
+        if lost is None:
+            return False
+        for j in self.bundle[lost + 1:]:
+            self.y[j], self.z[j] = NEG, NONE
+        self.route.remove(set(self.bundle[lost:]))
+        self.bundle = self.bundle[:lost]
+        return True
+
+    # -- protocol ------------------------------------------------------------------------
+    def start(self) -> list[Outgoing]:
+        self.build_bundle()
+        self.s[self.id] = 0
+        return self._publish()
+
+    def step(self, rnd: int, inbox: list[Outgoing]) -> list[Outgoing]:
+        before_y, before_z = self.y.copy(), self.z.copy()
+        for k, msg in inbox:
+            self.consensus(k, msg)
+            self.s[k] = rnd  # eq. 6: direct receipt
+        self.release()
+        self.build_bundle()
+        self.s[self.id] = rnd
+        if np.array_equal(before_y, self.y) and np.array_equal(before_z, self.z):
+            self.stable += 1
+        else:
+            self.stable = 0
+        return self._publish()
+
+    @property
+    def converged(self) -> bool:
+        return self.stable > 2 * self.view.diameter
+
+    def _publish(self) -> list[Outgoing]:
+        y, z, s = self.y.copy(), self.z.copy(), self.s.copy()
+        for a in (y, z, s):
+            a.setflags(write=False)
+        return self.broadcast(WinningBids(y, z, s))
+
+    def plan(self) -> Plan:
+        r = self.route
+        return Plan(self.id, list(r.tasks), list(r.times), [float(self.y[j]) for j in r.tasks])

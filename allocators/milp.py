@@ -1,0 +1,24 @@
+"""The exact optimum as an allocator: the leader solves the instance's MILP with PuLP/CBC
+(see ``harness.exact``) within ``time_limit`` seconds and hands out the plans."""
+
+from __future__ import annotations
+
+from allocators._central import Centralised
+from harness.api import Param, Plan
+from harness.model import Instance
+
+
+class MILP(Centralised):
+    name = "milp"
+    summary = "centralised exact MILP (PuLP + CBC); best found plan when time-limited"
+    paper = "exact formulations in harness/exact.py"
+    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3")
+    params = (Param("time_limit", 30.0, "CBC time limit in seconds", low=0.1),)
+
+    def solve(self, inst: Instance) -> list[Plan]:
+        from harness.exact import solve_exact
+
+        result = solve_exact(inst, time_limit=self.p["time_limit"])
+        if result.status not in ("optimal", "feasible"):
+            raise RuntimeError(f"exact solver gave no plan: {result.status} {result.note}".strip())
+        return result.plans

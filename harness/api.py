@@ -1,0 +1,231 @@
+"""The allocator API (DESIGN §4): what an algorithm author writes against.
+
+An allocator is a class instantiated once per agent. It sees only its :class:`LocalView` (its
+own row, the public task table, its neighbours' ids) and learns everything else from messages.
+It never imports Ray and never reads the clock: the same code runs on every runtime.
+
+Synchronous allocators implement :meth:`Allocator.step`; the runtime calls ``start()`` once
+(round 0), then ``step(r, inbox)`` for rounds 1, 2, ... with the messages sent to the agent in
+round r-1, sorted by sender id (then send order). An agent that is ``converged`` and has an empty
+inbox is not stepped. The trial ends when every agent is converged and, unless the allocator's
+``termination`` is ``"stable"``, no message is in flight.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.errors import SpecError
+
+
+@dataclass(frozen=True)
+class Message:
+    """Base class of messages. Subclasses are small frozen dataclasses; the runtime counts each
+    delivered message and its pickled size, by type and by (sender, receiver) pair."""
+
+
+Outgoing = tuple[int, Message]  # (receiver id, message)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared allocator parameter: name, default, and what values are allowed."""
+
+    name: str
+    default: Any
+    doc: str = ""
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, value: Any, source: str, where: str) -> Any:
+        d = self.default
+        if isinstance(d, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(d, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(d, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        elif isinstance(d, str):
+            ok = isinstance(value, str)
+        else:
+            ok = True
+        if not ok:
+            raise SpecError(source, where, f"a {type(d).__name__} ({self.doc or self.name})", value)
+        if self.choices is not None and value not in self.choices:
+            raise SpecError(source, where, f"one of {', '.join(map(str, self.choices))}", value)
+        if self.low is not None and value < self.low:
+            raise SpecError(source, where, f"a value >= {self.low}", value)
+        if self.high is not None and value > self.high:
+            raise SpecError(source, where, f"a value <= {self.high}", value)
+        return value
+
+
+class PublicTasks:
+    """The public task table every agent may read, with distances computed once and shared by
+    all agents of one process (read-only arrays)."""
+
+    def __init__(self, columns: dict[str, np.ndarray], caps: np.ndarray | None, distance: str) -> None:
+        self.columns = {k: _readonly(v) for k, v in columns.items()}
+        self.caps = None if caps is None else _readonly(caps)
+        self.distance = distance
+        self.n = len(columns["x"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    @cached_property
+    def xyz(self) -> np.ndarray:
+        return _readonly(np.stack([self["x"], self["y"], self["z"]], axis=1))
+
+    @cached_property
+    def between(self) -> np.ndarray:
+        """Task-to-task distance matrix."""
+        from harness.geometry import pairwise
+
+        return _readonly(pairwise(self.xyz, self.xyz, self.distance))
+
+    def from_point(self, point: np.ndarray) -> np.ndarray:
+        from harness.geometry import pairwise
+
+        return pairwise(np.asarray(point, dtype=np.float64).reshape(1, 3), self.xyz, self.distance)[0]
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class LocalView:
+    """What one agent knows at the start: itself, the public tasks, who its neighbours are."""
+
+    agent_id: int
+    n_agents: int
+    neighbours: tuple[int, ...]
+    diameter: int  # hops; agents may assume they know it (as in the CBAA/CBBA analyses)
+    family: str
+    objective: str
+    agent: dict[str, float]  # own row of the agents table
+    agent_caps: np.ndarray | None
+    tasks: PublicTasks
+
+    @property
+    def position(self) -> np.ndarray:
+        return np.array([self.agent["x"], self.agent["y"], self.agent["z"]])
+
+    @property
+    def end(self) -> np.ndarray | None:
+        if math.isnan(self.agent["end_x"]):
+            return None
+        return np.array([self.agent["end_x"], self.agent["end_y"], self.agent["end_z"]])
+
+    @property
+    def bundle_limit(self) -> int:
+        limit = int(self.agent["max_tasks"])
+        return limit if limit > 0 else self.tasks.n
+
+    def capable(self) -> np.ndarray:
+        """Boolean mask of tasks this agent's capabilities allow."""
+        if self.agent_caps is None or self.tasks.caps is None:
+            return np.ones(self.tasks.n, dtype=bool)
+        return (self.agent_caps[None, :] >= self.tasks.caps).all(axis=1)
+
+
+@dataclass
+class Plan:
+    """An agent's result: its tasks in execution order, with start times and bids if any."""
+
+    agent: int
+    tasks: list[int] = field(default_factory=list)
+    times: list[float] | None = None
+    bids: list[float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent, "tasks": self.tasks, "times": self.times, "bids": self.bids}
+
+
+class Allocator:
+    """Per-agent logic of an allocation algorithm. Subclass it in a module of ``allocators/``.
+
+    Class attributes are the algorithm's metadata; the registry reads them.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    families: ClassVar[tuple[str, ...]] = ()
+    params: ClassVar[tuple[Param, ...]] = ()
+    synchronous: ClassVar[bool] = True
+    #: centralised baselines may message any agent (a star through a leader), not just neighbours
+    centralised: ClassVar[bool] = False
+    #: "quiescence": the trial ends when every agent is converged and no message is in flight;
+    #: "stable": when every agent is converged, even if agents still exchange messages (for
+    #: algorithms that, like synchronous CBBA, talk every round and judge convergence locally)
+    termination: ClassVar[str] = "quiescence"
+
+    def __init__(self, view: LocalView, params: dict[str, Any], rng: np.random.Generator) -> None:
+        self.view = view
+        self.id = view.agent_id
+        self.p = params
+        self.rng = rng
+
+    # -- the protocol ----------------------------------------------------------------------
+    def start(self) -> list[Outgoing]:
+        """Round 0: the first messages."""
+        return []
+
+    def step(self, rnd: int, inbox: list[Outgoing]) -> list[Outgoing]:
+        """Synchronous round ``rnd``: handle ``inbox`` (sender, message) and answer."""
+        raise NotImplementedError(f"{type(self).__name__} is synchronous but defines no step()")
+
+    def receive(self, sender: int, message: Message) -> list[Outgoing]:
+        """Asynchronous delivery of one message (for allocators with ``synchronous = False``)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no receive()")
+
+    @property
+    def converged(self) -> bool:
+        """True when the agent will do nothing more unless a message arrives."""
+        return True
+
+    def plan(self) -> Plan:
+        raise NotImplementedError(f"{type(self).__name__} defines no plan()")
+
+    # -- helpers ---------------------------------------------------------------------------
+    def broadcast(self, message: Message) -> list[Outgoing]:
+        return [(n, message) for n in self.view.neighbours]
+
+    @classmethod
+    def resolve_params(cls, given: dict[str, Any], source: str = "command line", where: str = "params") -> dict[str, Any]:
+        """Fill defaults, validate values, reject unknown names."""
+        known = {p.name: p for p in cls.params}
+        for key in given:
+            if key not in known:
+                raise SpecError(source, f"{where}.{key}", f"a parameter of {cls.name}: {', '.join(known) or 'none'}")
+        return {name: (p.check(given[name], source, f"{where}.{name}") if name in given else p.default)
+                for name, p in known.items()}
+
+
+def agent_rng(seed: int, agent_id: int) -> np.random.Generator:
+    """Each agent's generator, derived from the trial seed and its id only."""
+    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(agent_id,)))
+
+
+def local_views(inst: Any) -> list[LocalView]:
+    """The local view of every agent of an instance (tasks shared between them)."""
+    tasks = PublicTasks(inst.tasks, inst.task_caps, inst.distance_kind)
+    neigh = inst.comm.neighbours(inst.n_agents)
+    diameter = max(1, inst.comm.diameter(inst.n_agents))
+    views = []
+    for i in range(inst.n_agents):
+        row = {k: (float(v[i]) if k != "max_tasks" else int(v[i])) for k, v in inst.agents.items()}
+        caps = None if inst.agent_caps is None else _readonly(inst.agent_caps[i].copy())
+        views.append(LocalView(i, inst.n_agents, neigh[i], diameter, inst.family, inst.objective, row, caps, tasks))
+    return views
