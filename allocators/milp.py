@@ -15,6 +15,14 @@ class MILP(Centralised):
     families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3")
     params = (Param("time_limit", 30.0, "CBC time limit in seconds", low=0.1),)
 
+    @classmethod
+    def skip_reason(cls, inst: Instance, params: dict) -> str | None:
+        from harness.exact import MAX_EXACT_TASKS
+
+        if inst.objective != "max_payoff" and inst.n_tasks > MAX_EXACT_TASKS:
+            return f"exact model limited to {MAX_EXACT_TASKS} tasks, instance has {inst.n_tasks}"
+        return None
+
     def solve(self, inst: Instance) -> list[Plan]:
         from harness.exact import solve_exact
 

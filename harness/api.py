@@ -203,6 +203,12 @@ class Allocator:
         return [(n, message) for n in self.view.neighbours]
 
     @classmethod
+    def skip_reason(cls, inst: Any, params: dict[str, Any]) -> str | None:
+        """Why this allocator does not run ``inst`` (a stated limit), or None. The harness asks
+        before the trial and stores a ``skip`` row with the reason."""
+        return None
+
+    @classmethod
     def resolve_params(cls, given: dict[str, Any], source: str = "command line", where: str = "params") -> dict[str, Any]:
         """Fill defaults, validate values, reject unknown names."""
         known = {p.name: p for p in cls.params}

@@ -69,11 +69,22 @@ def solve_exact(inst: Instance, time_limit: float = 30.0) -> Optimum:
     return out
 
 
+def cbc_solver(time_limit: float, log: str) -> pulp.LpSolver:
+    """CBC from the ``cbcbox`` wheel (``pulp[cbc]``), else the binary PuLP bundles."""
+    opts = {"msg": False, "timeLimit": max(1, math.ceil(time_limit)), "logPath": log, "threads": 1}
+    try:
+        import cbcbox
+
+        return pulp.COIN_CMD(path=cbcbox.cbc_bin_path(), **opts)
+    except ImportError:  # pragma: no cover - older installs
+        return pulp.PULP_CBC_CMD(**opts)
+
+
 def _cbc(prob: pulp.LpProblem, time_limit: float) -> tuple[str, float | None]:
     fd, log = tempfile.mkstemp(suffix=".cbc.log")
     os.close(fd)
     try:
-        prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=max(1, math.ceil(time_limit)), logPath=log, threads=1))
+        prob.solve(cbc_solver(time_limit, log))
         text = open(log).read()
     finally:
         os.unlink(log)
@@ -102,7 +113,7 @@ def _assignment(inst: Instance, time_limit: float) -> Optimum:
         return Optimum(float(value), "optimal", "scipy.linear_sum_assignment", 0.0, plans=plans)
     prob = pulp.LpProblem("assignment", pulp.LpMaximize)
     pairs = list(zip(*np.nonzero(ok), strict=True))
-    x = {(a, j): pulp.LpVariable(f"x_{a}_{j}", cat="Binary") for a, j in pairs}
+    x = {(a, j): prob.add_variable(f"x_{a}_{j}", cat="Binary") for a, j in pairs}
     prob += pulp.lpSum(payoff[a, j] * v for (a, j), v in x.items())
     for a in range(inst.n_agents):
         prob += pulp.lpSum(v for (b, _), v in x.items() if b == a) <= max(1, int(inst.agents["max_tasks"][a]) or 1)
@@ -152,7 +163,7 @@ def _tdr(inst: Instance, time_limit: float) -> Optimum:
                 stack.append((seq + (j,), times + (s,), s + t["duration"][j], reward + r, load + t["demand"][j]))
         columns += [(a, seq, times, r) for r, seq, times in best.values()]
     prob = pulp.LpProblem("tdr", pulp.LpMaximize)
-    x = [pulp.LpVariable(f"r{c}", cat="Binary") for c in range(len(columns))]
+    x = [prob.add_variable(f"r{c}", cat="Binary") for c in range(len(columns))]
     prob += pulp.lpSum(col[3] * v for col, v in zip(columns, x, strict=True))
     for a in range(inst.n_agents):
         prob += pulp.lpSum(v for col, v in zip(columns, x, strict=True) if col[0] == a) <= 1
@@ -181,11 +192,11 @@ def _routing(inst: Instance, time_limit: float) -> Optimum:
     can = capable(inst)
     cpd, speed = inst.agents["cost_per_distance"], inst.agents["speed"]
     prob = pulp.LpProblem("routing", pulp.LpMinimize)
-    s = {(a, j): pulp.LpVariable(f"s_{a}_{j}", cat="Binary") for a in range(m) for j in range(n) if can[a, j]}
-    e = {(a, j): pulp.LpVariable(f"e_{a}_{j}", cat="Binary") for a in range(m) for j in range(n) if can[a, j]}
-    x = {(a, i, j): pulp.LpVariable(f"x_{a}_{i}_{j}", cat="Binary")
+    s = {(a, j): prob.add_variable(f"s_{a}_{j}", cat="Binary") for a in range(m) for j in range(n) if can[a, j]}
+    e = {(a, j): prob.add_variable(f"e_{a}_{j}", cat="Binary") for a in range(m) for j in range(n) if can[a, j]}
+    x = {(a, i, j): prob.add_variable(f"x_{a}_{i}_{j}", cat="Binary")
          for a in range(m) for i in range(n) for j in range(n) if i != j and can[a, i] and can[a, j]}
-    u = [pulp.LpVariable(f"u_{j}", 1, n) for j in range(n)]
+    u = [prob.add_variable(f"u_{j}", 1, n) for j in range(n)]
     into = {j: [] for j in range(n)}
     for (a, i, j), v in x.items():
         into[j].append(v)
@@ -198,12 +209,15 @@ def _routing(inst: Instance, time_limit: float) -> Optimum:
     if inst.objective == "min_sum":
         prob += pulp.lpSum(cpd[a] * length(a) for a in range(m))
     else:
-        T = pulp.LpVariable("makespan", 0)
+        T = prob.add_variable("makespan", 0)
         prob += T
+        busy = []
         for a in range(m):
             service = pulp.lpSum(t["duration"][j] * (s[a, j] + pulp.lpSum(v for (b, i, k), v in x.items() if b == a and k == j))
                                  for j in range(n) if (a, j) in s)
-            prob += T >= length(a) * (1.0 / speed[a]) + service
+            busy.append(length(a) * (1.0 / speed[a]) + service)
+            prob += T >= busy[-1]
+        prob += m * T >= pulp.lpSum(busy)  # valid cut: the makespan is at least the mean busy time
     for j in range(n):
         prob += pulp.lpSum(s[a, j] for a in range(m) if (a, j) in s) + pulp.lpSum(into[j]) == 1
     for a in range(m):

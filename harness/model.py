@@ -210,6 +210,8 @@ class Instance:
     ) -> Instance:
         """Fill defaults, coerce dtypes and validate; raise :class:`InstanceError` on bad data."""
         a = _columns(agents, AGENT_COLUMNS, source, "agents")
+        # a 2-D end point (end_x, end_y given) lies in the plane z = 0
+        a["end_z"] = np.where(np.isnan(a["end_z"]) & ~np.isnan(a["end_x"]), 0.0, a["end_z"])
         t = _columns(tasks, TASK_COLUMNS, source, "tasks")
         n_agents = len(a["x"])
         if comm is None:

@@ -1,0 +1,32 @@
+# Set-up and entry points. `make bench` and `make test` create .venv and install on first use.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: bench test test-quick lint format clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (Python 3.11+); set PY=python3.x"; exit 1; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+bench: $(STAMP)  ## run the default quick suite (pass ARGS="..." for flags)
+	$(BIN)/harness bench $(ARGS)
+
+test: $(STAMP)  ## the whole test suite, slow tests included (what CI runs)
+	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+test-quick: $(STAMP)  ## skip the tests marked slow
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .ruff_cache

@@ -1,0 +1,201 @@
+"""The coordinator (DESIGN §6): expand a spec into trials, compute exact optima once per
+instance, run trials concurrently with hard time limits, and store every outcome as it comes.
+
+``bench(spec)`` is the Python API; ``harness bench`` is a thin shell over it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import SpecError
+from harness.pool import Pool
+from harness.spec import BenchSpec
+from harness.store import FINAL, RunStore, environment, latest_run, new_run_id
+from harness.trials import Trial, expand
+
+
+class Observer:
+    """Hooks for progress display; the CLI renders them with rich. All optional."""
+
+    def started(self, run_id: str, total: int, reused: int, optima: int) -> None: ...
+
+    def optimum(self, row: dict[str, Any]) -> None: ...
+
+    def trial(self, row: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class BenchResult:
+    run_id: str
+    run_dir: Path
+    counts: dict[str, int]
+    total: int
+    reused: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.counts.get("interrupted", 0) == 0
+
+
+def _grace(limit: float) -> float:
+    return limit + max(5.0, 0.25 * limit)
+
+
+def bench(
+    spec: BenchSpec,
+    *,
+    run_id: str | None = None,
+    resume: bool = False,
+    observer: Observer | None = None,
+) -> BenchResult:
+    """Run (or resume) a bench; returns the run id, where it is stored and status counts."""
+    obs = observer or Observer()
+    s = spec.settings
+    trials, instances, notes = expand(spec)
+    out = Path(s["out"])
+    if resume:
+        run_id = run_id or latest_run(out)
+        if run_id is None:
+            raise SpecError(str(out), "--resume", "an existing run to resume (none found)")
+        store = RunStore(out, run_id)
+        manifest = store.read_manifest()
+        if manifest is None:
+            raise SpecError(str(out / run_id), "manifest.json", "a run directory written by harness bench")
+        if manifest.get("spec_hash") != spec.spec_hash():
+            raise SpecError(str(out / run_id), "spec", "the same spec as the run being resumed (use its spec, or no spec)")
+    else:
+        run_id = run_id or new_run_id(spec.spec_hash())
+        store = RunStore(out, run_id)
+        if store.read_manifest() is not None:
+            raise SpecError("command line", "--run-id", "a new run id (that one exists; use --resume)", run_id)
+        manifest = {}
+    stored = store.statuses()
+    todo = [t for t in trials if stored.get(t.key) not in FINAL]
+    reused = len(trials) - len(todo)
+    manifest.update({
+        "run_id": run_id,
+        "spec": spec.to_dict(),
+        "spec_hash": spec.spec_hash(),
+        "spec_source": spec.source,
+        "status": "running",
+        "started": manifest.get("started") or _now(),
+        "resumed": manifest.get("resumed", []) + ([_now()] if resume else []),
+        "n_trials": len(trials),
+        "notes": notes,
+        **environment(),
+    })
+    store.write_manifest(manifest)
+
+    known: dict[str, dict[str, Any] | None] = {}
+    need: list[str] = []
+    if s["optimum"]:
+        for h in sorted({t.instance.hash for t in todo}):
+            cached = store.read_optimum(h)
+            if cached and (cached["opt_status"] != "feasible" or cached["opt_time_limit"] >= s["optimum_time_limit"]):
+                known[h] = cached
+            else:
+                need.append(h)
+    ready: list[Trial] = [t for t in todo if not s["optimum"] or t.instance.hash in known]
+    blocked: dict[str, list[Trial]] = {}
+    for t in todo:
+        if s["optimum"] and t.instance.hash not in known:
+            blocked.setdefault(t.instance.hash, []).append(t)
+    counts: dict[str, int] = {}
+    obs.started(run_id, len(trials), reused, len(need))
+    pool = Pool(min(spec.workers, max(1, len(todo) + len(need))))
+    status = "interrupted"
+    try:
+        while need or ready or pool.busy():
+            while pool.idle() and (need or ready):
+                if need:
+                    h = need.pop(0)
+                    job = {"recipe": instances[h].recipe, "time_limit": s["optimum_time_limit"]}
+                    pool.submit(("optimum", h), "optimum", job, _grace(2 * s["optimum_time_limit"]) + 30)
+                else:
+                    trial = ready.pop(0)
+                    base = trial.base_row(run_id, s["time_limit"])
+                    store.write_row({**base, "trial_status": "interrupted", "trial_message": "trial started, no result stored"})
+                    pool.submit(("trial", trial), "trial", _trial_job(trial, known, s), _grace(s["time_limit"]))
+            for (kind, tag), result in pool.results():
+                if kind == "optimum":
+                    row = _optimum_row(instances[tag], result, s["optimum_time_limit"])
+                    store.write_optimum(row)
+                    known[tag] = row
+                    ready.extend(blocked.pop(tag, []))
+                    obs.optimum(row)
+                else:
+                    row = _trial_row(tag, result, run_id, s, known.get(tag.instance.hash))
+                    store.write_row(row)
+                    counts[row["trial_status"]] = counts.get(row["trial_status"], 0) + 1
+                    obs.trial(row)
+        status = "done"
+    finally:
+        pool.close()
+        manifest.update({"status": status, "finished": _now(), "counts": _merge_counts(store)})
+        store.write_manifest(manifest)
+    return BenchResult(run_id, store.dir, counts, len(trials), reused, notes)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _merge_counts(store: RunStore) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for st in store.statuses().values():
+        out[st] = out.get(st, 0) + 1
+    return out
+
+
+def _trial_job(trial: Trial, known: dict[str, dict[str, Any] | None], s: dict[str, Any]) -> dict[str, Any]:
+    opt = known.get(trial.instance.hash)
+    return {
+        "recipe": trial.instance.recipe,
+        "inst_hash": trial.instance.hash,
+        "allocator": trial.allocator,
+        "params": trial.params,
+        "seed": trial.seed,
+        "time_limit": s["time_limit"],
+        "max_rounds": s["max_rounds"],
+        "optimum": opt["opt_value"] if opt and opt["opt_status"] == "optimal" else None,
+    }
+
+
+def _optimum_row(inst: Any, result: dict[str, Any] | None, limit: float) -> dict[str, Any]:
+    if result is None or "error" in result:
+        note = "killed past its hard time limit" if result is None else result["error"]
+        return {
+            "inst_hash": inst.hash, "inst_name": inst.name, "inst_family": inst.family,
+            "inst_objective": inst.objective, "inst_n_tasks": inst.n_tasks, "inst_n_agents": inst.n_agents,
+            "opt_time_limit": limit, "opt_value": None, "opt_status": "timeout" if result is None else "error",
+            "opt_solver": "", "opt_seconds": None, "opt_bound": None, "opt_note": note, "opt_plans": "[]",
+        }
+    return result
+
+
+def _trial_row(
+    trial: Trial, result: dict[str, Any] | None, run_id: str, s: dict[str, Any], opt: dict[str, Any] | None
+) -> dict[str, Any]:
+    row = trial.base_row(run_id, s["time_limit"])
+    row.update(optimum_columns(opt))
+    if result is None:
+        row.update({"trial_status": "timeout", "trial_message": f"killed past its time limit ({s['time_limit']} s)",
+                    "trial_wall_s": _grace(s["time_limit"])})
+    elif "error" in result:
+        row.update({"trial_status": "error", "trial_message": result["error"]})
+    else:
+        row.update(result)
+    row["trial_finished"] = _now()
+    return row
+
+
+def optimum_columns(opt: dict[str, Any] | None) -> dict[str, Any]:
+    """Columns of a trial row that describe the instance's exact optimum."""
+    if not opt:
+        return {"m_opt_status": None, "m_opt_bound": None, "m_opt_seconds": None}
+    return {"m_opt_status": opt["opt_status"], "m_opt_bound": opt["opt_bound"], "m_opt_seconds": opt["opt_seconds"]}

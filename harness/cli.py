@@ -1,0 +1,222 @@
+"""``harness``: the command line, a thin shell over the Python API (STYLE: benchopt).
+
+    harness bench [SPEC.toml] [--allocators a,b] [--family f] [--size 10x5,20x4] ...
+    harness query "SQL" [--results DIR ...] [--format table|csv|json]
+    harness list allocators|families
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from harness.errors import HarnessError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _settings_args(p: argparse.ArgumentParser) -> None:
+    from harness.spec import SETTINGS
+
+    for key, (default, typ, expected) in SETTINGS.items():
+        flag = "--" + key.replace("_", "-")
+        if typ is bool:
+            p.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None,
+                           help=f"{expected} (default {str(default).lower()})")
+        else:
+            p.add_argument(flag, dest=key, type=typ, default=None, help=f"{expected} (default {default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="Benchmark harness for distributed task allocation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("bench", help="run a benchmark (no arguments: the default quick suite)")
+    b.add_argument("spec", nargs="?", help="bench spec (TOML); flags override its values")
+    b.add_argument("--allocators", help="comma-separated allocator names")
+    b.add_argument("--family", help="problem family (replaces the spec's families)")
+    b.add_argument("--size", dest="sizes", help="sizes TASKSxAGENTS, comma-separated (generated families)")
+    b.add_argument("--instances", help="instance names, comma-separated (dataset families)")
+    b.add_argument("--comm", help="communication graph: full, ring, line, star, grid, rgg")
+    b.add_argument("--run-id", help="name of the run directory (default: time + spec hash)")
+    b.add_argument("--resume", nargs="?", const="", default=None, metavar="RUN_ID",
+                   help="resume a run (default: the latest under --out); stored trials are kept")
+    _settings_args(b)
+
+    q = sub.add_parser("query", help="SQL over the result store (views: trials, runs, optima)")
+    q.add_argument("sql")
+    q.add_argument("--results", action="append", help="result root or run directory (repeatable; default results/)")
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    ls = sub.add_parser("list", help="list allocators or families")
+    ls.add_argument("what", choices=("allocators", "families"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "bench":
+            return cmd_bench(args)
+        if args.command == "query":
+            return cmd_query(args)
+        return cmd_list(args)
+    except HarnessError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: stored trials are kept; continue with `harness bench --resume`")
+        return 130
+
+
+# -- bench ---------------------------------------------------------------------------------------
+class RichObserver:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: Any = None
+        self.failed = 0
+
+    def started(self, run_id: str, total: int, reused: int, optima: int) -> None:
+        console.print(f"run [bold]{run_id}[/]: {total} trials" + (f", {reused} already stored" if reused else "")
+                      + (f", {optima} exact optima to compute" if optima else ""))
+        self.task = self.progress.add_task("trials", total=total, completed=reused)
+
+    def optimum(self, row: dict[str, Any]) -> None:
+        if row["opt_status"] in ("timeout", "error"):
+            self.progress.console.log(f"[yellow]optimum {row['opt_status']}[/] {row['inst_name']}: {row['opt_note']}")
+
+    def trial(self, row: dict[str, Any]) -> None:
+        self.progress.advance(self.task)
+        if row["trial_status"] in ("error", "timeout"):
+            self.failed += 1
+            first = (row.get("trial_message") or "").splitlines()[0:1]
+            self.progress.console.log(f"[red]{row['trial_status']}[/] {row['alg_name']} on {row['inst_name']}: {first[0] if first else ''}")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench import bench
+    from harness.spec import SETTINGS, apply_overrides, default_spec, load_spec
+    from harness.store import RunStore
+
+    spec = load_spec(args.spec) if args.spec else None
+    settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k, None) is not None}
+    if spec is None and args.resume is not None:
+        out = settings.get("out", SETTINGS["out"][0])
+        from harness.spec import spec_from_dict
+        from harness.store import latest_run
+
+        run_id = args.resume or latest_run(out)
+        manifest = RunStore(out, run_id).read_manifest() if run_id else None
+        if manifest is None:
+            raise HarnessError(f"{out}: no run to resume" + (f" named {run_id}" if run_id else ""))
+        spec = spec_from_dict(manifest["spec"], f"{out}/{run_id}/manifest.json")
+    spec = spec or default_spec()
+    family_params = {"comm": args.comm} if args.comm else None
+    spec = apply_overrides(spec, allocators_csv=args.allocators, family=args.family, sizes_csv=args.sizes,
+                           instances_csv=args.instances, family_params=family_params, settings=settings)
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        result = bench(spec, run_id=args.run_id or (args.resume or None), resume=args.resume is not None,
+                       observer=RichObserver(progress))
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/]")
+    print_summary(spec.settings["out"], result.run_id)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
+    console.print(f"stored in [bold]{result.run_dir}[/] ({counts or 'nothing new'}); "
+                  f"query with: harness query \"SELECT * FROM trials\" --results {result.run_dir}")
+    return 0
+
+
+def print_summary(out: str, run_id: str) -> None:
+    from reports.views import SUMMARY_SQL, connect
+
+    con = connect([Path(out) / run_id])
+    rel = con.execute(SUMMARY_SQL, [run_id])
+    names = [d[0] for d in rel.description]
+    rows = rel.fetchall()
+    table = Table(title=f"run {run_id}: means over seeds; gap to the exact optimum; ms = wall time per trial",
+                  pad_edge=False, box=None, header_style="bold")
+    for name in names:
+        table.add_column(name, justify="left" if name in ("family", "allocator", "size") else "right")
+    for row in rows:
+        table.add_row(*[_fmt(v, name) for v, name in zip(row, names, strict=True)])
+    console.print(table)
+
+
+def _fmt(v: Any, name: str = "") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        if name in ("gap", "feasible", "coverage"):
+            return f"{100 * v:.1f}%"
+        if name in ("ms", "messages", "rounds"):
+            return f"{v:,.0f}" if v >= 10 else f"{v:.2g}"
+        return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
+    return str(v)
+
+
+# -- query ---------------------------------------------------------------------------------------
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from reports.views import connect
+
+    con = connect(args.results or ["results"])
+    try:
+        rel = con.execute(args.sql)
+    except duckdb.Error as exc:
+        raise HarnessError(f"query: {exc}") from None
+    if rel.description is None:
+        return 0
+    names = [d[0] for d in rel.description]
+    rows = rel.fetchall()
+    if args.format == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(names)
+        w.writerows(rows)
+    elif args.format == "json":
+        print(json.dumps([dict(zip(names, r, strict=True)) for r in rows], default=str, indent=1))
+    else:
+        table = Table()
+        for n in names:
+            table.add_column(n)
+        for r in rows:
+            table.add_row(*[_fmt(v) for v in r])
+        console.print(table)
+    return 0
+
+
+# -- list ----------------------------------------------------------------------------------------
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "allocators":
+        import allocators
+
+        table = Table("name", "families", "parameters", "summary")
+        for name, cls in allocators.available().items():
+            params = ", ".join(f"{p.name}={p.default}" for p in cls.params) or "-"
+            table.add_row(name, ", ".join(cls.families), params, cls.summary)
+    else:
+        from harness.scenarios import FAMILIES
+
+        table = Table("name", "kind", "objectives", "parameters", "sizes / description")
+        for f in FAMILIES.values():
+            params = ", ".join(f"{k}={v}" for k, v in f.params.items())
+            table.add_row(f.name, f.kind, ", ".join(f.objectives), params, f.sizes_hint or f.description)
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

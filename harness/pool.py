@@ -1,0 +1,95 @@
+"""A small process pool with hard time limits.
+
+Each worker is a spawned process serving jobs over a pipe. A job past its hard limit has its
+worker killed (the trial is stored as ``timeout``) and a fresh worker takes the slot, so a
+runaway trial can neither block the run nor leak into the next trial.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from harness.worker import serve
+
+
+@dataclass
+class Slot:
+    proc: Any
+    conn: Connection
+    tag: Any = None
+    deadline: float = 0.0
+
+
+class Pool:
+    def __init__(self, size: int) -> None:
+        self.ctx = mp.get_context("spawn")
+        self.slots = [self._spawn() for _ in range(max(1, size))]
+
+    def _spawn(self) -> Slot:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=serve, args=(child,), daemon=True)
+        proc.start()
+        child.close()
+        return Slot(proc, parent)
+
+    def idle(self) -> int:
+        return sum(1 for s in self.slots if s.tag is None)
+
+    def busy(self) -> int:
+        return len(self.slots) - self.idle()
+
+    def submit(self, tag: Any, kind: str, job: dict[str, Any], hard_limit: float) -> None:
+        slot = next(s for s in self.slots if s.tag is None)
+        slot.tag, slot.deadline = tag, time.monotonic() + hard_limit
+        slot.conn.send((kind, job))
+
+    def results(self) -> Iterator[tuple[Any, dict[str, Any] | None]]:
+        """Wait for the next results; yields (tag, result) or (tag, None) for a killed job."""
+        busy = [s for s in self.slots if s.tag is not None]
+        if not busy:
+            return
+        timeout = max(0.0, min(s.deadline for s in busy) - time.monotonic())
+        ready = wait([s.conn for s in busy], timeout=timeout)
+        now = time.monotonic()
+        for i, slot in enumerate(self.slots):
+            if slot.tag is None:
+                continue
+            if slot.conn in ready:
+                try:
+                    result = slot.conn.recv()
+                except (EOFError, OSError):  # the worker died (out of memory, a crash)
+                    result = {"error": "worker process died"}
+                    self._replace(i)
+                tag, slot.tag = slot.tag, None
+                yield tag, result
+            elif now >= slot.deadline:
+                tag = slot.tag
+                self._replace(i)
+                yield tag, None
+
+    def _replace(self, i: int) -> None:
+        slot = self.slots[i]
+        if slot.proc.is_alive():
+            slot.proc.kill()
+        slot.proc.join(timeout=10)
+        slot.conn.close()
+        self.slots[i] = self._spawn()
+
+    def close(self) -> None:
+        for slot in self.slots:
+            try:
+                if slot.tag is None:
+                    slot.conn.send(None)
+            except OSError:
+                pass
+        for slot in self.slots:
+            slot.proc.join(timeout=2)
+            if slot.proc.is_alive():
+                slot.proc.kill()
+                slot.proc.join(timeout=5)
+            slot.conn.close()

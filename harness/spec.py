@@ -1,0 +1,281 @@
+"""Bench specs (DESIGN §6): a TOML file, every key of ``[bench]`` also a command-line flag.
+
+```toml
+[bench]
+seeds = 3                 # repetitions: instances per size (generated) or trial seeds (datasets)
+root_seed = 0
+runtime = "local"
+time_limit = 60.0         # seconds per trial; over it the trial is stored as "timeout"
+optimum = true            # exact optimum (PuLP) for instances small enough
+optimum_time_limit = 30.0
+max_rounds = 10000
+workers = 0               # trials in parallel; 0 = one per CPU
+out = "results"
+
+[[allocators]]
+name = "cbba"
+params = { score = ["tdr", "min_sum"] }   # a list is a grid axis
+
+[[families]]
+name = "tdr"
+sizes = ["8x3", "10x4"]                    # TASKSxAGENTS, generated families
+params = { comm = ["full", "ring"] }       # a list is a grid axis
+
+[[families]]
+name = "tsplib"
+instances = ["eil51", "berlin52"]          # dataset families
+```
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import allocators
+from harness.errors import SpecError
+from harness.scenarios import get_family, parse_size
+
+RUNTIMES = ("local",)
+
+#: [bench] keys: default, type, what is expected
+SETTINGS: dict[str, tuple[Any, type, str]] = {
+    "seeds": (3, int, "a number of repetitions >= 1"),
+    "root_seed": (0, int, "an integer seed"),
+    "runtime": ("local", str, f"one of {', '.join(RUNTIMES)}"),
+    "time_limit": (60.0, float, "seconds > 0"),
+    "optimum": (True, bool, "true or false"),
+    "optimum_time_limit": (30.0, float, "seconds > 0"),
+    "max_rounds": (10_000, int, "a round limit >= 1"),
+    "workers": (0, int, "a number of worker processes >= 0 (0 = one per CPU)"),
+    "out": ("results", str, "a directory path"),
+}
+
+
+@dataclass
+class AllocatorEntry:
+    name: str
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+
+    def variants(self, source: str, where: str) -> list[dict[str, Any]]:
+        cls = allocators.get(self.name, source, f"{where}.name")
+        out = []
+        for combo in _grid(self.grid):
+            out.append(cls.resolve_params(combo, source, f"{where}.params"))
+        return out
+
+
+@dataclass
+class FamilyEntry:
+    name: str
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    instances: list[str] = field(default_factory=list)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass
+class BenchSpec:
+    settings: dict[str, Any]
+    allocators: list[AllocatorEntry]
+    families: list[FamilyEntry]
+    source: str = "spec"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bench": dict(self.settings),
+            "allocators": [{"name": a.name, "params": a.grid} for a in self.allocators],
+            "families": [
+                {"name": f.name, **({"sizes": [f"{n}x{m}" for n, m in f.sizes]} if f.sizes else {}),
+                 **({"instances": f.instances} if f.instances else {}), "params": f.grid}
+                for f in self.families
+            ],
+        }
+
+    def spec_hash(self) -> str:
+        d = self.to_dict()
+        d["bench"] = {k: v for k, v in d["bench"].items() if k not in ("out", "workers")}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def workers(self) -> int:
+        return self.settings["workers"] or os.cpu_count() or 1
+
+
+def _grid(params: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = sorted(params)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(params[k] for k in keys))]
+
+
+def _as_grid(value: Any, source: str, where: str) -> dict[str, list[Any]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(source, where, "a table of parameter = value or [values]", value)
+    out = {}
+    for k, v in value.items():
+        vals = v if isinstance(v, list) else [v]
+        if not vals:
+            raise SpecError(source, f"{where}.{k}", "at least one value", v)
+        out[k] = vals
+    return out
+
+
+def check_setting(key: str, value: Any, source: str) -> Any:
+    if key not in SETTINGS:
+        raise SpecError(source, f"bench.{key}", f"one of the settings {', '.join(SETTINGS)}")
+    _default, typ, expected = SETTINGS[key]
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        raise SpecError(source, f"bench.{key}", expected, value)
+    bad = (
+        (key in ("seeds", "max_rounds") and value < 1)
+        or (key in ("time_limit", "optimum_time_limit") and value <= 0)
+        or (key == "workers" and value < 0)
+        or (key == "runtime" and value not in RUNTIMES)
+    )
+    if bad:
+        raise SpecError(source, f"bench.{key}", expected, value)
+    return value
+
+
+def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
+    if not isinstance(d, dict):
+        raise SpecError(source, "(top level)", "a table")
+    unknown = sorted(set(d) - {"bench", "allocators", "families"})
+    if unknown:
+        raise SpecError(source, unknown[0], "only [bench], [[allocators]] and [[families]]")
+    settings = {k: v[0] for k, v in SETTINGS.items()}
+    bench = d.get("bench", {})
+    if not isinstance(bench, dict):
+        raise SpecError(source, "bench", "a table of settings", bench)
+    for k, v in bench.items():
+        settings[k] = check_setting(k, v, source)
+    allocs = []
+    for i, a in enumerate(_list(d.get("allocators"), source, "allocators")):
+        where = f"allocators[{i}]"
+        if not isinstance(a, dict) or not isinstance(a.get("name"), str):
+            raise SpecError(source, f"{where}.name", "an allocator name", a)
+        extra = sorted(set(a) - {"name", "params"})
+        if extra:
+            raise SpecError(source, f"{where}.{extra[0]}", "only 'name' and 'params'")
+        entry = AllocatorEntry(a["name"], _as_grid(a.get("params"), source, f"{where}.params"))
+        entry.variants(source, where)  # validates names and values now
+        allocs.append(entry)
+    fams = []
+    for i, f in enumerate(_list(d.get("families"), source, "families")):
+        where = f"families[{i}]"
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str):
+            raise SpecError(source, f"{where}.name", "a family name", f)
+        extra = sorted(set(f) - {"name", "sizes", "instances", "params"})
+        if extra:
+            raise SpecError(source, f"{where}.{extra[0]}", "only 'name', 'sizes', 'instances' and 'params'")
+        fam = get_family(f["name"], source, f"{where}.name")
+        grid = _as_grid(f.get("params"), source, f"{where}.params")
+        for combo in _grid(grid):
+            fam.check_params(combo, source, f"{where}.params")
+        sizes, instances = f.get("sizes", []), f.get("instances", [])
+        if fam.kind == "generated":
+            if instances:
+                raise SpecError(source, f"{where}.instances", f"no instances: {fam.name} is generated, give 'sizes'")
+            if not isinstance(sizes, list) or not sizes:
+                raise SpecError(source, f"{where}.sizes", "a list of sizes like [\"10x5\"]", sizes)
+            parsed = [parse_size(s, source, f"{where}.sizes[{k}]") for k, s in enumerate(sizes)]
+            fams.append(FamilyEntry(fam.name, sizes=parsed, grid=grid))
+        else:
+            if sizes:
+                raise SpecError(source, f"{where}.sizes", f"no sizes: {fam.name} is a dataset, give 'instances'")
+            if not isinstance(instances, list) or not instances or not all(isinstance(x, str) for x in instances):
+                raise SpecError(source, f"{where}.instances", "a list of instance names", instances)
+            fams.append(FamilyEntry(fam.name, instances=list(instances), grid=grid))
+    if not allocs:
+        raise SpecError(source, "allocators", "at least one [[allocators]] entry")
+    if not fams:
+        raise SpecError(source, "families", "at least one [[families]] entry")
+    return BenchSpec(settings, allocs, fams, source)
+
+
+def _list(value: Any, source: str, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise SpecError(source, where, f"an array of tables ([[{where}]])", value)
+    return value
+
+
+def load_spec(path: str | Path) -> BenchSpec:
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(str(path), "(file)", "an existing TOML spec file")
+    try:
+        d = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(str(path), "(syntax)", "valid TOML", str(exc)) from None
+    return spec_from_dict(d, str(path))
+
+
+#: The suite ``harness bench`` runs with no arguments: a few allocators, both ``assignment`` and
+#: ``tdr``, sizes small enough for exact optima plus one larger size; a few minutes on a laptop.
+DEFAULT_SPEC: dict[str, Any] = {
+    "bench": {"seeds": 3},
+    "allocators": [{"name": n} for n in ("cbaa", "cbba", "greedy_nn", "sga", "hungarian", "milp")],
+    "families": [
+        {"name": "assignment", "sizes": ["5x5", "10x10", "50x50"]},
+        {"name": "tdr", "sizes": ["8x3", "10x4", "60x10"]},
+    ],
+}
+
+
+def default_spec() -> BenchSpec:
+    return spec_from_dict(copy.deepcopy(DEFAULT_SPEC), "default suite")
+
+
+def apply_overrides(
+    spec: BenchSpec,
+    *,
+    allocators_csv: str | None = None,
+    family: str | None = None,
+    sizes_csv: str | None = None,
+    instances_csv: str | None = None,
+    family_params: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> BenchSpec:
+    """Command-line flags over a spec: flags win over the file's values."""
+    d = spec.to_dict()
+    src = "command line"
+    for k, v in (settings or {}).items():
+        if v is not None:
+            d["bench"][k] = check_setting(k, v, src)
+    if allocators_csv:
+        names = [n.strip() for n in allocators_csv.split(",") if n.strip()]
+        if not names:
+            raise SpecError(src, "--allocators", "a comma-separated list of allocator names", allocators_csv)
+        keep = {a["name"]: a for a in d["allocators"]}
+        d["allocators"] = [keep.get(n, {"name": n}) for n in names]
+    if family or sizes_csv or instances_csv or family_params:
+        if family is None:
+            if len(d["families"]) != 1:
+                raise SpecError(src, "--family", "a family name when --size/--instances/--comm are given")
+            family = d["families"][0]["name"]
+        fam = get_family(family, src, "--family")
+        old = next((f for f in d["families"] if f["name"] == family), {"name": family})
+        entry: dict[str, Any] = {"name": family, "params": {**old.get("params", {}), **(family_params or {})}}
+        if fam.kind == "generated":
+            sizes = [s.strip() for s in sizes_csv.split(",")] if sizes_csv else old.get("sizes")
+            if not sizes:
+                raise SpecError(src, "--size", f"sizes for {family}, like --size 10x5,20x4")
+            entry["sizes"] = sizes
+        else:
+            inst = [s.strip() for s in instances_csv.split(",")] if instances_csv else old.get("instances")
+            if not inst:
+                raise SpecError(src, "--instances", f"instance names for {family}, like --instances eil51")
+            entry["instances"] = inst
+        d["families"] = [entry]
+    return spec_from_dict(d, spec.source if not (family or allocators_csv) else f"{spec.source} + command line")

@@ -1,0 +1,149 @@
+"""From a spec to trials: instance recipes, stable keys and stored seeds (DESIGN §6).
+
+Seeds are hashes of the axes that define a trial (benchopt's habit), so adding an allocator or
+a size never changes the seeds of the others. A trial's key hashes (allocator and its resolved
+parameters, instance content hash, seed, runtime, faults).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import allocators
+from harness.errors import InputError, SpecError
+from harness.model import Instance
+from harness.scenarios import get_family, make_instance
+from harness.spec import BenchSpec, _grid
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 63-bit seed from the JSON of ``parts``."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def trial_key(alg: str, params: dict[str, Any], inst_hash: str, seed: int, runtime: str, faults: dict[str, Any]) -> str:
+    payload = {"allocator": alg, "params": params, "instance": inst_hash, "seed": seed, "runtime": runtime, "faults": faults}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+@dataclass
+class InstanceSpec:
+    recipe: dict[str, Any]
+    hash: str
+    name: str
+    family: str
+    objective: str
+    n_tasks: int
+    n_agents: int
+    features: dict[str, Any]
+
+
+@dataclass
+class Trial:
+    key: str
+    allocator: str
+    params: dict[str, Any]
+    instance: InstanceSpec
+    seed: int
+    rep: int
+    runtime: str
+    faults: dict[str, Any] = field(default_factory=dict)
+
+    def base_row(self, run_id: str, time_limit: float) -> dict[str, Any]:
+        """Identifying columns every stored row has, whatever its status."""
+        inst = self.instance
+        row: dict[str, Any] = {
+            "trial_key": self.key,
+            "trial_run_id": run_id,
+            "trial_seed": self.seed,
+            "trial_rep": self.rep,
+            "trial_runtime": self.runtime,
+            "trial_faults": json.dumps(self.faults, sort_keys=True),
+            "trial_time_limit": time_limit,
+            "alg_name": self.allocator,
+            "alg_params": json.dumps(self.params, sort_keys=True),
+            "inst_hash": inst.hash,
+            "inst_name": inst.name,
+            "inst_family": inst.family,
+            "inst_objective": inst.objective,
+            "inst_n_tasks": inst.n_tasks,
+            "inst_n_agents": inst.n_agents,
+            "inst_size": f"{inst.n_tasks}x{inst.n_agents}",
+            "inst_recipe": json.dumps(inst.recipe, sort_keys=True),
+        }
+        row.update({f"alg_p_{k}": v for k, v in sorted(self.params.items())})
+        row.update(inst.features)
+        return row
+
+
+def instance_features(inst: Instance) -> dict[str, Any]:
+    """Instance facts that become result columns, so every table can be sliced by them."""
+    n_edges = len(inst.comm.edges)
+    return {
+        "inst_seed": inst.meta.get("seed"),
+        "inst_source": inst.meta.get("source", "generated"),
+        "inst_comm": inst.comm.kind,
+        "inst_edges": n_edges,
+        "inst_mean_degree": 2.0 * n_edges / inst.n_agents,
+        "inst_diameter": inst.comm.diameter(inst.n_agents),
+        "inst_bundle_limit": int(inst.agents["max_tasks"].max()),
+        "inst_time_windows": bool((inst.tasks["tw_end"] < float("inf")).any()),
+    }
+
+
+def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[str]]:
+    """All trials of a spec, the instances they use (by hash), and notes on skipped pairs."""
+    s = spec.settings
+    instances: dict[str, InstanceSpec] = {}
+    per_family: list[tuple[str, list[tuple[InstanceSpec, int]]]] = []
+    for fi, fam_entry in enumerate(spec.families):
+        fam = get_family(fam_entry.name)
+        built: list[tuple[InstanceSpec, int]] = []
+        for params in _grid(fam_entry.grid):
+            if fam.kind == "generated":
+                recipes = [
+                    ({"family": fam.name, "size": [n, m], "params": params,
+                      "seed": derive_seed(s["root_seed"], "instance", fam.name, n, m, params, rep)}, rep)
+                    for n, m in fam_entry.sizes for rep in range(s["seeds"])
+                ]
+            else:
+                recipes = [({"family": fam.name, "instance": name, "params": params}, rep)
+                           for name in fam_entry.instances for rep in range(s["seeds"])]
+            cache: dict[str, InstanceSpec] = {}
+            for recipe, rep in recipes:
+                ident = json.dumps({k: v for k, v in recipe.items()}, sort_keys=True)
+                if ident not in cache:
+                    try:
+                        inst = make_instance(recipe)
+                    except InputError as exc:
+                        raise SpecError(spec.source, f"families[{fi}]", "instances that load", str(exc)) from None
+                    cache[ident] = InstanceSpec(recipe, inst.content_hash(), inst.name, inst.family, inst.objective,
+                                                inst.n_tasks, inst.n_agents, instance_features(inst))
+                spec_i = cache[ident]
+                instances[spec_i.hash] = spec_i
+                built.append((spec_i, rep))
+        per_family.append((fam.name, built))
+    trials: list[Trial] = []
+    notes: list[str] = []
+    for ai, entry in enumerate(spec.allocators):
+        cls = allocators.get(entry.name)
+        for params in entry.variants(spec.source, f"allocators[{ai}]"):
+            for fam_name, built in per_family:
+                if fam_name not in cls.families:
+                    notes.append(f"{entry.name} does not support family {fam_name}: not run")
+                    continue
+                for inst_spec, rep in built:
+                    seed = derive_seed(s["root_seed"], "trial", entry.name, params, inst_spec.hash, rep)
+                    key = trial_key(entry.name, params, inst_spec.hash, seed, s["runtime"], {})
+                    trials.append(Trial(key, entry.name, params, inst_spec, seed, rep, s["runtime"]))
+    seen: set[str] = set()
+    unique = []
+    for t in trials:
+        if t.key not in seen:
+            seen.add(t.key)
+            unique.append(t)
+    return unique, instances, sorted(set(notes))

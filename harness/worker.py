@@ -1,0 +1,118 @@
+"""What a worker process does with one job: compute an exact optimum, or run and evaluate one
+trial. Jobs carry recipes, not instances; the worker rebuilds the instance and checks its hash.
+Every exception becomes a stored status; the worker itself survives."""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import allocators
+from harness.evaluate import evaluate
+from harness.exact import solve_exact
+from harness.runtime_local import RunResult, TrialTimeout, run_local
+from harness.scenarios import make_instance
+
+
+class SkipTrial(Exception):
+    """The allocator cannot run this instance (a stated limit, not a failure)."""
+
+
+def reset_peak_rss() -> None:
+    """Reset the kernel's peak-RSS mark (Linux), so the next reading is this trial's peak."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_optimum(job: dict[str, Any]) -> dict[str, Any]:
+    inst = make_instance(job["recipe"])
+    opt = solve_exact(inst, job["time_limit"])
+    return {
+        "inst_hash": inst.content_hash(),
+        "inst_name": inst.name,
+        "inst_family": inst.family,
+        "inst_objective": inst.objective,
+        "inst_n_tasks": inst.n_tasks,
+        "inst_n_agents": inst.n_agents,
+        "opt_time_limit": float(job["time_limit"]),
+        **opt.row(),
+        "opt_plans": json.dumps([p.to_dict() for p in opt.plans]),
+    }
+
+
+def run_trial(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one trial; return the metric columns (``m_*``, ``trial_*`` timings and status)."""
+    out: dict[str, Any] = {}
+    reset_peak_rss()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    try:
+        inst = make_instance(job["recipe"])
+        if inst.content_hash() != job["inst_hash"]:
+            raise RuntimeError(f"instance rebuilt with hash {inst.content_hash()}, expected {job['inst_hash']}")
+        cls = allocators.get(job["allocator"])
+        reason = cls.skip_reason(inst, job["params"])
+        if reason:
+            raise SkipTrial(reason)
+        deadline = time.monotonic() + job["time_limit"]
+        result: RunResult = run_local(inst, cls, job["params"], job["seed"], job["max_rounds"], deadline)
+        opt = job.get("optimum")
+        metrics = evaluate(inst, result.plans, opt)
+        stats = result.stats.summary()
+        out.update(metrics)
+        out.update({
+            "m_rounds": result.rounds,
+            "m_converged": result.converged,
+            "m_messages": stats["messages"],
+            "m_bytes": stats["bytes"],
+            "m_msg_types": json.dumps(stats["by_type"], sort_keys=True),
+            "m_msgs_max_pair": stats["max_pair"],
+            "m_pairs_used": stats["pairs_used"],
+            "m_msgs_per_round": stats["messages"] / max(1, result.rounds),
+            "trial_plans": json.dumps([p.to_dict() for p in result.plans]),
+            "trial_status": "done",
+            "trial_message": "" if result.converged else f"round limit {job['max_rounds']} reached before convergence",
+        })
+    except TrialTimeout as exc:
+        out.update({"trial_status": "timeout", "trial_message": str(exc)})
+    except SkipTrial as exc:
+        out.update({"trial_status": "skip", "trial_message": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - every failure is a stored row
+        tb = traceback.format_exc(limit=-3)
+        out.update({"trial_status": "error", "trial_message": f"{type(exc).__name__}: {exc}\n{tb}"})
+    out["trial_wall_s"] = time.perf_counter() - wall0
+    out["trial_cpu_s"] = time.process_time() - cpu0
+    out["trial_peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def serve(conn: Any) -> None:
+    """Worker process main loop: receive (kind, job), send back the result row."""
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        kind, job = msg
+        try:
+            result = run_optimum(job) if kind == "optimum" else run_trial(job)
+        except Exception as exc:  # noqa: BLE001
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        conn.send(result)

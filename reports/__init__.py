@@ -1,0 +1,1 @@
+"""DuckDB views over the result store and report rendering."""

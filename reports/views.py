@@ -1,0 +1,78 @@
+"""DuckDB views over one or more result roots or run directories (DESIGN §8).
+
+``trials``: one row per trial (all runs found); ``runs``: one row per run manifest;
+``optima``: the exact optima cache. Any DuckDB client can do the same without harness code::
+
+    SELECT * FROM read_parquet('results/*/trials/*.parquet', union_by_name = true)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+#: columns of the empty views, so queries still bind when nothing is stored yet
+EMPTY = {
+    "trials": "trial_key VARCHAR, trial_run_id VARCHAR, trial_status VARCHAR, alg_name VARCHAR, inst_family VARCHAR, "
+              "inst_size VARCHAR, inst_n_tasks BIGINT, inst_n_agents BIGINT, m_gap DOUBLE, m_objective DOUBLE, "
+              "m_messages BIGINT, m_rounds BIGINT, trial_wall_s DOUBLE",
+    "runs": "run_id VARCHAR, status VARCHAR, started VARCHAR, git_commit VARCHAR",
+    "optima": "inst_hash VARCHAR, opt_value DOUBLE, opt_status VARCHAR",
+}
+
+
+def _sql_list(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def locate(results: list[str | Path]) -> tuple[list[Path], list[Path], list[Path]]:
+    """Trial files, manifests and optima files under each path (a root or a run directory)."""
+    trials: list[Path] = []
+    manifests: list[Path] = []
+    optima: list[Path] = []
+    for r in results:
+        r = Path(r)
+        if (r / "manifest.json").exists():  # a run directory
+            runs = [r]
+            optima += sorted((r.parent / "optima").glob("*.parquet"))
+        else:
+            runs = sorted(p.parent for p in r.glob("*/manifest.json"))
+            optima += sorted((r / "optima").glob("*.parquet"))
+        for run in runs:
+            manifests.append(run / "manifest.json")
+            trials += sorted((run / "trials").glob("*.parquet"))
+    return trials, manifests, sorted(set(optima))
+
+
+def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
+    trials, manifests, optima = locate(results)
+    con = duckdb.connect()
+    for name, files, reader in (
+        ("trials", trials, "read_parquet({}, union_by_name = true)"),
+        ("runs", manifests, "read_json_auto({}, union_by_name = true, maximum_depth = 1)"),
+        ("optima", optima, "read_parquet({}, union_by_name = true)"),
+    ):
+        if files:
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM {reader.format(_sql_list(files))}")
+        else:
+            con.execute(f"CREATE TABLE {name} ({EMPTY[name]})")
+    return con
+
+
+SUMMARY_SQL = """
+SELECT inst_family AS family, alg_name AS allocator, inst_size AS size,
+       printf('%d/%d', count(*) FILTER (WHERE trial_status = 'done'), count(*))
+         || CASE WHEN count(*) FILTER (WHERE trial_status = 'skip') > 0
+                 THEN printf(' (%d skip)', count(*) FILTER (WHERE trial_status = 'skip')) ELSE '' END AS done,
+       avg(m_gap) AS gap,
+       avg(CASE WHEN m_feasible THEN 1.0 ELSE 0.0 END) FILTER (WHERE trial_status = 'done') AS feasible,
+       avg(m_coverage) AS coverage,
+       avg(m_messages) AS messages,
+       avg(m_rounds) AS rounds,
+       1000 * avg(trial_wall_s) FILTER (WHERE trial_status = 'done') AS ms
+FROM trials
+WHERE trial_run_id = ?
+GROUP BY ALL
+ORDER BY family, min(inst_n_tasks * 100000 + inst_n_agents), allocator
+"""
