@@ -6,8 +6,9 @@ unfinished agent claims its nearest feasible untaken task; claims flood the grap
 forwards the claims that improved its table); after D rounds every agent holds every claim of
 the phase, and each claimed task goes to the claim of lowest distance (ties to the lower agent
 id). Winners append their task; losers claim again in the next phase. At least one task is
-taken per phase, so the protocol ends; with one task per agent it gives the global greedy
-assignment by distance.
+taken per phase, so the protocol ends. It is not the global greedy assignment: in one phase an
+uncontested agent keeps its nearest task even if a losing agent would have been nearer to it.
+What holds: no agent leaves unassigned a task nearer (from where it claimed) than the one it got.
 """
 
 from __future__ import annotations

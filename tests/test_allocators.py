@@ -1,0 +1,127 @@
+"""Known equivalences and bounds of the consensus auctions (Choi, Brunet, How 2009)."""
+
+import numpy as np
+import pytest
+
+import allocators
+from allocators.sga import sequential_greedy
+from harness.evaluate import evaluate
+from harness.exact import solve_exact
+from harness.model import Instance
+from harness.runtime_local import run_local
+from harness.scenarios import make_instance
+
+
+def run(name, inst, seed=0, **params):
+    cls = allocators.get(name)
+    result = run_local(inst, cls, cls.resolve_params(params), seed=seed, max_rounds=20_000)
+    assert result.converged
+    return result
+
+
+def allocation(plans):
+    return {p.agent: list(p.tasks) for p in plans}
+
+
+def tie_free_tdr(n, m, seed, comm="full"):
+    """A ``tdr`` instance whose windows open at 0, so every start time is an arrival time and
+    no two (agent, task) scores are equal (continuous positions and speeds)."""
+    base = make_instance({"family": "tdr", "size": [n, m], "seed": seed, "params": {"comm": comm}})
+    tasks = dict(base.tasks)
+    tasks["tw_start"] = np.zeros(n)
+    tasks["tw_end"] = np.full(n, 1e6)
+    return Instance.build(name=base.name + "-open", family="tdr", objective="max_tdr", agents=dict(base.agents),
+                          tasks=tasks, comm=base.comm, meta=base.meta)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_cbaa_equals_global_greedy_and_half_of_optimum(seed):
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(3, 30)), int(rng.integers(3, 30))
+    comm = ["full", "ring", "rgg", "line"][seed % 4]
+    inst = make_instance({"family": "assignment", "size": [n, m], "seed": seed, "params": {"comm": comm}})
+    cbaa = run("cbaa", inst, seed)
+    greedy = sequential_greedy(inst, "payoff")
+    assert allocation(cbaa.plans) == allocation(greedy)
+    opt = solve_exact(inst, 30)
+    value = evaluate(inst, cbaa.plans)["m_objective"]
+    assert value >= 0.5 * opt.value - 1e-9
+    assert value <= opt.value + 1e-9
+
+
+@pytest.mark.parametrize("comm", ["full", "ring", "rgg", "line", "grid"])
+def test_cbba_equals_sequential_greedy_on_tie_free_tdr(comm):
+    """Choi et al. state that under diminishing marginal gains CBBA agrees with sequential
+    greedy. Measured here, it does on about 97% of tie-free instances; the rest are a known
+    transient-blocking case (docs/algorithms.md): an agent loses a slot to a bid that rests on a
+    task its bidder later loses, fills the slot with another task, and CBBA has no rule that makes
+    it revisit a slot it still wins. The values then stay within 1% of sequential greedy."""
+    equal, seeds = 0, range(30)
+    for seed in seeds:
+        rng = np.random.default_rng(100 + seed)
+        m = int(rng.integers(2, 8))
+        n = int(rng.integers(m, 6 * m))
+        inst = tie_free_tdr(n, m, seed, comm)
+        cbba = run("cbba", inst, seed)
+        sga = sequential_greedy(inst, "tdr")
+        equal += allocation(cbba.plans) == allocation(sga)
+        got, ref = evaluate(inst, cbba.plans), evaluate(inst, sga)
+        assert got["m_conflicts"] == 0 and got["m_feasible"]
+        assert got["m_objective"] == pytest.approx(ref["m_objective"], rel=0.01)
+    assert equal >= 0.9 * len(seeds)
+
+
+def test_cbba_equals_sequential_greedy_when_agents_bid_once():
+    # with a bundle limit of 1 no slot can be blocked and refilled: CBBA is CBAA, exactly greedy
+    for seed in range(15):
+        inst = make_instance({"family": "tdr", "size": [12, 6], "seed": seed, "params": {"bundle_limit": 1, "comm": "ring"}})
+        assert allocation(run("cbba", inst, seed).plans) == allocation(sequential_greedy(inst, "tdr"))
+
+
+@pytest.mark.parametrize("comm", ["ring", "line", "rgg", "grid", "star"])
+@pytest.mark.parametrize("seed", range(6))
+def test_cbba_converges_conflict_free_on_sparse_graphs_with_ties(comm, seed):
+    # generated tdr instances have ties (agents arriving before a window opens all bid the full
+    # value); the consensus tie rule must still leave no conflict
+    inst = make_instance({"family": "tdr", "size": [30, 8], "seed": seed, "params": {"comm": comm, "radius": 30.0}})
+    result = run("cbba", inst, seed)
+    m = evaluate(inst, result.plans)
+    assert m["m_conflicts"] == 0 and m["m_feasible"]
+    assert result.rounds > inst.comm.diameter(inst.n_agents)
+
+
+@pytest.mark.parametrize("objective", ["min_sum", "min_max"])
+@pytest.mark.parametrize("seed", range(4))
+def test_cbba_on_mtsp_covers_every_location(objective, seed):
+    inst = make_instance({"family": "mtsp", "size": [30, 4], "seed": seed, "params": {"comm": "ring", "objective": objective}})
+    m = evaluate(inst, run("cbba", inst, seed).plans)
+    assert m["m_complete"] and m["m_conflicts"] == 0
+
+
+def test_cbaa_on_a_line_needs_more_rounds_than_on_a_complete_graph():
+    full = make_instance({"family": "assignment", "size": [12, 12], "seed": 3, "params": {"comm": "full"}})
+    line = make_instance({"family": "assignment", "size": [12, 12], "seed": 3, "params": {"comm": "line"}})
+    assert run("cbaa", line).rounds > run("cbaa", full).rounds
+    assert allocation(run("cbaa", line).plans) == allocation(run("cbaa", full).plans)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_greedy_nn_never_leaves_a_nearer_task_free(seed):
+    inst = make_instance({"family": "assignment", "size": [15, 10], "seed": seed, "params": {"comm": "ring"}})
+    plans = run("greedy_nn", inst, seed).plans
+    d = np.linalg.norm(inst.agent_xyz()[:, None, :] - inst.task_xyz()[None, :, :], axis=-1)
+    taken = {t for p in plans for t in p.tasks}
+    free = [j for j in range(inst.n_tasks) if j not in taken]
+    for p in plans:
+        assert len(p.tasks) == 1  # 15 tasks for 10 agents: everyone is served
+        assert all(d[p.agent, p.tasks[0]] <= d[p.agent, j] for j in free)
+
+
+def test_messages_are_counted_per_delivery_with_pickled_sizes():
+    inst = make_instance({"family": "assignment", "size": [6, 5], "seed": 1, "params": {"comm": "ring"}})
+    r = run("cbaa", inst)
+    s = r.stats.summary()
+    assert s["messages"] == sum(r.stats.per_round) == sum(r.stats.pairs.values())
+    assert s["by_type"]["Bids"]["count"] == s["messages"]
+    assert s["bytes"] >= s["messages"] * 2 * 6 * 8  # two arrays of 6 values each, at least
+    assert all(abs(a - b) in (1, 4) for a, b in r.stats.pairs)  # ring neighbours only
