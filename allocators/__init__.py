@@ -1,10 +1,15 @@
 """Allocation algorithms, one module each. The registry is this folder: every public module is
 imported and every :class:`harness.api.Allocator` subclass it defines with a ``name`` is an
-allocator. Modules whose names start with ``_`` hold shared agent logic."""
+allocator. Modules whose names start with ``_`` hold shared agent logic.
+
+Allocators kept outside this folder are registered by naming their modules in the environment
+variable ``HARNESS_EXTRA_ALLOCATORS`` (comma-separated, importable module names); worker
+processes inherit it."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from functools import cache
 
@@ -15,10 +20,13 @@ from harness.errors import SpecError
 @cache
 def available() -> dict[str, type[Allocator]]:
     found: dict[str, type[Allocator]] = {}
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{mod.name}")
+    names = [f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+    names += [n.strip() for n in os.environ.get("HARNESS_EXTRA_ALLOCATORS", "").split(",") if n.strip()]
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise SpecError("HARNESS_EXTRA_ALLOCATORS", name, "an importable module", str(exc)) from None
         for obj in vars(module).values():
             if isinstance(obj, type) and issubclass(obj, Allocator) and obj.name and obj.__module__ == module.__name__:
                 if obj.name in found:

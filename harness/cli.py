@@ -146,8 +146,10 @@ def print_summary(out: str, run_id: str) -> None:
     rows = rel.fetchall()
     table = Table(title=f"run {run_id}: means over seeds; gap to the exact optimum; ms = wall time per trial",
                   pad_edge=False, box=None, header_style="bold")
-    for name in names:
-        table.add_column(name, justify="left" if name in ("family", "allocator", "size") else "right")
+    for k, name in enumerate(names):
+        text = name in ("family", "allocator", "size", "done")
+        width = max([len(str(r[k])) for r in rows] + [len(name)]) if text else None
+        table.add_column(name, justify="left" if text else "right", min_width=width, no_wrap=text)
     for row in rows:
         table.add_row(*[_fmt(v, name) for v, name in zip(row, names, strict=True)])
     console.print(table)
@@ -157,9 +159,9 @@ def _fmt(v: Any, name: str = "") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     if isinstance(v, float):
-        if name in ("gap", "feasible", "coverage"):
+        if name in ("gap", "feas", "cover"):
             return f"{100 * v:.1f}%"
-        if name in ("ms", "messages", "rounds"):
+        if name in ("ms", "msgs", "rounds"):
             return f"{v:,.0f}" if v >= 10 else f"{v:.2g}"
         return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
     return str(v)

@@ -29,6 +29,7 @@ def jain(x: np.ndarray) -> float:
     x = np.asarray(x, dtype=np.float64)
     if len(x) == 0 or not np.any(x):
         return 1.0
+    x = x / np.abs(x).max()  # scale-free, and safe from underflow of x**2
     return float(x.sum() ** 2 / (len(x) * (x**2).sum()))
 
 

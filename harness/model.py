@@ -74,30 +74,40 @@ class CommGraph:
     params: dict[str, Any] = field(default_factory=dict)
 
     def neighbours(self, n_agents: int) -> list[tuple[int, ...]]:
-        adj: list[set[int]] = [set() for _ in range(n_agents)]
-        for a, b in self.edges:
-            adj[int(a)].add(int(b))
-            adj[int(b)].add(int(a))
-        return [tuple(sorted(s)) for s in adj]
+        if self.kind == "full":
+            return [tuple(j for j in range(n_agents) if j != i) for i in range(n_agents)]
+        adj = self._matrix(n_agents).tolil().rows
+        return [tuple(int(j) for j in row) for row in adj]
+
+    def _matrix(self, n_agents: int):  # noqa: ANN202 - scipy sparse matrix
+        from scipy.sparse import coo_matrix
+
+        e = self.edges
+        data = np.ones(2 * len(e))
+        rows = np.concatenate([e[:, 0], e[:, 1]])
+        cols = np.concatenate([e[:, 1], e[:, 0]])
+        return coo_matrix((data, (rows, cols)), shape=(n_agents, n_agents)).tocsr()
+
+    def connected(self, n_agents: int) -> bool:
+        from scipy.sparse.csgraph import connected_components
+
+        return n_agents <= 1 or connected_components(self._matrix(n_agents), directed=False)[0] == 1
 
     def diameter(self, n_agents: int) -> int:
         """Longest shortest path in hops; -1 when the graph is disconnected."""
-        adj = self.neighbours(n_agents)
-        best = 0
-        for src in range(n_agents):
-            dist = [-1] * n_agents
-            dist[src] = 0
-            queue = deque([src])
-            while queue:
-                u = queue.popleft()
-                for v in adj[u]:
-                    if dist[v] < 0:
-                        dist[v] = dist[u] + 1
-                        queue.append(v)
-            if min(dist) < 0:
-                return -1
-            best = max(best, max(dist))
-        return best
+        closed = {"full": 1, "star": 2, "line": n_agents - 1, "ring": n_agents // 2}
+        if n_agents <= 1:
+            return 0
+        if self.kind in closed and len(self.edges) == _closed_edges(self.kind, n_agents):
+            return closed[self.kind]
+        from scipy.sparse.csgraph import shortest_path
+
+        d = shortest_path(self._matrix(n_agents), directed=False, unweighted=True)
+        return -1 if np.isinf(d).any() else int(d.max())
+
+
+def _closed_edges(kind: str, n: int) -> int:
+    return {"full": n * (n - 1) // 2, "star": n - 1, "line": n - 1, "ring": n if n > 2 else n - 1}[kind]
 
 
 def make_comm_graph(
@@ -112,8 +122,8 @@ def make_comm_graph(
     n = n_agents
     pairs: set[tuple[int, int]] = set()
     if kind == "full":
-        pairs = {(i, j) for i in range(n) for j in range(i + 1, n)}
-    elif kind in ("ring", "line"):
+        return CommGraph(kind, np.stack(np.triu_indices(n, k=1), axis=1).astype(np.int64), dict(params))
+    if kind in ("ring", "line"):
         pairs = {(i, i + 1) for i in range(n - 1)}
         if kind == "ring" and n > 2:
             pairs.add((0, n - 1))
@@ -323,7 +333,7 @@ class Instance:
         e = self.comm.edges
         if e.size and (e.min() < 0 or e.max() >= self.n_agents or (e[:, 0] == e[:, 1]).any()):
             raise InstanceError(source, "comm.edges", f"pairs of distinct agent ids in 0..{self.n_agents - 1}")
-        if self.n_agents > 1 and self.comm.diameter(self.n_agents) < 0:
+        if not self.comm.connected(self.n_agents):
             raise InstanceError(source, "comm", "a connected communication graph", self.comm.kind)
         if self.precedence is not None:
             p = self.precedence

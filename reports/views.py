@@ -50,7 +50,7 @@ def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for name, files, reader in (
         ("trials", trials, "read_parquet({}, union_by_name = true)"),
-        ("runs", manifests, "read_json_auto({}, union_by_name = true, maximum_depth = 1)"),
+        ("runs", manifests, "read_json_auto({}, union_by_name = true, maximum_depth = 2)"),
         ("optima", optima, "read_parquet({}, union_by_name = true)"),
     ):
         if files:
@@ -66,9 +66,9 @@ SELECT inst_family AS family, alg_name AS allocator, inst_size AS size,
          || CASE WHEN count(*) FILTER (WHERE trial_status = 'skip') > 0
                  THEN printf(' (%d skip)', count(*) FILTER (WHERE trial_status = 'skip')) ELSE '' END AS done,
        avg(m_gap) AS gap,
-       avg(CASE WHEN m_feasible THEN 1.0 ELSE 0.0 END) FILTER (WHERE trial_status = 'done') AS feasible,
-       avg(m_coverage) AS coverage,
-       avg(m_messages) AS messages,
+       avg(CASE WHEN m_feasible THEN 1.0 ELSE 0.0 END) FILTER (WHERE trial_status = 'done') AS feas,
+       avg(m_coverage) AS cover,
+       avg(m_messages) AS msgs,
        avg(m_rounds) AS rounds,
        1000 * avg(trial_wall_s) FILTER (WHERE trial_status = 'done') AS ms
 FROM trials
