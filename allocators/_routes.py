@@ -60,6 +60,7 @@ class Route:
         self.times: list[float] = []
         self.in_path = np.zeros(t.n, dtype=bool)
         self.load = 0.0
+        self._gaps: list[tuple[np.ndarray, np.ndarray]] | None = None  # tdr: per-gap cache
         if mode == "payoff":
             self.payoff = self.value * 100.0 / np.maximum(self.d0, 1.0)
 
@@ -102,6 +103,15 @@ class Route:
                 start = np.maximum(self.t0 + self.d0 / self.speed, self.tw_start)
             return best, pos, start
         L = len(self.tasks)
+        if self.mode == "tdr":
+            if self._gaps is None:
+                self._gaps = [self._tdr_gap(k) for k in range(L + 1)]
+            scores = np.stack([g[0] for g in self._gaps])
+            starts = np.stack([g[1] for g in self._gaps])
+            pos = scores.argmax(axis=0)  # first maximum: ties go to the earliest position
+            cols = np.arange(len(pos))
+            best = np.where(ok_base, scores[pos, cols], NEG)
+            return best, pos, starts[pos, cols]
         slack = wait_suffix = None
         if self.mode in ("min_sum", "min_max"):
             slack, wait_suffix, end_arrival = self._slack()
@@ -114,14 +124,7 @@ class Route:
                 dprev, finish_prev = self.D[a], self.times[k - 1] + self.dur[a]
             est = np.maximum(finish_prev + dprev / self.speed, self.tw_start)
             ok = ok_base & (est <= self.tw_end + EPS)
-            if self.mode == "tdr":
-                if k < L:
-                    b = self.tasks[k]
-                    ok &= est <= self.times[k] - self.dur - self.D[b] / self.speed + EPS
-                else:
-                    ok &= self._can_finish(est)
-                score = self.value * np.exp(-self.disc * (est - self.tw_start))
-            elif self.mode == "nn":
+            if self.mode == "nn":
                 ok &= self._can_finish(est)
                 score = -dprev
             else:
@@ -151,6 +154,24 @@ class Route:
             pos = np.where(better, k, pos)
             start = np.where(better, est, start)
         return best, pos, start
+
+    def _tdr_gap(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Score (-inf where infeasible) and start time of every task inserted at gap ``k``.
+        With fixed start times a gap depends only on its two neighbours, so it is cached."""
+        if k == 0:
+            dprev, finish_prev = self.d0, self.t0
+        else:
+            a = self.tasks[k - 1]
+            dprev, finish_prev = self.D[a], self.times[k - 1] + self.dur[a]
+        est = np.maximum(finish_prev + dprev / self.speed, self.tw_start)
+        ok = est <= self.tw_end + EPS
+        if k < len(self.tasks):
+            b = self.tasks[k]
+            ok &= est <= self.times[k] - self.dur - self.D[b] / self.speed + EPS
+        else:
+            ok &= self._can_finish(est)
+        score = np.where(ok, self.value * np.exp(-self.disc * (est - self.tw_start)), NEG)
+        return score, est
 
     def _can_finish(self, est: np.ndarray) -> np.ndarray:
         after = est + self.dur
@@ -187,17 +208,20 @@ class Route:
         self.times.insert(position, float(start))
         self.in_path[task] = True
         self.load += self.demand[task]
+        if self._gaps is not None:  # the gap the task went into splits in two; others stand
+            self._gaps[position:position + 1] = [self._tdr_gap(position), self._tdr_gap(position + 1)]
         if self.mode in ("min_sum", "min_max"):
             self._reschedule()
 
     def remove(self, drop: set[int]) -> None:
         """Remove tasks; in ``tdr`` mode the others keep their start times."""
-        keep = [(t, s) for t, s in zip(self.tasks, self.times, strict=True) if t not in drop]
-        self.tasks = [t for t, _ in keep]
-        self.times = [s for _, s in keep]
-        for t in drop:
-            self.in_path[t] = False
-            self.load -= self.demand[t]
+        for p in sorted((k for k, t in enumerate(self.tasks) if t in drop), reverse=True):
+            task = self.tasks.pop(p)
+            self.times.pop(p)
+            self.in_path[task] = False
+            self.load -= self.demand[task]
+            if self._gaps is not None:  # the two gaps around the task merge into one
+                self._gaps[p:p + 2] = [self._tdr_gap(p)]
         if self.mode in ("min_sum", "min_max", "nn"):
             self._reschedule()
 

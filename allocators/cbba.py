@@ -58,6 +58,46 @@ def outbids(y_new: np.ndarray, z_new: np.ndarray, y_old: np.ndarray, z_old: np.n
     return (y_new > y_old) | ((y_new == y_old) & (z_new >= 0) & ((z_old < 0) | (z_new < z_old)))
 
 
+def decide(i: int, k: int, yk: float, zk: int, yi: float, zi: int, sk: np.ndarray, si: np.ndarray) -> int:
+    """Table 1 for one task, as the receiver ``i`` sees a message from ``k``:
+    1 update, -1 reset, 0 leave. Same rules as the vectorised ``CBBA.consensus``."""
+    better = yk > yi or (yk == yi and zk >= 0 and (zi < 0 or zk < zi))
+    if zk == k:
+        if zi == i:
+            return int(better)
+        if zi == k or zi == NONE:
+            return 1
+        return int(sk[zi] > si[zi] or better)
+    if zk == i:
+        if zi == k:
+            return -1
+        if zi == i or zi == NONE:
+            return 0
+        return -1 if sk[zi] > si[zi] else 0
+    if zk == NONE:
+        if zi == k:
+            return 1
+        if zi == i or zi == NONE:
+            return 0
+        return int(sk[zi] > si[zi])
+    m = zk  # a third agent
+    if zi == i:
+        return int(sk[m] > si[m] and better)
+    if zi == k:
+        return 1 if sk[m] > si[k] else -1
+    if zi == NONE:
+        return int(sk[m] > si[m])
+    if zi == m:
+        return int(sk[m] > si[m])
+    n = zi
+    if sk[m] > si[m] and (sk[n] > si[n] or better):
+        return 1
+    return -1 if sk[n] > si[n] and si[m] > sk[m] else 0
+
+
+SCALAR_BELOW = 12  # differing entries below which the scalar rules beat NumPy's call overhead
+
+
 class CBBA(Allocator):
     name = "cbba"
     summary = "consensus-based bundle algorithm: bundle construction + Table-1 consensus"
@@ -89,7 +129,7 @@ class CBBA(Allocator):
             c, pos, start = self.route.candidates()
             if self.warp and self.bundle:
                 c = np.minimum(c, self.y[self.bundle[-1]])
-            valid = np.isfinite(c) & outbids(c, np.full_like(self.z, self.id), self.y, self.z)
+            valid = np.isfinite(c) & ((c > self.y) | ((c == self.y) & ((self.z < 0) | (self.id < self.z))))
             if not valid.any():
                 break
             j = pick_best(c, valid, tw_start)
@@ -100,10 +140,24 @@ class CBBA(Allocator):
         return added
 
     # -- phase 2: consensus (Table 1) ----------------------------------------------------
-    def consensus(self, k: int, msg: WinningBids) -> None:
+    def consensus(self, k: int, msg: WinningBids) -> bool:
+        """Apply Table 1 to the tasks on which the two tables differ (where ``y`` and ``z``
+        agree, every rule leaves the entry as it is); merge the time stamps. True if changed."""
         i = self.id
-        yk, zk, sk = msg.y, msg.z, msg.s
-        yi, zi, si = self.y, self.z, self.s
+        idx = np.flatnonzero((msg.z != self.z) | (msg.y != self.y))
+        if len(idx) < SCALAR_BELOW:
+            changed = False
+            for j in idx.tolist():
+                action = decide(i, k, float(msg.y[j]), int(msg.z[j]), float(self.y[j]), int(self.z[j]), msg.s, self.s)
+                if action == 1:
+                    self.y[j], self.z[j] = msg.y[j], msg.z[j]
+                elif action == -1:
+                    self.y[j], self.z[j] = NEG, NONE
+                changed |= action != 0
+            np.maximum(self.s, msg.s, out=self.s)
+            return changed
+        yk, zk, sk = msg.y[idx], msg.z[idx], msg.s
+        yi, zi, si = self.y[idx], self.z[idx], self.s
         ts_k_m = np.where(zk >= 0, sk[np.maximum(zk, 0)], -2)  # s_km for m = z_kj
         ts_i_m = np.where(zk >= 0, si[np.maximum(zk, 0)], -2)  # s_im
         ts_k_n = np.where(zi >= 0, sk[np.maximum(zi, 0)], -2)  # s_kn for n = z_ij
@@ -135,11 +189,11 @@ class CBBA(Allocator):
             | (k_m & i_k & ~(ts_k_m > si[k]))
             | (k_m & i_m & ~same & newer_n & (ts_i_m > ts_k_m))
         )
-        yi[update] = yk[update]
-        zi[update] = zk[update]
-        yi[reset] = NEG
-        zi[reset] = NONE
-        np.maximum(si, sk, out=si)
+        up, rs = idx[update], idx[reset]
+        self.y[up], self.z[up] = yk[update], zk[update]
+        self.y[rs], self.z[rs] = NEG, NONE
+        np.maximum(self.s, sk, out=self.s)
+        return bool(len(up) or len(rs))
 
     def release(self) -> bool:
         """Drop every bundle task after the first one this agent no longer wins (eq. 7)."""
@@ -159,17 +213,15 @@ class CBBA(Allocator):
         return self._publish()
 
     def step(self, rnd: int, inbox: list[Outgoing]) -> list[Outgoing]:
-        before_y, before_z = self.y.copy(), self.z.copy()
+        changed = False
         for k, msg in inbox:
-            self.consensus(k, msg)
+            changed |= self.consensus(k, msg)
             self.s[k] = rnd  # eq. 6: direct receipt
-        self.release()
-        self.build_bundle()
+        changed |= self.release()
+        if changed:  # otherwise bundle construction would see the same inputs as last time
+            changed |= self.build_bundle()
         self.s[self.id] = rnd
-        if np.array_equal(before_y, self.y) and np.array_equal(before_z, self.z):
-            self.stable += 1
-        else:
-            self.stable = 0
+        self.stable = 0 if changed else self.stable + 1
         return self._publish()
 
     @property

@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--results", action="append", help="result root or run directory (repeatable; default results/)")
     q.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    pf = sub.add_parser("perf", help="time one allocator on one generated instance (local runtime)")
+    pf.add_argument("allocator")
+    pf.add_argument("--family", default="tdr")
+    pf.add_argument("--size", default="60x10", help="TASKSxAGENTS")
+    pf.add_argument("--comm", default="full")
+    pf.add_argument("--seed", type=int, default=0)
+    pf.add_argument("--repeat", type=int, default=5)
+
     ls = sub.add_parser("list", help="list allocators or families")
     ls.add_argument("what", choices=("allocators", "families"))
     return parser
@@ -69,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bench(args)
         if args.command == "query":
             return cmd_query(args)
+        if args.command == "perf":
+            return cmd_perf(args)
         return cmd_list(args)
     except HarnessError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
@@ -197,6 +207,18 @@ def cmd_query(args: argparse.Namespace) -> int:
         for r in rows:
             table.add_row(*[_fmt(v) for v in r])
         console.print(table)
+    return 0
+
+
+# -- perf ----------------------------------------------------------------------------------------
+def cmd_perf(args: argparse.Namespace) -> int:
+    from harness.perf import measure
+
+    r = measure(args.allocator, args.family, args.size, args.seed, args.repeat, args.comm)
+    table = Table("measure", "value", title=f"{r['allocator']} on {r['family']} {r['size']} ({r['comm']} graph)")
+    for k, v in r.items():
+        table.add_row(k, _fmt(v) if not isinstance(v, float) else f"{v:.4g}")
+    console.print(table)
     return 0
 
 

@@ -125,3 +125,39 @@ def test_messages_are_counted_per_delivery_with_pickled_sizes():
     assert s["by_type"]["Bids"]["count"] == s["messages"]
     assert s["bytes"] >= s["messages"] * 2 * 6 * 8  # two arrays of 6 values each, at least
     assert all(abs(a - b) in (1, 4) for a, b in r.stats.pairs)  # ring neighbours only
+
+
+def test_scalar_and_vectorised_consensus_rules_agree():
+    """Table 1 is implemented twice (per task, and over arrays for large differences): random
+    tables with every combination of winners, bids and stamps must give the same result."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from allocators import cbba as C
+
+    inst = make_instance({"family": "tdr", "size": [40, 5], "seed": 0, "params": {}})
+    from harness.api import agent_rng, local_views
+
+    views = local_views(inst)
+
+    @given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(0, 4))
+    @settings(max_examples=300, deadline=None)
+    def check(seed, i, k):
+        if i == k:
+            return
+        rng = np.random.default_rng(seed)
+        z_pair = rng.integers(-1, 5, size=(2, 40))
+        y_pair = np.where(z_pair >= 0, rng.choice([1.0, 2.0, 3.0], size=(2, 40)), -np.inf)
+        s_pair = rng.integers(-1, 4, size=(2, 5))
+        msg = C.WinningBids(y_pair[0], z_pair[0], s_pair[0])
+        results = []
+        for threshold in (0, 10**6):  # force the vectorised path, then the scalar one
+            agent = C.CBBA(views[i], C.CBBA.resolve_params({}), agent_rng(0, i))
+            agent.y, agent.z, agent.s = y_pair[1].copy(), z_pair[1].copy(), s_pair[1].copy()
+            C.SCALAR_BELOW = threshold
+            agent.consensus(k, msg)
+            results.append((agent.y.tolist(), agent.z.tolist(), agent.s.tolist()))
+        C.SCALAR_BELOW = 12
+        assert results[0] == results[1]
+
+    check()
