@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from allocators._routes import NEG, Route, default_mode
 from harness.api import Allocator, Message, Outgoing, Param, Plan
@@ -59,8 +60,9 @@ def outbids(y_new: np.ndarray, z_new: np.ndarray, y_old: np.ndarray, z_old: np.n
 
 
 def decide(i: int, k: int, yk: float, zk: int, yi: float, zi: int, sk: np.ndarray, si: np.ndarray) -> int:
-    """Table 1 for one task, as the receiver ``i`` sees a message from ``k``:
-    1 update, -1 reset, 0 leave. Same rules as the vectorised ``CBBA.consensus``."""
+    """Table 1 of the paper for one task, as the receiver ``i`` sees a message from ``k``:
+    1 update, -1 reset, 0 leave. ``sk``/``si`` are the two time-stamp vectors. Compiled with
+    numba for the round kernel below; the plain function is the readable reference."""
     better = yk > yi or (yk == yi and zk >= 0 and (zi < 0 or zk < zi))
     if zk == k:
         if zi == i:
@@ -95,7 +97,30 @@ def decide(i: int, k: int, yk: float, zk: int, yi: float, zi: int, sk: np.ndarra
     return -1 if sk[n] > si[n] and si[m] > sk[m] else 0
 
 
-SCALAR_BELOW = 12  # differing entries below which the scalar rules beat NumPy's call overhead
+_decide = njit(cache=True)(decide)
+
+
+@njit(cache=True)
+def _consensus_kernel(i, rnd, y, z, s, senders, ys, zs, ss):  # noqa: ANN001, ANN202 - compiled
+    """The receiver's table after the round's messages; entries where the message agrees with
+    the table are skipped, since every rule leaves them as they are."""
+    changed = False
+    for r in range(len(senders)):
+        k = senders[r]
+        for j in range(len(y)):
+            if zs[r, j] != z[j] or ys[r, j] != y[j]:
+                action = _decide(i, k, ys[r, j], zs[r, j], y[j], z[j], ss[r], s)
+                if action == 1:
+                    y[j], z[j] = ys[r, j], zs[r, j]
+                    changed = True
+                elif action == -1:
+                    y[j], z[j] = -np.inf, -1
+                    changed = True
+        for m in range(len(s)):
+            if ss[r, m] > s[m]:
+                s[m] = ss[r, m]
+        s[k] = rnd
+    return changed
 
 
 class CBBA(Allocator):
@@ -140,60 +165,16 @@ class CBBA(Allocator):
         return added
 
     # -- phase 2: consensus (Table 1) ----------------------------------------------------
-    def consensus(self, k: int, msg: WinningBids) -> bool:
-        """Apply Table 1 to the tasks on which the two tables differ (where ``y`` and ``z``
-        agree, every rule leaves the entry as it is); merge the time stamps. True if changed."""
-        i = self.id
-        idx = np.flatnonzero((msg.z != self.z) | (msg.y != self.y))
-        if len(idx) < SCALAR_BELOW:
-            changed = False
-            for j in idx.tolist():
-                action = decide(i, k, float(msg.y[j]), int(msg.z[j]), float(self.y[j]), int(self.z[j]), msg.s, self.s)
-                if action == 1:
-                    self.y[j], self.z[j] = msg.y[j], msg.z[j]
-                elif action == -1:
-                    self.y[j], self.z[j] = NEG, NONE
-                changed |= action != 0
-            np.maximum(self.s, msg.s, out=self.s)
-            return changed
-        yk, zk, sk = msg.y[idx], msg.z[idx], msg.s
-        yi, zi, si = self.y[idx], self.z[idx], self.s
-        ts_k_m = np.where(zk >= 0, sk[np.maximum(zk, 0)], -2)  # s_km for m = z_kj
-        ts_i_m = np.where(zk >= 0, si[np.maximum(zk, 0)], -2)  # s_im
-        ts_k_n = np.where(zi >= 0, sk[np.maximum(zi, 0)], -2)  # s_kn for n = z_ij
-        ts_i_n = np.where(zi >= 0, si[np.maximum(zi, 0)], -2)  # s_in
-        better = outbids(yk, zk, yi, zi)
-        k_k, k_i, k_none = zk == k, zk == i, zk == NONE
-        k_m = ~(k_k | k_i | k_none)
-        i_i, i_k, i_none = zi == i, zi == k, zi == NONE
-        i_m = ~(i_i | i_k | i_none)
-        same = zi == zk
-        newer_m = ts_k_m > ts_i_m
-        newer_n = ts_k_n > ts_i_n
-        update = (
-            (k_k & i_i & better)
-            | (k_k & i_k)
-            | (k_k & i_m & (newer_n | better))
-            | (k_k & i_none)
-            | (k_m & i_i & newer_m & better)
-            | (k_m & i_k & (ts_k_m > si[k]))
-            | (k_m & i_m & same & newer_m)
-            | (k_m & i_m & ~same & newer_m & (newer_n | better))
-            | (k_m & i_none & newer_m)
-            | (k_none & i_k)
-            | (k_none & i_m & newer_n)
-        )
-        reset = (
-            (k_i & i_k)
-            | (k_i & i_m & newer_n)
-            | (k_m & i_k & ~(ts_k_m > si[k]))
-            | (k_m & i_m & ~same & newer_n & (ts_i_m > ts_k_m))
-        )
-        up, rs = idx[update], idx[reset]
-        self.y[up], self.z[up] = yk[update], zk[update]
-        self.y[rs], self.z[rs] = NEG, NONE
-        np.maximum(self.s, sk, out=self.s)
-        return bool(len(up) or len(rs))
+    def consensus_round(self, rnd: int, inbox: list[Outgoing]) -> bool:
+        """Table 1 for every message of the round, in sender order, then the time stamps
+        (eq. 6: ``s_i[m] = max(s_i[m], s_k[m])``, and ``s_i[k] = rnd`` for the sender)."""
+        if not inbox:
+            return False
+        senders = np.array([k for k, _ in inbox], dtype=np.int64)
+        ys = np.stack([m.y for _, m in inbox])
+        zs = np.stack([m.z for _, m in inbox])
+        ss = np.stack([m.s for _, m in inbox])
+        return bool(_consensus_kernel(self.id, rnd, self.y, self.z, self.s, senders, ys, zs, ss))
 
     def release(self) -> bool:
         """Drop every bundle task after the first one this agent no longer wins (eq. 7)."""
@@ -213,10 +194,7 @@ class CBBA(Allocator):
         return self._publish()
 
     def step(self, rnd: int, inbox: list[Outgoing]) -> list[Outgoing]:
-        changed = False
-        for k, msg in inbox:
-            changed |= self.consensus(k, msg)
-            self.s[k] = rnd  # eq. 6: direct receipt
+        changed = self.consensus_round(rnd, inbox)
         changed |= self.release()
         if changed:  # otherwise bundle construction would see the same inputs as last time
             changed |= self.build_bundle()
