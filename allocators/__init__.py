@@ -20,17 +20,30 @@ from harness.errors import SpecError
 @cache
 def available() -> dict[str, type[Allocator]]:
     found: dict[str, type[Allocator]] = {}
-    names = [f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
-    names += [n.strip() for n in os.environ.get("HARNESS_EXTRA_ALLOCATORS", "").split(",") if n.strip()]
+    names = [
+        f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")
+    ]
+    names += [
+        n.strip() for n in os.environ.get("HARNESS_EXTRA_ALLOCATORS", "").split(",") if n.strip()
+    ]
     for name in names:
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
-            raise SpecError("HARNESS_EXTRA_ALLOCATORS", name, "an importable module", str(exc)) from None
+            raise SpecError(
+                "HARNESS_EXTRA_ALLOCATORS", name, "an importable module", str(exc)
+            ) from None
         for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Allocator) and obj.name and obj.__module__ == module.__name__:
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, Allocator)
+                and obj.name
+                and obj.__module__ == module.__name__
+            ):
                 if obj.name in found:
-                    raise RuntimeError(f"allocator name {obj.name!r} defined twice ({module.__name__})")
+                    raise RuntimeError(
+                        f"allocator name {obj.name!r} defined twice ({module.__name__})"
+                    )
                 found[obj.name] = obj
     return dict(sorted(found.items()))
 

@@ -56,7 +56,9 @@ class Centralised(Allocator):
             if isinstance(msg, AgentReport):
                 self.reports[sender] = msg
             elif isinstance(msg, Assignment):
-                self.result = Plan(self.id, list(msg.tasks), None if msg.times is None else list(msg.times))
+                self.result = Plan(
+                    self.id, list(msg.tasks), None if msg.times is None else list(msg.times)
+                )
         return self._solve_if_ready() if self.id == LEADER else []
 
     def _solve_if_ready(self) -> list[Outgoing]:
@@ -79,11 +81,22 @@ class Centralised(Allocator):
         ids = sorted(self.reports)
         rows = [dict(self.reports[i].row) for i in ids]
         agents: dict[str, Any] = {k: [r[k] for r in rows] for k in rows[0]}
-        caps = None if self.reports[ids[0]].caps is None else np.array([self.reports[i].caps for i in ids])
+        caps = (
+            None
+            if self.reports[ids[0]].caps is None
+            else np.array([self.reports[i].caps for i in ids])
+        )
         return Instance.build(
-            name="leader-view", family=view.family, objective=view.objective, agents=agents,
-            tasks=dict(view.tasks.columns), comm=make_comm_graph("full", len(ids)), agent_caps=caps,
-            task_caps=view.tasks.caps, meta={"distance": view.tasks.distance}, source="leader",
+            name="leader-view",
+            family=view.family,
+            objective=view.objective,
+            agents=agents,
+            tasks=dict(view.tasks.columns),
+            comm=make_comm_graph("full", len(ids)),
+            agent_caps=caps,
+            task_caps=view.tasks.caps,
+            meta={"distance": view.tasks.distance},
+            source="leader",
         )
 
     def plan(self) -> Plan:

@@ -32,7 +32,9 @@ MODES = ("tdr", "min_sum", "min_max", "nn", "payoff")
 
 
 def default_mode(objective: str) -> str:
-    return {"max_tdr": "tdr", "min_sum": "min_sum", "min_max": "min_max", "max_payoff": "payoff"}[objective]
+    return {"max_tdr": "tdr", "min_sum": "min_sum", "min_max": "min_max", "max_payoff": "payoff"}[
+        objective
+    ]
 
 
 class Route:
@@ -54,7 +56,11 @@ class Route:
         self.d0 = t.from_point(view.position)
         end = view.end
         self.dend = None if end is None else t.from_point(end)
-        self.d0_end = None if end is None else float(pairwise(view.position.reshape(1, 3), end.reshape(1, 3), t.distance)[0, 0])
+        self.d0_end = (
+            None
+            if end is None
+            else float(pairwise(view.position.reshape(1, 3), end.reshape(1, 3), t.distance)[0, 0])
+        )
         self.allowed = view.capable()
         self.tasks: list[int] = []
         self.times: list[float] = []
@@ -134,7 +140,10 @@ class Route:
                     new_start_b = np.maximum(after + self.D[b] / self.speed, self.tw_start[b])
                     push = new_start_b - self.times[k]
                     ok &= push <= slack[k] + EPS
-                    dnext, dold = self.D[b], (self.d0[b] if k == 0 else self.D[self.tasks[k - 1], b])
+                    dnext, dold = (
+                        self.D[b],
+                        (self.d0[b] if k == 0 else self.D[self.tasks[k - 1], b]),
+                    )
                     completion = self.completion() + np.maximum(0.0, push - wait_suffix[k])
                 elif self.dend is not None:
                     arrive_end = after + self.dend / self.speed
@@ -209,7 +218,10 @@ class Route:
         self.in_path[task] = True
         self.load += self.demand[task]
         if self._gaps is not None:  # the gap the task went into splits in two; others stand
-            self._gaps[position:position + 1] = [self._tdr_gap(position), self._tdr_gap(position + 1)]
+            self._gaps[position : position + 1] = [
+                self._tdr_gap(position),
+                self._tdr_gap(position + 1),
+            ]
         if self.mode in ("min_sum", "min_max"):
             self._reschedule()
 
@@ -221,7 +233,7 @@ class Route:
             self.in_path[task] = False
             self.load -= self.demand[task]
             if self._gaps is not None:  # the two gaps around the task merge into one
-                self._gaps[p:p + 2] = [self._tdr_gap(p)]
+                self._gaps[p : p + 2] = [self._tdr_gap(p)]
         if self.mode in ("min_sum", "min_max", "nn"):
             self._reschedule()
 

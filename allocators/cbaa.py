@@ -65,7 +65,11 @@ class CBAA(Allocator):
         return self._publish()
 
     def _publish(self) -> list[Outgoing]:
-        if self._sent is not None and np.array_equal(self._sent[0], self.y) and np.array_equal(self._sent[1], self.z):
+        if (
+            self._sent is not None
+            and np.array_equal(self._sent[0], self.y)
+            and np.array_equal(self._sent[1], self.z)
+        ):
             return []
         if self._sent is None and self.task == NONE:
             return []

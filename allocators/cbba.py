@@ -54,12 +54,16 @@ def pick_best(c: np.ndarray, valid: np.ndarray, tw_start: np.ndarray) -> int:
     return int(tied[np.lexsort((tied, tw_start[tied]))[0]])
 
 
-def outbids(y_new: np.ndarray, z_new: np.ndarray, y_old: np.ndarray, z_old: np.ndarray) -> np.ndarray:
+def outbids(
+    y_new: np.ndarray, z_new: np.ndarray, y_old: np.ndarray, z_old: np.ndarray
+) -> np.ndarray:
     """Bid (y_new, z_new) beats (y_old, z_old): higher bid, or equal bid from a lower id."""
     return (y_new > y_old) | ((y_new == y_old) & (z_new >= 0) & ((z_old < 0) | (z_new < z_old)))
 
 
-def decide(i: int, k: int, yk: float, zk: int, yi: float, zi: int, sk: np.ndarray, si: np.ndarray) -> int:
+def decide(
+    i: int, k: int, yk: float, zk: int, yi: float, zi: int, sk: np.ndarray, si: np.ndarray
+) -> int:
     """Table 1 of the paper for one task, as the receiver ``i`` sees a message from ``k``:
     1 update, -1 reset, 0 leave. ``sk``/``si`` are the two time-stamp vectors. Compiled with
     numba for the round kernel below; the plain function is the readable reference."""
@@ -67,19 +71,19 @@ def decide(i: int, k: int, yk: float, zk: int, yi: float, zi: int, sk: np.ndarra
     if zk == k:
         if zi == i:
             return int(better)
-        if zi == k or zi == NONE:
+        if zi in (k, NONE):
             return 1
         return int(sk[zi] > si[zi] or better)
     if zk == i:
         if zi == k:
             return -1
-        if zi == i or zi == NONE:
+        if zi in (i, NONE):
             return 0
         return -1 if sk[zi] > si[zi] else 0
     if zk == NONE:
         if zi == k:
             return 1
-        if zi == i or zi == NONE:
+        if zi in (i, NONE):
             return 0
         return int(sk[zi] > si[zi])
     m = zk  # a third agent
@@ -130,8 +134,15 @@ class CBBA(Allocator):
     families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "solomon")
     termination = "stable"
     params = (
-        Param("score", "auto", "marginal score: auto follows the objective", ("auto", "tdr", "min_sum", "min_max", "payoff")),
-        Param("bid_warping", True, "cap each bid at the previous bid in the bundle (non-DMG scores)"),
+        Param(
+            "score",
+            "auto",
+            "marginal score: auto follows the objective",
+            ("auto", "tdr", "min_sum", "min_max", "payoff"),
+        ),
+        Param(
+            "bid_warping", True, "cap each bid at the previous bid in the bundle (non-DMG scores)"
+        ),
     )
 
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
@@ -154,7 +165,9 @@ class CBBA(Allocator):
             c, pos, start = self.route.candidates()
             if self.warp and self.bundle:
                 c = np.minimum(c, self.y[self.bundle[-1]])
-            valid = np.isfinite(c) & ((c > self.y) | ((c == self.y) & ((self.z < 0) | (self.id < self.z))))
+            valid = np.isfinite(c) & (
+                (c > self.y) | ((c == self.y) & ((self.z < 0) | (self.id < self.z)))
+            )
             if not valid.any():
                 break
             j = pick_best(c, valid, tw_start)
@@ -181,7 +194,7 @@ class CBBA(Allocator):
         lost = next((n for n, j in enumerate(self.bundle) if self.z[j] != self.id), None)
         if lost is None:
             return False
-        for j in self.bundle[lost + 1:]:
+        for j in self.bundle[lost + 1 :]:
             self.y[j], self.z[j] = NEG, NONE
         self.route.remove(set(self.bundle[lost:]))
         self.bundle = self.bundle[:lost]

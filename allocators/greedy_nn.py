@@ -73,7 +73,9 @@ class GreedyNN(Allocator):
         if not new:
             return []
         tasks = tuple(sorted(new))
-        msg = Claims(self.phase, tasks, tuple(new[t][0] for t in tasks), tuple(new[t][1] for t in tasks))
+        msg = Claims(
+            self.phase, tasks, tuple(new[t][0] for t in tasks), tuple(new[t][1] for t in tasks)
+        )
         return self.broadcast(msg)
 
     def start(self) -> list[Outgoing]:

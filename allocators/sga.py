@@ -45,7 +45,9 @@ class SGA(Centralised):
     summary = "centralised sequential greedy (CBBA's reference): best (agent, task) pair first"
     paper = "Choi, Brunet, How 2009, §IV-C (sequential greedy algorithm)"
     families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "solomon")
-    params = (Param("score", "auto", "marginal score", ("auto", "tdr", "min_sum", "min_max", "payoff")),)
+    params = (
+        Param("score", "auto", "marginal score", ("auto", "tdr", "min_sum", "min_max", "payoff")),
+    )
 
     def solve(self, inst: Instance) -> list[Plan]:
         mode = self.p["score"] if self.p["score"] != "auto" else default_mode(inst.objective)

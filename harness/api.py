@@ -71,7 +71,9 @@ class PublicTasks:
     """The public task table every agent may read, with distances computed once and shared by
     all agents of one process (read-only arrays)."""
 
-    def __init__(self, columns: dict[str, np.ndarray], caps: np.ndarray | None, distance: str) -> None:
+    def __init__(
+        self, columns: dict[str, np.ndarray], caps: np.ndarray | None, distance: str
+    ) -> None:
         self.columns = {k: _readonly(v) for k, v in columns.items()}
         self.caps = None if caps is None else _readonly(caps)
         self.distance = distance
@@ -94,7 +96,9 @@ class PublicTasks:
     def from_point(self, point: np.ndarray) -> np.ndarray:
         from harness.geometry import pairwise
 
-        return pairwise(np.asarray(point, dtype=np.float64).reshape(1, 3), self.xyz, self.distance)[0]
+        return pairwise(np.asarray(point, dtype=np.float64).reshape(1, 3), self.xyz, self.distance)[
+            0
+        ]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -209,14 +213,22 @@ class Allocator:
         return None
 
     @classmethod
-    def resolve_params(cls, given: dict[str, Any], source: str = "command line", where: str = "params") -> dict[str, Any]:
+    def resolve_params(
+        cls, given: dict[str, Any], source: str = "command line", where: str = "params"
+    ) -> dict[str, Any]:
         """Fill defaults, validate values, reject unknown names."""
         known = {p.name: p for p in cls.params}
         for key in given:
             if key not in known:
-                raise SpecError(source, f"{where}.{key}", f"a parameter of {cls.name}: {', '.join(known) or 'none'}")
-        return {name: (p.check(given[name], source, f"{where}.{name}") if name in given else p.default)
-                for name, p in known.items()}
+                raise SpecError(
+                    source,
+                    f"{where}.{key}",
+                    f"a parameter of {cls.name}: {', '.join(known) or 'none'}",
+                )
+        return {
+            name: (p.check(given[name], source, f"{where}.{name}") if name in given else p.default)
+            for name, p in known.items()
+        }
 
 
 def agent_rng(seed: int, agent_id: int) -> np.random.Generator:
@@ -233,5 +245,9 @@ def local_views(inst: Any) -> list[LocalView]:
     for i in range(inst.n_agents):
         row = {k: (float(v[i]) if k != "max_tasks" else int(v[i])) for k, v in inst.agents.items()}
         caps = None if inst.agent_caps is None else _readonly(inst.agent_caps[i].copy())
-        views.append(LocalView(i, inst.n_agents, neigh[i], diameter, inst.family, inst.objective, row, caps, tasks))
+        views.append(
+            LocalView(
+                i, inst.n_agents, neigh[i], diameter, inst.family, inst.objective, row, caps, tasks
+            )
+        )
     return views

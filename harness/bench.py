@@ -65,30 +65,40 @@ def bench(
         store = RunStore(out, run_id)
         manifest = store.read_manifest()
         if manifest is None:
-            raise SpecError(str(out / run_id), "manifest.json", "a run directory written by harness bench")
+            raise SpecError(
+                str(out / run_id), "manifest.json", "a run directory written by harness bench"
+            )
         if manifest.get("spec_hash") != spec.spec_hash():
-            raise SpecError(str(out / run_id), "spec", "the same spec as the run being resumed (use its spec, or no spec)")
+            raise SpecError(
+                str(out / run_id),
+                "spec",
+                "the same spec as the run being resumed (use its spec, or no spec)",
+            )
     else:
         run_id = run_id or new_run_id(spec.spec_hash())
         store = RunStore(out, run_id)
         if store.read_manifest() is not None:
-            raise SpecError("command line", "--run-id", "a new run id (that one exists; use --resume)", run_id)
+            raise SpecError(
+                "command line", "--run-id", "a new run id (that one exists; use --resume)", run_id
+            )
         manifest = {}
     stored = store.statuses()
     todo = [t for t in trials if stored.get(t.key) not in FINAL]
     reused = len(trials) - len(todo)
-    manifest.update({
-        "run_id": run_id,
-        "spec": spec.to_dict(),
-        "spec_hash": spec.spec_hash(),
-        "spec_source": spec.source,
-        "status": "running",
-        "started": manifest.get("started") or _now(),
-        "resumed": manifest.get("resumed", []) + ([_now()] if resume else []),
-        "n_trials": len(trials),
-        "notes": notes,
-        **environment(),
-    })
+    manifest.update(
+        {
+            "run_id": run_id,
+            "spec": spec.to_dict(),
+            "spec_hash": spec.spec_hash(),
+            "spec_source": spec.source,
+            "status": "running",
+            "started": manifest.get("started") or _now(),
+            "resumed": manifest.get("resumed", []) + ([_now()] if resume else []),
+            "n_trials": len(trials),
+            "notes": notes,
+            **environment(),
+        }
+    )
     store.write_manifest(manifest)
 
     known: dict[str, dict[str, Any] | None] = {}
@@ -96,7 +106,10 @@ def bench(
     if s["optimum"]:
         for h in sorted({t.instance.hash for t in todo}):
             cached = store.read_optimum(h)
-            if cached and (cached["opt_status"] != "feasible" or cached["opt_time_limit"] >= s["optimum_time_limit"]):
+            if cached and (
+                cached["opt_status"] != "feasible"
+                or cached["opt_time_limit"] >= s["optimum_time_limit"]
+            ):
                 known[h] = cached
             else:
                 need.append(h)
@@ -115,12 +128,25 @@ def bench(
                 if need:
                     h = need.pop(0)
                     job = {"recipe": instances[h].recipe, "time_limit": s["optimum_time_limit"]}
-                    pool.submit(("optimum", h), "optimum", job, _grace(2 * s["optimum_time_limit"]) + 30)
+                    pool.submit(
+                        ("optimum", h), "optimum", job, _grace(2 * s["optimum_time_limit"]) + 30
+                    )
                 else:
                     trial = ready.pop(0)
                     base = trial.base_row(run_id, s["time_limit"])
-                    store.write_row({**base, "trial_status": "interrupted", "trial_message": "trial started, no result stored"})
-                    pool.submit(("trial", trial), "trial", _trial_job(trial, known, s), _grace(s["time_limit"]))
+                    store.write_row(
+                        {
+                            **base,
+                            "trial_status": "interrupted",
+                            "trial_message": "trial started, no result stored",
+                        }
+                    )
+                    pool.submit(
+                        ("trial", trial),
+                        "trial",
+                        _trial_job(trial, known, s),
+                        _grace(s["time_limit"]),
+                    )
             for (kind, tag), result in pool.results():
                 if kind == "optimum":
                     row = _optimum_row(instances[tag], result, s["optimum_time_limit"])
@@ -152,7 +178,9 @@ def _merge_counts(store: RunStore) -> dict[str, int]:
     return out
 
 
-def _trial_job(trial: Trial, known: dict[str, dict[str, Any] | None], s: dict[str, Any]) -> dict[str, Any]:
+def _trial_job(
+    trial: Trial, known: dict[str, dict[str, Any] | None], s: dict[str, Any]
+) -> dict[str, Any]:
     opt = known.get(trial.instance.hash)
     return {
         "recipe": trial.instance.recipe,
@@ -170,22 +198,41 @@ def _optimum_row(inst: Any, result: dict[str, Any] | None, limit: float) -> dict
     if result is None or "error" in result:
         note = "killed past its hard time limit" if result is None else result["error"]
         return {
-            "inst_hash": inst.hash, "inst_name": inst.name, "inst_family": inst.family,
-            "inst_objective": inst.objective, "inst_n_tasks": inst.n_tasks, "inst_n_agents": inst.n_agents,
-            "opt_time_limit": limit, "opt_value": None, "opt_status": "timeout" if result is None else "error",
-            "opt_solver": "", "opt_seconds": None, "opt_bound": None, "opt_note": note, "opt_plans": "[]",
+            "inst_hash": inst.hash,
+            "inst_name": inst.name,
+            "inst_family": inst.family,
+            "inst_objective": inst.objective,
+            "inst_n_tasks": inst.n_tasks,
+            "inst_n_agents": inst.n_agents,
+            "opt_time_limit": limit,
+            "opt_value": None,
+            "opt_status": "timeout" if result is None else "error",
+            "opt_solver": "",
+            "opt_seconds": None,
+            "opt_bound": None,
+            "opt_note": note,
+            "opt_plans": "[]",
         }
     return result
 
 
 def _trial_row(
-    trial: Trial, result: dict[str, Any] | None, run_id: str, s: dict[str, Any], opt: dict[str, Any] | None
+    trial: Trial,
+    result: dict[str, Any] | None,
+    run_id: str,
+    s: dict[str, Any],
+    opt: dict[str, Any] | None,
 ) -> dict[str, Any]:
     row = trial.base_row(run_id, s["time_limit"])
     row.update(optimum_columns(opt))
     if result is None:
-        row.update({"trial_status": "timeout", "trial_message": f"killed past its time limit ({s['time_limit']} s)",
-                    "trial_wall_s": _grace(s["time_limit"])})
+        row.update(
+            {
+                "trial_status": "timeout",
+                "trial_message": f"killed past its time limit ({s['time_limit']} s)",
+                "trial_wall_s": _grace(s["time_limit"]),
+            }
+        )
     elif "error" in result:
         row.update({"trial_status": "error", "trial_message": result["error"]})
     else:
@@ -198,4 +245,8 @@ def optimum_columns(opt: dict[str, Any] | None) -> dict[str, Any]:
     """Columns of a trial row that describe the instance's exact optimum."""
     if not opt:
         return {"m_opt_status": None, "m_opt_bound": None, "m_opt_seconds": None}
-    return {"m_opt_status": opt["opt_status"], "m_opt_bound": opt["opt_bound"], "m_opt_seconds": opt["opt_seconds"]}
+    return {
+        "m_opt_status": opt["opt_status"],
+        "m_opt_bound": opt["opt_bound"],
+        "m_opt_seconds": opt["opt_seconds"],
+    }

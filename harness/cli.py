@@ -1,8 +1,8 @@
 """``harness``: the command line, a thin shell over the Python API (STYLE: benchopt).
 
-    harness bench [SPEC.toml] [--allocators a,b] [--family f] [--size 10x5,20x4] ...
-    harness query "SQL" [--results DIR ...] [--format table|csv|json]
-    harness list allocators|families
+harness bench [SPEC.toml] [--allocators a,b] [--family f] [--size 10x5,20x4] ...
+harness query "SQL" [--results DIR ...] [--format table|csv|json]
+harness list allocators|families
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from harness.errors import HarnessError
@@ -30,31 +37,52 @@ def _settings_args(p: argparse.ArgumentParser) -> None:
     for key, (default, typ, expected) in SETTINGS.items():
         flag = "--" + key.replace("_", "-")
         if typ is bool:
-            p.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None,
-                           help=f"{expected} (default {str(default).lower()})")
+            p.add_argument(
+                flag,
+                dest=key,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{expected} (default {str(default).lower()})",
+            )
         else:
-            p.add_argument(flag, dest=key, type=typ, default=None, help=f"{expected} (default {default})")
+            p.add_argument(
+                flag, dest=key, type=typ, default=None, help=f"{expected} (default {default})"
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description="Benchmark harness for distributed task allocation.")
+    parser = argparse.ArgumentParser(
+        prog="harness", description="Benchmark harness for distributed task allocation."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("bench", help="run a benchmark (no arguments: the default quick suite)")
     b.add_argument("spec", nargs="?", help="bench spec (TOML); flags override its values")
     b.add_argument("--allocators", help="comma-separated allocator names")
     b.add_argument("--family", help="problem family (replaces the spec's families)")
-    b.add_argument("--size", dest="sizes", help="sizes TASKSxAGENTS, comma-separated (generated families)")
+    b.add_argument(
+        "--size", dest="sizes", help="sizes TASKSxAGENTS, comma-separated (generated families)"
+    )
     b.add_argument("--instances", help="instance names, comma-separated (dataset families)")
     b.add_argument("--comm", help="communication graph: full, ring, line, star, grid, rgg")
     b.add_argument("--run-id", help="name of the run directory (default: time + spec hash)")
-    b.add_argument("--resume", nargs="?", const="", default=None, metavar="RUN_ID",
-                   help="resume a run (default: the latest under --out); stored trials are kept")
+    b.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="RUN_ID",
+        help="resume a run (default: the latest under --out); stored trials are kept",
+    )
     _settings_args(b)
 
     q = sub.add_parser("query", help="SQL over the result store (views: trials, runs, optima)")
     q.add_argument("sql")
-    q.add_argument("--results", action="append", help="result root or run directory (repeatable; default results/)")
+    q.add_argument(
+        "--results",
+        action="append",
+        help="result root or run directory (repeatable; default results/)",
+    )
     q.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     pf = sub.add_parser("perf", help="time one allocator on one generated instance (local runtime)")
@@ -84,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[bold red]error:[/] {exc}")
         return 2
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: stored trials are kept; continue with `harness bench --resume`")
+        err_console.print(
+            "[yellow]interrupted[/]: stored trials are kept; continue with `harness bench --resume`"
+        )
         return 130
 
 
@@ -96,20 +126,27 @@ class RichObserver:
         self.failed = 0
 
     def started(self, run_id: str, total: int, reused: int, optima: int) -> None:
-        console.print(f"run [bold]{run_id}[/]: {total} trials" + (f", {reused} already stored" if reused else "")
-                      + (f", {optima} exact optima to compute" if optima else ""))
+        console.print(
+            f"run [bold]{run_id}[/]: {total} trials"
+            + (f", {reused} already stored" if reused else "")
+            + (f", {optima} exact optima to compute" if optima else "")
+        )
         self.task = self.progress.add_task("trials", total=total, completed=reused)
 
     def optimum(self, row: dict[str, Any]) -> None:
         if row["opt_status"] in ("timeout", "error"):
-            self.progress.console.log(f"[yellow]optimum {row['opt_status']}[/] {row['inst_name']}: {row['opt_note']}")
+            self.progress.console.log(
+                f"[yellow]optimum {row['opt_status']}[/] {row['inst_name']}: {row['opt_note']}"
+            )
 
     def trial(self, row: dict[str, Any]) -> None:
         self.progress.advance(self.task)
         if row["trial_status"] in ("error", "timeout"):
             self.failed += 1
             first = (row.get("trial_message") or "").splitlines()[0:1]
-            self.progress.console.log(f"[red]{row['trial_status']}[/] {row['alg_name']} on {row['inst_name']}: {first[0] if first else ''}")
+            self.progress.console.log(
+                f"[red]{row['trial_status']}[/] {row['alg_name']} on {row['inst_name']}: {first[0] if first else ''}"
+            )
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -131,19 +168,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
         spec = spec_from_dict(manifest["spec"], f"{out}/{run_id}/manifest.json")
     spec = spec or default_spec()
     family_params = {"comm": args.comm} if args.comm else None
-    spec = apply_overrides(spec, allocators_csv=args.allocators, family=args.family, sizes_csv=args.sizes,
-                           instances_csv=args.instances, family_params=family_params, settings=settings)
-    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    spec = apply_overrides(
+        spec,
+        allocators_csv=args.allocators,
+        family=args.family,
+        sizes_csv=args.sizes,
+        instances_csv=args.instances,
+        family_params=family_params,
+        settings=settings,
+    )
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
-        result = bench(spec, run_id=args.run_id or (args.resume or None), resume=args.resume is not None,
-                       observer=RichObserver(progress))
+        result = bench(
+            spec,
+            run_id=args.run_id or (args.resume or None),
+            resume=args.resume is not None,
+            observer=RichObserver(progress),
+        )
     for note in result.notes:
         console.print(f"[dim]note: {note}[/]")
     print_summary(spec.settings["out"], result.run_id)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
-    console.print(f"stored in [bold]{result.run_dir}[/] ({counts or 'nothing new'}); "
-                  f"query with: harness query \"SELECT * FROM trials\" --results {result.run_dir}")
+    console.print(
+        f"stored in [bold]{result.run_dir}[/] ({counts or 'nothing new'}); "
+        f'query with: harness query "SELECT * FROM trials" --results {result.run_dir}'
+    )
     return 0
 
 
@@ -154,8 +210,12 @@ def print_summary(out: str, run_id: str) -> None:
     rel = con.execute(SUMMARY_SQL, [run_id])
     names = [d[0] for d in rel.description]
     rows = rel.fetchall()
-    table = Table(title=f"run {run_id}: means over seeds; gap to the exact optimum; ms = wall time per trial",
-                  pad_edge=False, box=None, header_style="bold")
+    table = Table(
+        title=f"run {run_id}: means over seeds; gap to the exact optimum; ms = wall time per trial",
+        pad_edge=False,
+        box=None,
+        header_style="bold",
+    )
     for k, name in enumerate(names):
         text = name in ("family", "allocator", "size", "done")
         width = max([len(str(r[k])) for r in rows] + [len(name)]) if text else None
@@ -215,7 +275,11 @@ def cmd_perf(args: argparse.Namespace) -> int:
     from harness.perf import measure
 
     r = measure(args.allocator, args.family, args.size, args.seed, args.repeat, args.comm)
-    table = Table("measure", "value", title=f"{r['allocator']} on {r['family']} {r['size']} ({r['comm']} graph)")
+    table = Table(
+        "measure",
+        "value",
+        title=f"{r['allocator']} on {r['family']} {r['size']} ({r['comm']} graph)",
+    )
     for k, v in r.items():
         table.add_row(k, _fmt(v) if not isinstance(v, float) else f"{v:.4g}")
     console.print(table)
@@ -237,7 +301,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         table = Table("name", "kind", "objectives", "parameters", "sizes / description")
         for f in FAMILIES.values():
             params = ", ".join(f"{k}={v}" for k, v in f.params.items())
-            table.add_row(f.name, f.kind, ", ".join(f.objectives), params, f.sizes_hint or f.description)
+            table.add_row(
+                f.name, f.kind, ", ".join(f.objectives), params, f.sizes_hint or f.description
+            )
     console.print(table)
     return 0
 

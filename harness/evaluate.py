@@ -35,7 +35,12 @@ def jain(x: np.ndarray) -> float:
 
 def gap(value: float | None, reference: float | None, sense: str) -> float | None:
     """Relative gap to a reference (optimum or best-known), >= 0 when worse than it."""
-    if value is None or reference is None or not math.isfinite(value) or not math.isfinite(reference):
+    if (
+        value is None
+        or reference is None
+        or not math.isfinite(value)
+        or not math.isfinite(reference)
+    ):
         return None
     denom = abs(reference) if reference != 0 else 1.0
     g = (reference - value) / denom if sense == "max" else (value - reference) / denom
@@ -114,7 +119,10 @@ def evaluate(inst: Instance, plans: list[Plan], optimum: float | None = None) ->
         completion[a] = clock if seq else a_cols["avail_start"][a]
     if inst.precedence is not None:
         for before, after in inst.precedence.tolist():
-            if not (np.isnan(start_time[before]) or np.isnan(start_time[after])) and start_time[before] > start_time[after]:
+            if (
+                not (np.isnan(start_time[before]) or np.isnan(start_time[after]))
+                and start_time[before] > start_time[after]
+            ):
                 v_precedence += 1
 
     conflicts = int((claims > 1).sum())

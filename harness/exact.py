@@ -21,6 +21,7 @@ import re
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,8 +48,12 @@ class Optimum:
 
     def row(self) -> dict[str, Any]:
         return {
-            "opt_value": self.value, "opt_status": self.status, "opt_solver": self.solver,
-            "opt_seconds": self.seconds, "opt_bound": self.bound, "opt_note": self.note,
+            "opt_value": self.value,
+            "opt_status": self.status,
+            "opt_solver": self.solver,
+            "opt_seconds": self.seconds,
+            "opt_bound": self.bound,
+            "opt_note": self.note,
         }
 
 
@@ -85,7 +90,7 @@ def _cbc(prob: pulp.LpProblem, time_limit: float) -> tuple[str, float | None]:
     os.close(fd)
     try:
         prob.solve(cbc_solver(time_limit, log))
-        text = open(log).read()
+        text = Path(log).read_text()
     finally:
         os.unlink(log)
     stopped = "Stopped on time" in text or "Stopped on iterations" in text
@@ -116,7 +121,9 @@ def _assignment(inst: Instance, time_limit: float) -> Optimum:
     x = {(a, j): prob.add_variable(f"x_{a}_{j}", cat="Binary") for a, j in pairs}
     prob += pulp.lpSum(payoff[a, j] * v for (a, j), v in x.items())
     for a in range(inst.n_agents):
-        prob += pulp.lpSum(v for (b, _), v in x.items() if b == a) <= max(1, int(inst.agents["max_tasks"][a]) or 1)
+        prob += pulp.lpSum(v for (b, _), v in x.items() if b == a) <= max(
+            1, int(inst.agents["max_tasks"][a]) or 1
+        )
     for j in range(inst.n_tasks):
         prob += pulp.lpSum(v for (_, k), v in x.items() if k == j) <= 1
     status, bound = _cbc(prob, time_limit)
@@ -125,7 +132,9 @@ def _assignment(inst: Instance, time_limit: float) -> Optimum:
         if (v.value() or 0) > 0.5:
             plans[a].tasks.append(int(j))
     value = pulp.value(prob.objective) if status in ("optimal", "feasible") else None
-    return Optimum(None if value is None else float(value), status, "pulp.cbc", 0.0, bound, plans=plans)
+    return Optimum(
+        None if value is None else float(value), status, "pulp.cbc", 0.0, bound, plans=plans
+    )
 
 
 def _tdr(inst: Instance, time_limit: float) -> Optimum:
@@ -138,10 +147,16 @@ def _tdr(inst: Instance, time_limit: float) -> Optimum:
     columns: list[tuple[int, tuple[int, ...], tuple[float, ...], float]] = []
     for a in range(inst.n_agents):
         limit = int(inst.agents["max_tasks"][a]) or inst.n_tasks
-        speed, t0, cap = inst.agents["speed"][a], inst.agents["avail_start"][a], inst.agents["capacity"][a]
+        speed, t0, cap = (
+            inst.agents["speed"][a],
+            inst.agents["avail_start"][a],
+            inst.agents["capacity"][a],
+        )
         t_end = inst.agents["avail_end"][a]
         best: dict[frozenset, tuple[float, tuple[int, ...], tuple[float, ...]]] = {}
-        stack: list[tuple[tuple[int, ...], tuple[float, ...], float, float, float]] = [((), (), t0, 0.0, 0.0)]
+        stack: list[tuple[tuple[int, ...], tuple[float, ...], float, float, float]] = [
+            ((), (), t0, 0.0, 0.0)
+        ]
         while stack:
             seq, times, finish, reward, load = stack.pop()
             if seq:
@@ -151,7 +166,9 @@ def _tdr(inst: Instance, time_limit: float) -> Optimum:
             if len(seq) >= limit:
                 continue
             if len(best) > MAX_ROUTES or time.perf_counter() > deadline:
-                return Optimum(None, "skipped", "", 0.0, note="route enumeration over its size or time budget")
+                return Optimum(
+                    None, "skipped", "", 0.0, note="route enumeration over its size or time budget"
+                )
             for j in range(inst.n_tasks):
                 if j in seq or not can[a, j] or load + t["demand"][j] > cap:
                     continue
@@ -160,7 +177,15 @@ def _tdr(inst: Instance, time_limit: float) -> Optimum:
                 if s > t["tw_end"][j] + 1e-9 or s + t["duration"][j] > t_end + 1e-9:
                     continue
                 r = t["value"][j] * math.exp(-t["discount"][j] * (s - t["tw_start"][j]))
-                stack.append((seq + (j,), times + (s,), s + t["duration"][j], reward + r, load + t["demand"][j]))
+                stack.append(
+                    (
+                        seq + (j,),
+                        times + (s,),
+                        s + t["duration"][j],
+                        reward + r,
+                        load + t["demand"][j],
+                    )
+                )
         columns += [(a, seq, times, r) for r, seq, times in best.values()]
     prob = pulp.LpProblem("tdr", pulp.LpMaximize)
     x = [prob.add_variable(f"r{c}", cat="Binary") for c in range(len(columns))]
@@ -177,7 +202,9 @@ def _tdr(inst: Instance, time_limit: float) -> Optimum:
             plans[a] = Plan(a, list(seq), list(times))
     value = pulp.value(prob.objective) if status in ("optimal", "feasible") else None
     note = f"{len(columns)} route columns"
-    return Optimum(None if value is None else float(value or 0.0), status, "pulp.cbc", 0.0, bound, note, plans)
+    return Optimum(
+        None if value is None else float(value or 0.0), status, "pulp.cbc", 0.0, bound, note, plans
+    )
 
 
 def _routing(inst: Instance, time_limit: float) -> Optimum:
@@ -185,26 +212,48 @@ def _routing(inst: Instance, time_limit: float) -> Optimum:
         return Optimum(None, "skipped", "", 0.0, note=f"{inst.n_tasks} tasks > {MAX_EXACT_TASKS}")
     t = inst.tasks
     if np.isfinite(t["tw_end"]).any() or (t["tw_start"] > 0).any() or inst.precedence is not None:
-        return Optimum(None, "skipped", "", 0.0, note="time windows or precedence: no exact routing model yet")
+        return Optimum(
+            None, "skipped", "", 0.0, note="time windows or precedence: no exact routing model yet"
+        )
     n, m = inst.n_tasks, inst.n_agents
     start_d, between, end_d = distance_matrices(inst)
     has_end = ~np.isnan(inst.agents["end_x"])
     can = capable(inst)
     cpd, speed = inst.agents["cost_per_distance"], inst.agents["speed"]
     prob = pulp.LpProblem("routing", pulp.LpMinimize)
-    s = {(a, j): prob.add_variable(f"s_{a}_{j}", cat="Binary") for a in range(m) for j in range(n) if can[a, j]}
-    e = {(a, j): prob.add_variable(f"e_{a}_{j}", cat="Binary") for a in range(m) for j in range(n) if can[a, j]}
-    x = {(a, i, j): prob.add_variable(f"x_{a}_{i}_{j}", cat="Binary")
-         for a in range(m) for i in range(n) for j in range(n) if i != j and can[a, i] and can[a, j]}
+    s = {
+        (a, j): prob.add_variable(f"s_{a}_{j}", cat="Binary")
+        for a in range(m)
+        for j in range(n)
+        if can[a, j]
+    }
+    e = {
+        (a, j): prob.add_variable(f"e_{a}_{j}", cat="Binary")
+        for a in range(m)
+        for j in range(n)
+        if can[a, j]
+    }
+    x = {
+        (a, i, j): prob.add_variable(f"x_{a}_{i}_{j}", cat="Binary")
+        for a in range(m)
+        for i in range(n)
+        for j in range(n)
+        if i != j and can[a, i] and can[a, j]
+    }
     u = [prob.add_variable(f"u_{j}", 1, n) for j in range(n)]
     into = {j: [] for j in range(n)}
-    for (a, i, j), v in x.items():
+    for (_a, _i, j), v in x.items():
         into[j].append(v)
 
     def length(a: int) -> Any:
-        ends = pulp.lpSum(end_d[a, j] * e[a, j] for j in range(n) if (a, j) in e) if has_end[a] else 0
-        return (pulp.lpSum(start_d[a, j] * s[a, j] for j in range(n) if (a, j) in s)
-                + pulp.lpSum(between[i, j] * v for (b, i, j), v in x.items() if b == a) + ends)
+        ends = (
+            pulp.lpSum(end_d[a, j] * e[a, j] for j in range(n) if (a, j) in e) if has_end[a] else 0
+        )
+        return (
+            pulp.lpSum(start_d[a, j] * s[a, j] for j in range(n) if (a, j) in s)
+            + pulp.lpSum(between[i, j] * v for (b, i, j), v in x.items() if b == a)
+            + ends
+        )
 
     if inst.objective == "min_sum":
         prob += pulp.lpSum(cpd[a] * length(a) for a in range(m))
@@ -213,22 +262,35 @@ def _routing(inst: Instance, time_limit: float) -> Optimum:
         prob += T
         busy = []
         for a in range(m):
-            service = pulp.lpSum(t["duration"][j] * (s[a, j] + pulp.lpSum(v for (b, i, k), v in x.items() if b == a and k == j))
-                                 for j in range(n) if (a, j) in s)
+            service = pulp.lpSum(
+                t["duration"][j]
+                * (s[a, j] + pulp.lpSum(v for (b, i, k), v in x.items() if b == a and k == j))
+                for j in range(n)
+                if (a, j) in s
+            )
             busy.append(length(a) * (1.0 / speed[a]) + service)
-            prob += T >= busy[-1]
+            prob += busy[-1] <= T
         prob += m * T >= pulp.lpSum(busy)  # valid cut: the makespan is at least the mean busy time
     for j in range(n):
         prob += pulp.lpSum(s[a, j] for a in range(m) if (a, j) in s) + pulp.lpSum(into[j]) == 1
     for a in range(m):
         prob += pulp.lpSum(s[a, j] for j in range(n) if (a, j) in s) <= 1
-        prob += pulp.lpSum(e[a, j] for j in range(n) if (a, j) in e) == pulp.lpSum(s[a, j] for j in range(n) if (a, j) in s)
+        prob += pulp.lpSum(e[a, j] for j in range(n) if (a, j) in e) == pulp.lpSum(
+            s[a, j] for j in range(n) if (a, j) in s
+        )
         limit = int(inst.agents["max_tasks"][a])
-        visits = {j: s[a, j] + pulp.lpSum(v for (b, i, k), v in x.items() if b == a and k == j) for j in range(n) if (a, j) in s}
+        visits = {
+            j: s[a, j] + pulp.lpSum(v for (b, i, k), v in x.items() if b == a and k == j)
+            for j in range(n)
+            if (a, j) in s
+        }
         if limit:
             prob += pulp.lpSum(visits.values()) <= limit
         if math.isfinite(inst.agents["capacity"][a]):
-            prob += pulp.lpSum(t["demand"][j] * v for j, v in visits.items()) <= inst.agents["capacity"][a]
+            prob += (
+                pulp.lpSum(t["demand"][j] * v for j, v in visits.items())
+                <= inst.agents["capacity"][a]
+            )
         for j, v in visits.items():
             prob += v == e[a, j] + pulp.lpSum(w for (b, i, k), w in x.items() if b == a and i == j)
     for (_a, i, j), v in x.items():
@@ -242,11 +304,17 @@ def _routing(inst: Instance, time_limit: float) -> Optimum:
                 continue
             seq, seen = [first[0]], {first[0]}
             while True:
-                nxt = [j for j in range(n) if (a, seq[-1], j) in x and (x[a, seq[-1], j].value() or 0) > 0.5]
+                nxt = [
+                    j
+                    for j in range(n)
+                    if (a, seq[-1], j) in x and (x[a, seq[-1], j].value() or 0) > 0.5
+                ]
                 if not nxt or nxt[0] in seen:
                     break
                 seq.append(nxt[0])
                 seen.add(nxt[0])
             plans[a] = Plan(a, seq)
     value = pulp.value(prob.objective) if status in ("optimal", "feasible") else None
-    return Optimum(None if value is None else float(value), status, "pulp.cbc", 0.0, bound, plans=plans)
+    return Optimum(
+        None if value is None else float(value), status, "pulp.cbc", 0.0, bound, plans=plans
+    )

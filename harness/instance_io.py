@@ -30,7 +30,10 @@ def instance_to_table(inst: Instance) -> pa.Table:
     to: list[int | None] = []
     data: dict[str, list] = {c: [] for c in cols}
     caps: list[list[float] | None] = []
-    for kind, table, cap in (("agent", inst.agents, inst.agent_caps), ("task", inst.tasks, inst.task_caps)):
+    for kind, table, cap in (
+        ("agent", inst.agents, inst.agent_caps),
+        ("task", inst.tasks, inst.task_caps),
+    ):
         n = len(table["x"])
         kinds += [kind] * n
         ids += list(range(n))
@@ -39,16 +42,22 @@ def instance_to_table(inst: Instance) -> pa.Table:
             data[c] += table[c].tolist() if c in table else [None] * n
         caps += cap.tolist() if cap is not None else [None] * n
     for kind, pairs in (("edge", inst.comm.edges), ("precedence", inst.precedence)):
-        for a, b in ([] if pairs is None else pairs.tolist()):
+        for a, b in [] if pairs is None else pairs.tolist():
             kinds.append(kind)
             ids.append(a)
             to.append(b)  # the pair's second end
             for c in cols:
                 data[c].append(None)
             caps.append(None)
-    arrays = {"table": pa.array(kinds, pa.string()), "id": pa.array(ids, pa.int64()), "to": pa.array(to, pa.int64())}
+    arrays = {
+        "table": pa.array(kinds, pa.string()),
+        "id": pa.array(ids, pa.int64()),
+        "to": pa.array(to, pa.int64()),
+    }
     for c in cols:
-        typ = pa.int64() if (AGENT_COLUMNS.get(c) or TASK_COLUMNS.get(c))[0] is int else pa.float64()
+        typ = (
+            pa.int64() if (AGENT_COLUMNS.get(c) or TASK_COLUMNS.get(c))[0] is int else pa.float64()
+        )
         arrays[c] = pa.array(data[c], typ)
     arrays["capabilities"] = pa.array(caps, pa.list_(pa.float64()))
     header = {
@@ -71,10 +80,15 @@ def instance_from_parquet(path: str | Path) -> Instance:
         raise InstanceError(source, "(file)", "a readable Parquet file", str(exc)) from None
     meta = (table.schema.metadata or {}).get(META_KEY)
     if meta is None:
-        raise InstanceError(source, "metadata", "key 'dta_harness.instance' written by Instance.save")
+        raise InstanceError(
+            source, "metadata", "key 'dta_harness.instance' written by Instance.save"
+        )
     header = json.loads(meta)
     d = table.to_pydict()
-    rows = {k: [i for i, t in enumerate(d["table"]) if t == k] for k in ("agent", "task", "edge", "precedence")}
+    rows = {
+        k: [i for i, t in enumerate(d["table"]) if t == k]
+        for k in ("agent", "task", "edge", "precedence")
+    }
 
     def cols(kind: str, schema: dict) -> dict[str, list]:
         return {c: [d[c][i] for i in rows[kind]] for c in schema}
@@ -87,9 +101,13 @@ def instance_from_parquet(path: str | Path) -> Instance:
         got = [d["id"][i] for i in rows[kind]]
         if got != list(range(len(got))):
             raise InstanceError(source, f"{kind} ids", "0, 1, 2, ... in order", got[:5])
-    edges = np.array([[d["id"][i], d["to"][i]] for i in rows["edge"]], dtype=np.int64).reshape(-1, 2)
+    edges = np.array([[d["id"][i], d["to"][i]] for i in rows["edge"]], dtype=np.int64).reshape(
+        -1, 2
+    )
     prec = [[d["id"][i], d["to"][i]] for i in rows["precedence"]]
-    comm = CommGraph(kind=header["comm"]["kind"], edges=edges, params=header["comm"].get("params", {}))
+    comm = CommGraph(
+        kind=header["comm"]["kind"], edges=edges, params=header["comm"].get("params", {})
+    )
     inst = Instance.build(
         name=header["name"],
         family=header["family"],
@@ -104,5 +122,7 @@ def instance_from_parquet(path: str | Path) -> Instance:
         source=source,
     )
     if header.get("hash") and header["hash"] != inst.content_hash():
-        raise InstanceError(source, "hash", f"the content hash {inst.content_hash()}", header["hash"])
+        raise InstanceError(
+            source, "hash", f"the content hash {inst.content_hash()}", header["hash"]
+        )
     return inst

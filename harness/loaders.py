@@ -37,13 +37,19 @@ def read_tsplib(path: Path) -> tuple[dict[str, str], np.ndarray]:
             if in_coords:
                 parts = line.split()
                 if len(parts) < 3:
-                    raise InstanceError(str(path), f"line {lineno}", "'id x y' in NODE_COORD_SECTION", line)
+                    raise InstanceError(
+                        str(path), f"line {lineno}", "'id x y' in NODE_COORD_SECTION", line
+                    )
                 try:
                     node, x, y = int(parts[0]), float(parts[1]), float(parts[2])
                 except ValueError:
-                    raise InstanceError(str(path), f"line {lineno}", "'id x y' with numbers", line) from None
+                    raise InstanceError(
+                        str(path), f"line {lineno}", "'id x y' with numbers", line
+                    ) from None
                 if node != len(coords) + 1:
-                    raise InstanceError(str(path), f"line {lineno}", f"node id {len(coords) + 1}", node)
+                    raise InstanceError(
+                        str(path), f"line {lineno}", f"node id {len(coords) + 1}", node
+                    )
                 coords.append((x, y))
             elif line.startswith("NODE_COORD_SECTION"):
                 in_coords = True
@@ -55,7 +61,9 @@ def read_tsplib(path: Path) -> tuple[dict[str, str], np.ndarray]:
         raise InstanceError(str(path), "EDGE_WEIGHT_TYPE", "EUC_2D (the only type supported)", kind)
     dim = int(header.get("DIMENSION", len(coords)))
     if dim != len(coords) or dim < 2:
-        raise InstanceError(str(path), "DIMENSION", f"the number of coordinates ({len(coords)})", dim)
+        raise InstanceError(
+            str(path), "DIMENSION", f"the number of coordinates ({len(coords)})", dim
+        )
     return header, np.asarray(coords, dtype=np.float64)
 
 
@@ -68,7 +76,9 @@ def read_solomon(path: Path) -> tuple[str, int, float, np.ndarray]:
         number, capacity = lines[v + 2].split()[:2]
         n_vehicles, cap = int(number), float(capacity)
     except (StopIteration, ValueError, IndexError):
-        raise InstanceError(str(path), "VEHICLE", "a 'VEHICLE' block with 'NUMBER CAPACITY' values") from None
+        raise InstanceError(
+            str(path), "VEHICLE", "a 'VEHICLE' block with 'NUMBER CAPACITY' values"
+        ) from None
     rows: list[list[float]] = []
     try:
         c = next(i for i, ln in enumerate(lines) if ln.upper().startswith("CUSTOMER"))
@@ -81,9 +91,19 @@ def read_solomon(path: Path) -> tuple[str, int, float, np.ndarray]:
         try:
             values = [float(p) for p in parts]
         except ValueError:
-            raise InstanceError(str(path), f"line {lineno + 1}", "7 numbers: id x y demand ready due service", lines[lineno]) from None
+            raise InstanceError(
+                str(path),
+                f"line {lineno + 1}",
+                "7 numbers: id x y demand ready due service",
+                lines[lineno],
+            ) from None
         if len(values) != 7:
-            raise InstanceError(str(path), f"line {lineno + 1}", "7 numbers: id x y demand ready due service", lines[lineno])
+            raise InstanceError(
+                str(path),
+                f"line {lineno + 1}",
+                "7 numbers: id x y demand ready due service",
+                lines[lineno],
+            )
         rows.append(values)
     if len(rows) < 2 or rows[0][0] != 0:
         raise InstanceError(str(path), "CUSTOMER", "the depot (id 0) then at least one customer")
@@ -119,12 +139,21 @@ def _graph(params: dict[str, Any], n_agents: int, positions: np.ndarray):
 
 
 def _depot_instance(
-    *, name: str, family: str, objective: str, coords: np.ndarray, n_agents: int, params: dict, meta: dict
+    *,
+    name: str,
+    family: str,
+    objective: str,
+    coords: np.ndarray,
+    n_agents: int,
+    params: dict,
+    meta: dict,
 ) -> Instance:
     depot = coords[0]
     agents = {
-        "x": np.full(n_agents, depot[0]), "y": np.full(n_agents, depot[1]),
-        "end_x": np.full(n_agents, depot[0]), "end_y": np.full(n_agents, depot[1]),
+        "x": np.full(n_agents, depot[0]),
+        "y": np.full(n_agents, depot[1]),
+        "end_x": np.full(n_agents, depot[0]),
+        "end_y": np.full(n_agents, depot[1]),
     }
     return Instance.build(
         name=name,
@@ -138,7 +167,9 @@ def _depot_instance(
     )
 
 
-def load_tsplib(instance: str, objective: str = "min_sum", agents: int = 1, **params: Any) -> Instance:
+def load_tsplib(
+    instance: str, objective: str = "min_sum", agents: int = 1, **params: Any
+) -> Instance:
     """TSPLIB EUC_2D: node 1 is the depot where ``agents`` salesmen start and end; the other
     nodes are tasks. Best-known: the TSPLIB optimum for one agent, min-sum."""
     path = datasets_dir() / "tsplib" / f"{instance}.tsp"
@@ -151,9 +182,16 @@ def load_tsplib(instance: str, objective: str = "min_sum", agents: int = 1, **pa
     bk = best_known_table().get(("tsplib", instance.lower())) if agents == 1 else None
     return _depot_instance(
         name=f"tsplib-{instance}" + (f"-m{agents}" if agents > 1 else ""),
-        family="tsplib", objective=objective, coords=coords, n_agents=agents, params=params,
-        meta={"source": str(path.relative_to(datasets_dir().parent)), "params": params,
-              "best_known": {"min_sum": bk} if bk is not None else {}},
+        family="tsplib",
+        objective=objective,
+        coords=coords,
+        n_agents=agents,
+        params=params,
+        meta={
+            "source": str(path.relative_to(datasets_dir().parent)),
+            "params": params,
+            "best_known": {"min_sum": bk} if bk is not None else {},
+        },
     )
 
 
@@ -167,26 +205,45 @@ def load_mtsp_lkh3(instance: str, objective: str = "min_sum", **params: Any) -> 
     path = datasets_dir() / "mtsp_lkh3" / f"{base}.tsp"
     if not path.exists():
         names = sorted(p.stem for p in path.parent.glob("*.tsp"))
-        raise InstanceError("mtsp_lkh3", "instance", f"one of {', '.join(names)} with -mK", instance)
+        raise InstanceError(
+            "mtsp_lkh3", "instance", f"one of {', '.join(names)} with -mK", instance
+        )
     k = int(m)
     _, coords = read_tsplib(path)
     bk = {obj: mtsp_best_known().get((base, k, obj)) for obj in ("min_sum", "min_max")}
     return _depot_instance(
-        name=f"mtsp_lkh3-{instance}", family="mtsp_lkh3", objective=objective, coords=coords, n_agents=k,
+        name=f"mtsp_lkh3-{instance}",
+        family="mtsp_lkh3",
+        objective=objective,
+        coords=coords,
+        n_agents=k,
         params=params,
-        meta={"source": str(path.relative_to(datasets_dir().parent)), "params": params, "min_route_size": 1,
-              "best_known": {o: v for o, v in bk.items() if v is not None}},
+        meta={
+            "source": str(path.relative_to(datasets_dir().parent)),
+            "params": params,
+            "min_route_size": 1,
+            "best_known": {o: v for o, v in bk.items() if v is not None},
+        },
     )
 
 
-def load_solomon(instance: str, objective: str = "min_sum", vehicles: int = 0, **params: Any) -> Instance:
+def load_solomon(
+    instance: str, objective: str = "min_sum", vehicles: int = 0, **params: Any
+) -> Instance:
     """Solomon / Gehring-Homberger VRPTW: vehicles start and end at the depot (row 0) within its
     window, carry ``CAPACITY``; customers have demand, a window on service start and a service
     time. Best-known: total distance (literature objective: fewest vehicles first)."""
-    candidates = [datasets_dir() / folder / f"{instance}.txt" for folder in ("solomon", "homberger_1000")]
+    candidates = [
+        datasets_dir() / folder / f"{instance}.txt" for folder in ("solomon", "homberger_1000")
+    ]
     path = next((p for p in candidates if p.exists()), None)
     if path is None:
-        raise InstanceError("solomon", "instance", "a file name from datasets/solomon or datasets/homberger_1000, like 'C101'", instance)
+        raise InstanceError(
+            "solomon",
+            "instance",
+            "a file name from datasets/solomon or datasets/homberger_1000, like 'C101'",
+            instance,
+        )
     _, n_vehicles, cap, rows = read_solomon(path)
     m = vehicles or n_vehicles
     depot, cust = rows[0], rows[1:]
@@ -197,17 +254,28 @@ def load_solomon(instance: str, objective: str = "min_sum", vehicles: int = 0, *
         family="solomon",
         objective=objective,
         agents={
-            "x": np.full(m, depot[1]), "y": np.full(m, depot[2]),
-            "end_x": np.full(m, depot[1]), "end_y": np.full(m, depot[2]),
-            "capacity": cap, "avail_start": depot[4], "avail_end": depot[5],
+            "x": np.full(m, depot[1]),
+            "y": np.full(m, depot[2]),
+            "end_x": np.full(m, depot[1]),
+            "end_y": np.full(m, depot[2]),
+            "capacity": cap,
+            "avail_start": depot[4],
+            "avail_end": depot[5],
         },
         tasks={
-            "x": cust[:, 1], "y": cust[:, 2], "demand": cust[:, 3],
-            "tw_start": cust[:, 4], "tw_end": cust[:, 5], "duration": cust[:, 6],
+            "x": cust[:, 1],
+            "y": cust[:, 2],
+            "demand": cust[:, 3],
+            "tw_start": cust[:, 4],
+            "tw_end": cust[:, 5],
+            "duration": cust[:, 6],
         },
         comm=_graph(params, m, np.tile(depot[1:3], (m, 1))),
-        meta={"source": str(path.relative_to(datasets_dir().parent)), "params": params,
-              "best_known": {"min_sum": bk} if bk is not None and objective == "min_sum" else {}},
+        meta={
+            "source": str(path.relative_to(datasets_dir().parent)),
+            "params": params,
+            "best_known": {"min_sum": bk} if bk is not None and objective == "min_sum" else {},
+        },
         source=str(path),
     )
 
@@ -226,5 +294,7 @@ def list_instances(family: str) -> list[str]:
     if family == "mtsp_lkh3":
         return sorted(f"{i}-m{k}" for (i, k, _o) in mtsp_best_known())
     if family == "solomon":
-        return sorted(p.stem for d in ("solomon", "homberger_1000") for p in (root / d).glob("*.txt"))
+        return sorted(
+            p.stem for d in ("solomon", "homberger_1000") for p in (root / d).glob("*.txt")
+        )
     return []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +106,9 @@ class CommGraph:
 
 
 def _closed_edges(kind: str, n: int) -> int:
-    return {"full": n * (n - 1) // 2, "star": n - 1, "line": n - 1, "ring": n if n > 2 else n - 1}[kind]
+    return {"full": n * (n - 1) // 2, "star": n - 1, "line": n - 1, "ring": n if n > 2 else n - 1}[
+        kind
+    ]
 
 
 def make_comm_graph(
@@ -122,7 +123,9 @@ def make_comm_graph(
     n = n_agents
     pairs: set[tuple[int, int]] = set()
     if kind == "full":
-        return CommGraph(kind, np.stack(np.triu_indices(n, k=1), axis=1).astype(np.int64), dict(params))
+        return CommGraph(
+            kind, np.stack(np.triu_indices(n, k=1), axis=1).astype(np.int64), dict(params)
+        )
     if kind in ("ring", "line"):
         pairs = {(i, i + 1) for i in range(n - 1)}
         if kind == "ring" and n > 2:
@@ -162,7 +165,9 @@ def make_comm_graph(
                 raise InstanceError("comm graph", f"edges[{k}]", "a pair [i, j]", e)
             i, j = int(e[0]), int(e[1])
             if not (0 <= i < n and 0 <= j < n) or i == j:
-                raise InstanceError("comm graph", f"edges[{k}]", f"two distinct ids in 0..{n - 1}", e)
+                raise InstanceError(
+                    "comm graph", f"edges[{k}]", f"two distinct ids in 0..{n - 1}", e
+                )
             pairs.add((min(i, j), max(i, j)))
         params = {}
     else:
@@ -228,7 +233,10 @@ class Instance:
             comm = make_comm_graph("full", n_agents)
         k = 0
         caps = []
-        for label, arr, rows in (("agent_caps", agent_caps, n_agents), ("task_caps", task_caps, len(t["x"]))):
+        for label, arr, rows in (
+            ("agent_caps", agent_caps, n_agents),
+            ("task_caps", task_caps, len(t["x"])),
+        ):
             if arr is None:
                 caps.append(None)
                 continue
@@ -299,7 +307,9 @@ class Instance:
     # -- validation ---------------------------------------------------------------------
     def validate(self, source: str = "instance") -> None:
         if self.objective not in OBJECTIVES:
-            raise InstanceError(source, "objective", f"one of {', '.join(OBJECTIVES)}", self.objective)
+            raise InstanceError(
+                source, "objective", f"one of {', '.join(OBJECTIVES)}", self.objective
+            )
         if not self.family or not isinstance(self.family, str):
             raise InstanceError(source, "family", "a non-empty family name", self.family)
         if self.n_agents < 1:
@@ -307,7 +317,9 @@ class Instance:
         if self.n_tasks < 1:
             raise InstanceError(source, "tasks", "at least one task", self.n_tasks)
         if self.distance_kind not in DISTANCES:
-            raise InstanceError(source, "meta.distance", f"one of {', '.join(DISTANCES)}", self.distance_kind)
+            raise InstanceError(
+                source, "meta.distance", f"one of {', '.join(DISTANCES)}", self.distance_kind
+            )
         for table, cols in (("agents", self.agents), ("tasks", self.tasks)):
             for name, arr in cols.items():
                 if name in _MAY_BE_INF:
@@ -318,27 +330,58 @@ class Instance:
                     bad = ~np.isfinite(arr)
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
-                    raise InstanceError(source, f"{table}[{row}].{name}", "a finite number", arr[row].item())
+                    raise InstanceError(
+                        source, f"{table}[{row}].{name}", "a finite number", arr[row].item()
+                    )
         a, t = self.agents, self.tasks
         _check(source, "agents", "speed", a["speed"] > 0, "a speed > 0", a["speed"])
-        _check(source, "agents", "max_tasks", a["max_tasks"] >= 0, "an integer >= 0 (0 = no limit)", a["max_tasks"])
+        _check(
+            source,
+            "agents",
+            "max_tasks",
+            a["max_tasks"] >= 0,
+            "an integer >= 0 (0 = no limit)",
+            a["max_tasks"],
+        )
         _check(source, "agents", "capacity", a["capacity"] >= 0, "a capacity >= 0", a["capacity"])
-        _check(source, "agents", "avail_end", a["avail_end"] >= a["avail_start"], "avail_end >= avail_start", a["avail_end"])
+        _check(
+            source,
+            "agents",
+            "avail_end",
+            a["avail_end"] >= a["avail_start"],
+            "avail_end >= avail_start",
+            a["avail_end"],
+        )
         ends = np.isnan(a["end_x"]) == np.isnan(a["end_y"])
-        _check(source, "agents", "end_y", ends, "end_x and end_y both set or both empty", a["end_y"])
-        _check(source, "tasks", "tw_end", t["tw_end"] >= t["tw_start"], "tw_end >= tw_start", t["tw_end"])
+        _check(
+            source, "agents", "end_y", ends, "end_x and end_y both set or both empty", a["end_y"]
+        )
+        _check(
+            source,
+            "tasks",
+            "tw_end",
+            t["tw_end"] >= t["tw_start"],
+            "tw_end >= tw_start",
+            t["tw_end"],
+        )
         _check(source, "tasks", "duration", t["duration"] >= 0, "a duration >= 0", t["duration"])
-        _check(source, "tasks", "discount", t["discount"] >= 0, "a discount lambda >= 0", t["discount"])
+        _check(
+            source, "tasks", "discount", t["discount"] >= 0, "a discount lambda >= 0", t["discount"]
+        )
         _check(source, "tasks", "demand", t["demand"] >= 0, "a demand >= 0", t["demand"])
         e = self.comm.edges
         if e.size and (e.min() < 0 or e.max() >= self.n_agents or (e[:, 0] == e[:, 1]).any()):
-            raise InstanceError(source, "comm.edges", f"pairs of distinct agent ids in 0..{self.n_agents - 1}")
+            raise InstanceError(
+                source, "comm.edges", f"pairs of distinct agent ids in 0..{self.n_agents - 1}"
+            )
         if not self.comm.connected(self.n_agents):
             raise InstanceError(source, "comm", "a connected communication graph", self.comm.kind)
         if self.precedence is not None:
             p = self.precedence
             if p.min() < 0 or p.max() >= self.n_tasks:
-                raise InstanceError(source, "precedence", f"pairs of task ids in 0..{self.n_tasks - 1}")
+                raise InstanceError(
+                    source, "precedence", f"pairs of task ids in 0..{self.n_tasks - 1}"
+                )
 
     # -- identity -----------------------------------------------------------------------
     def content_hash(self) -> str:
@@ -356,7 +399,9 @@ class Instance:
     # -- JSON -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         def col(arr: np.ndarray) -> list[Any]:
-            return [None if (isinstance(v, float) and not math.isfinite(v)) else v for v in arr.tolist()]
+            return [
+                None if (isinstance(v, float) and not math.isfinite(v)) else v for v in arr.tolist()
+            ]
 
         return {
             "format": "dta-harness-instance",
@@ -369,7 +414,11 @@ class Instance:
             "agent_caps": None if self.agent_caps is None else self.agent_caps.tolist(),
             "task_caps": None if self.task_caps is None else self.task_caps.tolist(),
             "precedence": None if self.precedence is None else self.precedence.tolist(),
-            "comm": {"kind": self.comm.kind, "params": self.comm.params, "edges": self.comm.edges.tolist()},
+            "comm": {
+                "kind": self.comm.kind,
+                "params": self.comm.params,
+                "edges": self.comm.edges.tolist(),
+            },
             "meta": self.meta,
             "hash": self.content_hash(),
         }
@@ -387,7 +436,9 @@ class Instance:
         if comm_d.get("kind", "full") == "full" and "edges" not in comm_d:
             comm = make_comm_graph("full", n_agents)
         else:
-            comm = CommGraph(kind=comm_d.get("kind", "edges"), edges=edges, params=comm_d.get("params", {}))
+            comm = CommGraph(
+                kind=comm_d.get("kind", "edges"), edges=edges, params=comm_d.get("params", {})
+            )
         inst = cls.build(
             name=d["name"],
             family=d["family"],
@@ -403,7 +454,9 @@ class Instance:
         )
         stated = d.get("hash")
         if stated and stated != inst.content_hash():
-            raise InstanceError(source, "hash", f"the content hash {inst.content_hash()} (file edited?)", stated)
+            raise InstanceError(
+                source, "hash", f"the content hash {inst.content_hash()} (file edited?)", stated
+            )
         return inst
 
     # -- files ----------------------------------------------------------------------------
@@ -415,9 +468,9 @@ class Instance:
         if path.suffix == ".json":
             tmp.write_text(json.dumps(self.to_dict(), indent=1))
         elif path.suffix == ".parquet":
-            from harness.instance_io import instance_to_table
-
             import pyarrow.parquet as pq
+
+            from harness.instance_io import instance_to_table
 
             pq.write_table(instance_to_table(self), tmp)
         else:
@@ -434,7 +487,9 @@ class Instance:
             try:
                 d = json.loads(path.read_text())
             except json.JSONDecodeError as exc:
-                raise InstanceError(str(path), f"line {exc.lineno}", "valid JSON", exc.msg) from None
+                raise InstanceError(
+                    str(path), f"line {exc.lineno}", "valid JSON", exc.msg
+                ) from None
             return cls.from_dict(d, source=str(path))
         if path.suffix == ".parquet":
             from harness.instance_io import instance_from_parquet
@@ -443,12 +498,18 @@ class Instance:
         raise InstanceError(str(path), "suffix", "'.json' or '.parquet'", path.suffix)
 
 
-def _columns(data: dict[str, Any], schema: dict[str, tuple[type, Any]], source: str, table: str) -> dict[str, np.ndarray]:
+def _columns(
+    data: dict[str, Any], schema: dict[str, tuple[type, Any]], source: str, table: str
+) -> dict[str, np.ndarray]:
     if not isinstance(data, dict):
-        raise InstanceError(source, table, "a mapping of column name to values", type(data).__name__)
+        raise InstanceError(
+            source, table, "a mapping of column name to values", type(data).__name__
+        )
     unknown = sorted(set(data) - set(schema))
     if unknown:
-        raise InstanceError(source, f"{table}.{unknown[0]}", f"one of the columns {', '.join(schema)}")
+        raise InstanceError(
+            source, f"{table}.{unknown[0]}", f"one of the columns {', '.join(schema)}"
+        )
     n = None
     for name in schema:
         if name in data and data[name] is not None and not np.isscalar(data[name]):
@@ -479,24 +540,32 @@ def _columns(data: dict[str, Any], schema: dict[str, tuple[type, Any]], source: 
     return out
 
 
-def _decode_nulls(cols: dict[str, Any], schema: dict[str, tuple[type, Any]], source: str, table: str) -> dict[str, Any]:
+def _decode_nulls(
+    cols: dict[str, Any], schema: dict[str, tuple[type, Any]], source: str, table: str
+) -> dict[str, Any]:
     """JSON has no inf/NaN: a null inside a column means that column's non-finite default."""
     if not isinstance(cols, dict):
-        raise InstanceError(source, table, "a mapping of column name to values", type(cols).__name__)
+        raise InstanceError(
+            source, table, "a mapping of column name to values", type(cols).__name__
+        )
     out: dict[str, Any] = {}
     for name, values in cols.items():
         default = schema.get(name, (float, None))[1]
         if isinstance(values, list):
             fill = default if isinstance(default, float) and not math.isfinite(default) else None
             if fill is None and any(v is None for v in values):
-                raise InstanceError(source, f"{table}.{name}", "numbers (null only where the column may be empty)")
+                raise InstanceError(
+                    source, f"{table}.{name}", "numbers (null only where the column may be empty)"
+                )
             out[name] = [fill if v is None else v for v in values]
         else:
             out[name] = values
     return out
 
 
-def _check(source: str, table: str, name: str, ok: np.ndarray, expected: str, values: np.ndarray) -> None:
+def _check(
+    source: str, table: str, name: str, ok: np.ndarray, expected: str, values: np.ndarray
+) -> None:
     ok = np.asarray(ok)
     if not ok.all():
         row = int(np.flatnonzero(~ok)[0])

@@ -20,7 +20,9 @@ from harness.scenarios import get_family, make_instance, parse_size
 from harness.worker import peak_rss_mb, reset_peak_rss
 
 
-def measure(allocator: str, family: str, size: str, seed: int = 0, repeat: int = 5, comm: str = "full") -> dict[str, Any]:
+def measure(
+    allocator: str, family: str, size: str, seed: int = 0, repeat: int = 5, comm: str = "full"
+) -> dict[str, Any]:
     n, m = parse_size(size)
     get_family(family)
     inst = make_instance({"family": family, "size": [n, m], "seed": seed, "params": {"comm": comm}})
@@ -37,9 +39,21 @@ def measure(allocator: str, family: str, size: str, seed: int = 0, repeat: int =
         cpus.append(time.process_time() - c0)
     metrics = evaluate(inst, result.plans)
     return {
-        "allocator": allocator, "family": family, "size": size, "comm": comm, "repeat": repeat,
-        "wall_median_s": statistics.median(walls), "wall_min_s": min(walls), "cpu_median_s": statistics.median(cpus),
-        "peak_rss_mb": peak_rss_mb(), "rss_before_mb": baseline, "rounds": result.rounds,
-        "messages": result.stats.messages, "bytes": result.stats.bytes, "converged": result.converged,
-        "objective": metrics["m_objective"], "coverage": metrics["m_coverage"], "conflicts": metrics["m_conflicts"],
+        "allocator": allocator,
+        "family": family,
+        "size": size,
+        "comm": comm,
+        "repeat": repeat,
+        "wall_median_s": statistics.median(walls),
+        "wall_min_s": min(walls),
+        "cpu_median_s": statistics.median(cpus),
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": baseline,
+        "rounds": result.rounds,
+        "messages": result.stats.messages,
+        "bytes": result.stats.bytes,
+        "converged": result.converged,
+        "objective": metrics["m_objective"],
+        "coverage": metrics["m_coverage"],
+        "conflicts": metrics["m_conflicts"],
     }

@@ -52,7 +52,10 @@ class MessageStats:
         return {
             "messages": self.messages,
             "bytes": self.bytes,
-            "by_type": {k: {"count": v[0], "bytes": v[1], "max_bytes": v[2]} for k, v in sorted(self.by_type.items())},
+            "by_type": {
+                k: {"count": v[0], "bytes": v[1], "max_bytes": v[2]}
+                for k, v in sorted(self.by_type.items())
+            },
             "pairs_used": len(self.pairs),
             "max_pair": max(self.pairs.values(), default=0),
         }
@@ -80,7 +83,9 @@ def check_outgoing(agent: Allocator, out: Any, n_agents: int) -> list[Outgoing]:
     allowed = None if agent.centralised else set(agent.view.neighbours)
     for item in out:
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Message)):
-            raise ProtocolError(f"{agent.name} agent {agent.id} returned {item!r}, expected (receiver, Message)")
+            raise ProtocolError(
+                f"{agent.name} agent {agent.id} returned {item!r}, expected (receiver, Message)"
+            )
         dst = item[0]
         if not (isinstance(dst, int) and 0 <= dst < n_agents) or dst == agent.id:
             raise ProtocolError(f"{agent.name} agent {agent.id} sent to invalid receiver {dst!r}")
@@ -99,7 +104,9 @@ def run_local(
 ) -> RunResult:
     """Run one trial of a synchronous allocator; ``deadline`` is a ``time.monotonic()`` value."""
     if not cls.synchronous:
-        raise ProtocolError(f"{cls.name} is asynchronous; the local runtime runs synchronous rounds only")
+        raise ProtocolError(
+            f"{cls.name} is asynchronous; the local runtime runs synchronous rounds only"
+        )
     views = local_views(inst)
     agents = [cls(v, params, agent_rng(seed, v.agent_id)) for v in views]
     n = len(agents)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import InputError, SpecError
+from harness.errors import SpecError
 from harness.model import COMM_KINDS, Instance, make_comm_graph
 
 WORLD = 100.0  # side of the square (or cube) workspace of the generated families
@@ -36,15 +36,30 @@ class Family:
         out = dict(self.params)
         for key, value in params.items():
             if key not in self.params:
-                raise SpecError(source, f"{where}.{key}", f"one of the {self.name} parameters {sorted(self.params)}")
+                raise SpecError(
+                    source,
+                    f"{where}.{key}",
+                    f"one of the {self.name} parameters {sorted(self.params)}",
+                )
             default = self.params[key]
-            if default is not None and not isinstance(value, type(default)) and not (
-                isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)
+            if (
+                default is not None
+                and not isinstance(value, type(default))
+                and not (
+                    isinstance(default, float)
+                    and isinstance(value, int)
+                    and not isinstance(value, bool)
+                )
             ):
                 raise SpecError(source, f"{where}.{key}", f"a {type(default).__name__}", value)
             out[key] = value
         if "objective" in out and out["objective"] not in self.objectives:
-            raise SpecError(source, f"{where}.objective", f"one of {', '.join(self.objectives)}", out["objective"])
+            raise SpecError(
+                source,
+                f"{where}.objective",
+                f"one of {', '.join(self.objectives)}",
+                out["objective"],
+            )
         if "comm" in out and out["comm"] not in COMM_KINDS:
             raise SpecError(source, f"{where}.comm", f"one of {', '.join(COMM_KINDS)}", out["comm"])
         return out
@@ -93,7 +108,12 @@ def gen_assignment(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Ins
         agents={"x": a[:, 0], "y": a[:, 1], "z": a[:, 2], "max_tasks": 1},
         tasks={"x": t[:, 0], "y": t[:, 1], "z": t[:, 2]},
         comm=_comm(params, a, n_agents),
-        meta={"generator": "assignment", "params": params, "seed": seed, "size": [n_tasks, n_agents]},
+        meta={
+            "generator": "assignment",
+            "params": params,
+            "seed": seed,
+            "size": [n_tasks, n_agents],
+        },
         source=f"generator assignment {n_tasks}x{n_agents}",
     )
 
@@ -118,12 +138,16 @@ def gen_tdr(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
         family="tdr",
         objective="max_tdr",
         agents={
-            "x": a[:, 0], "y": a[:, 1], "z": a[:, 2],
+            "x": a[:, 0],
+            "y": a[:, 1],
+            "z": a[:, 2],
             "speed": rng.uniform(1.0, 2.0, n_agents),
             "max_tasks": limit,
         },
         tasks={
-            "x": t[:, 0], "y": t[:, 1], "z": t[:, 2],
+            "x": t[:, 0],
+            "y": t[:, 1],
+            "z": t[:, 2],
             "tw_start": tw_start,
             "tw_end": tw_start + rng.uniform(20.0, 60.0, n_tasks),
             "duration": rng.uniform(5.0, 10.0, n_tasks),
@@ -150,8 +174,12 @@ def gen_mtsp(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
         family="mtsp",
         objective=params.get("objective", "min_sum"),
         agents={
-            "x": a[:, 0], "y": a[:, 1], "z": a[:, 2],
-            "end_x": end[:, 0], "end_y": end[:, 1], "end_z": end[:, 2],
+            "x": a[:, 0],
+            "y": a[:, 1],
+            "z": a[:, 2],
+            "end_x": end[:, 0],
+            "end_y": end[:, 1],
+            "end_z": end[:, 2],
         },
         tasks={"x": t[:, 0], "y": t[:, 1], "z": t[:, 2]},
         comm=_comm(params, a, n_agents),
@@ -163,7 +191,9 @@ def gen_mtsp(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
 _GRAPH = {"comm": "full", "radius": 40.0}
 
 
-def _dataset_family(name: str, description: str, objectives: tuple[str, ...], params: dict[str, Any]) -> Family:
+def _dataset_family(
+    name: str, description: str, objectives: tuple[str, ...], params: dict[str, Any]
+) -> Family:
     def make(instance: str, **p: Any) -> Instance:
         from harness import loaders
 
@@ -202,12 +232,24 @@ FAMILIES: dict[str, Family] = {
             gen_mtsp,
             "10x5, 20x4, 30x3, 35x5, 40x6 .. 1000x50",
         ),
-        _dataset_family("tsplib", "TSPLIB EUC_2D; all agents start and end at node 1", ("min_sum", "min_max"),
-                        {"objective": "min_sum", "agents": 1}),
-        _dataset_family("mtsp_lkh3", "mTSP LKH-3 set: NAME-mK, depot node 1, best-known min-sum/min-max",
-                        ("min_sum", "min_max"), {"objective": "min_sum"}),
-        _dataset_family("solomon", "Solomon VRPTW (100 customers) and Gehring-Homberger (1000)",
-                        ("min_sum", "min_max"), {"objective": "min_sum", "vehicles": 0}),
+        _dataset_family(
+            "tsplib",
+            "TSPLIB EUC_2D; all agents start and end at node 1",
+            ("min_sum", "min_max"),
+            {"objective": "min_sum", "agents": 1},
+        ),
+        _dataset_family(
+            "mtsp_lkh3",
+            "mTSP LKH-3 set: NAME-mK, depot node 1, best-known min-sum/min-max",
+            ("min_sum", "min_max"),
+            {"objective": "min_sum"},
+        ),
+        _dataset_family(
+            "solomon",
+            "Solomon VRPTW (100 customers) and Gehring-Homberger (1000)",
+            ("min_sum", "min_max"),
+            {"objective": "min_sum", "vehicles": 0},
+        ),
     )
 }
 

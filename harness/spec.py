@@ -92,8 +92,12 @@ class BenchSpec:
             "bench": dict(self.settings),
             "allocators": [{"name": a.name, "params": a.grid} for a in self.allocators],
             "families": [
-                {"name": f.name, **({"sizes": [f"{n}x{m}" for n, m in f.sizes]} if f.sizes else {}),
-                 **({"instances": f.instances} if f.instances else {}), "params": f.grid}
+                {
+                    "name": f.name,
+                    **({"sizes": [f"{n}x{m}" for n, m in f.sizes]} if f.sizes else {}),
+                    **({"instances": f.instances} if f.instances else {}),
+                    "params": f.grid,
+                }
                 for f in self.families
             ],
         }
@@ -110,7 +114,10 @@ class BenchSpec:
 
 def _grid(params: dict[str, list[Any]]) -> list[dict[str, Any]]:
     keys = sorted(params)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(params[k] for k in keys))]
+    return [
+        dict(zip(keys, values, strict=True))
+        for values in itertools.product(*(params[k] for k in keys))
+    ]
 
 
 def _as_grid(value: Any, source: str, where: str) -> dict[str, list[Any]]:
@@ -176,7 +183,9 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
             raise SpecError(source, f"{where}.name", "a family name", f)
         extra = sorted(set(f) - {"name", "sizes", "instances", "params"})
         if extra:
-            raise SpecError(source, f"{where}.{extra[0]}", "only 'name', 'sizes', 'instances' and 'params'")
+            raise SpecError(
+                source, f"{where}.{extra[0]}", "only 'name', 'sizes', 'instances' and 'params'"
+            )
         fam = get_family(f["name"], source, f"{where}.name")
         grid = _as_grid(f.get("params"), source, f"{where}.params")
         for combo in _grid(grid):
@@ -184,15 +193,25 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
         sizes, instances = f.get("sizes", []), f.get("instances", [])
         if fam.kind == "generated":
             if instances:
-                raise SpecError(source, f"{where}.instances", f"no instances: {fam.name} is generated, give 'sizes'")
+                raise SpecError(
+                    source,
+                    f"{where}.instances",
+                    f"no instances: {fam.name} is generated, give 'sizes'",
+                )
             if not isinstance(sizes, list) or not sizes:
-                raise SpecError(source, f"{where}.sizes", "a list of sizes like [\"10x5\"]", sizes)
+                raise SpecError(source, f"{where}.sizes", 'a list of sizes like ["10x5"]', sizes)
             parsed = [parse_size(s, source, f"{where}.sizes[{k}]") for k, s in enumerate(sizes)]
             fams.append(FamilyEntry(fam.name, sizes=parsed, grid=grid))
         else:
             if sizes:
-                raise SpecError(source, f"{where}.sizes", f"no sizes: {fam.name} is a dataset, give 'instances'")
-            if not isinstance(instances, list) or not instances or not all(isinstance(x, str) for x in instances):
+                raise SpecError(
+                    source, f"{where}.sizes", f"no sizes: {fam.name} is a dataset, give 'instances'"
+                )
+            if (
+                not isinstance(instances, list)
+                or not instances
+                or not all(isinstance(x, str) for x in instances)
+            ):
                 raise SpecError(source, f"{where}.instances", "a list of instance names", instances)
             fams.append(FamilyEntry(fam.name, instances=list(instances), grid=grid))
     if not allocs:
@@ -256,26 +275,41 @@ def apply_overrides(
     if allocators_csv:
         names = [n.strip() for n in allocators_csv.split(",") if n.strip()]
         if not names:
-            raise SpecError(src, "--allocators", "a comma-separated list of allocator names", allocators_csv)
+            raise SpecError(
+                src, "--allocators", "a comma-separated list of allocator names", allocators_csv
+            )
         keep = {a["name"]: a for a in d["allocators"]}
         d["allocators"] = [keep.get(n, {"name": n}) for n in names]
     if family or sizes_csv or instances_csv or family_params:
         if family is None:
             if len(d["families"]) != 1:
-                raise SpecError(src, "--family", "a family name when --size/--instances/--comm are given")
+                raise SpecError(
+                    src, "--family", "a family name when --size/--instances/--comm are given"
+                )
             family = d["families"][0]["name"]
         fam = get_family(family, src, "--family")
         old = next((f for f in d["families"] if f["name"] == family), {"name": family})
-        entry: dict[str, Any] = {"name": family, "params": {**old.get("params", {}), **(family_params or {})}}
+        entry: dict[str, Any] = {
+            "name": family,
+            "params": {**old.get("params", {}), **(family_params or {})},
+        }
         if fam.kind == "generated":
             sizes = [s.strip() for s in sizes_csv.split(",")] if sizes_csv else old.get("sizes")
             if not sizes:
                 raise SpecError(src, "--size", f"sizes for {family}, like --size 10x5,20x4")
             entry["sizes"] = sizes
         else:
-            inst = [s.strip() for s in instances_csv.split(",")] if instances_csv else old.get("instances")
+            inst = (
+                [s.strip() for s in instances_csv.split(",")]
+                if instances_csv
+                else old.get("instances")
+            )
             if not inst:
-                raise SpecError(src, "--instances", f"instance names for {family}, like --instances eil51")
+                raise SpecError(
+                    src, "--instances", f"instance names for {family}, like --instances eil51"
+                )
             entry["instances"] = inst
         d["families"] = [entry]
-    return spec_from_dict(d, spec.source if not (family or allocators_csv) else f"{spec.source} + command line")
+    return spec_from_dict(
+        d, spec.source if not (family or allocators_csv) else f"{spec.source} + command line"
+    )

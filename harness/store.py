@@ -14,6 +14,7 @@ temporary file first and is renamed into place: a reader never sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -32,16 +33,49 @@ FINAL = ("done", "timeout", "error", "skip")
 
 #: Types of the standard columns; other columns (alg_p_*) are inferred.
 FLOAT_COLUMNS = {
-    "trial_time_limit", "trial_wall_s", "trial_cpu_s", "trial_peak_rss_mb", "inst_mean_degree",
-    "m_objective", "m_coverage", "m_total_distance", "m_makespan", "m_reward", "m_fairness",
-    "m_fairness_tasks", "m_opt_value", "m_gap", "m_best_known", "m_gap_best_known", "m_opt_bound",
-    "m_opt_seconds", "m_msgs_per_round", "trial_wall_s",
+    "trial_time_limit",
+    "trial_wall_s",
+    "trial_cpu_s",
+    "trial_peak_rss_mb",
+    "inst_mean_degree",
+    "m_objective",
+    "m_coverage",
+    "m_total_distance",
+    "m_makespan",
+    "m_reward",
+    "m_fairness",
+    "m_fairness_tasks",
+    "m_opt_value",
+    "m_gap",
+    "m_best_known",
+    "m_gap_best_known",
+    "m_opt_bound",
+    "m_opt_seconds",
+    "m_msgs_per_round",
 }
 INT_COLUMNS = {
-    "trial_seed", "trial_rep", "inst_n_tasks", "inst_n_agents", "inst_seed", "inst_edges", "inst_diameter",
-    "inst_bundle_limit", "m_tasks_assigned", "m_conflicts", "m_violations", "m_violations_window",
-    "m_violations_bundle", "m_violations_capability", "m_violations_capacity", "m_violations_return",
-    "m_violations_precedence", "m_agents_used", "m_rounds", "m_messages", "m_bytes", "m_msgs_max_pair",
+    "trial_seed",
+    "trial_rep",
+    "inst_n_tasks",
+    "inst_n_agents",
+    "inst_seed",
+    "inst_edges",
+    "inst_diameter",
+    "inst_bundle_limit",
+    "m_tasks_assigned",
+    "m_conflicts",
+    "m_violations",
+    "m_violations_window",
+    "m_violations_bundle",
+    "m_violations_capability",
+    "m_violations_capacity",
+    "m_violations_return",
+    "m_violations_precedence",
+    "m_agents_used",
+    "m_rounds",
+    "m_messages",
+    "m_bytes",
+    "m_msgs_max_pair",
     "m_pairs_used",
 }
 BOOL_COLUMNS = {"m_feasible", "m_complete", "m_converged", "inst_time_windows"}
@@ -117,7 +151,9 @@ class RunStore:
         return json.loads(p.read_text()) if p.exists() else None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        _atomic_write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str), self.manifest_path())
+        _atomic_write_text(
+            json.dumps(manifest, indent=2, sort_keys=True, default=str), self.manifest_path()
+        )
 
     # -- optima ---------------------------------------------------------------------------
     def read_optimum(self, inst_hash: str) -> dict[str, Any] | None:
@@ -153,20 +189,34 @@ def environment() -> dict[str, Any]:
     repo = Path(__file__).resolve().parents[1]
     commit = dirty = None
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5).stdout.strip() or None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=5).stdout
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout
         dirty = bool(status.strip()) if commit else None
     except (OSError, subprocess.SubprocessError):
         pass
     mem = None
-    try:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        pass
     return {
         "python": sys.version.split()[0],
         "versions": versions,
         "git_commit": commit,
         "git_dirty": dirty,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "memory_gib": mem, "node": platform.node()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "memory_gib": mem,
+            "node": platform.node(),
+        },
     }

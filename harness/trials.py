@@ -25,8 +25,22 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def trial_key(alg: str, params: dict[str, Any], inst_hash: str, seed: int, runtime: str, faults: dict[str, Any]) -> str:
-    payload = {"allocator": alg, "params": params, "instance": inst_hash, "seed": seed, "runtime": runtime, "faults": faults}
+def trial_key(
+    alg: str,
+    params: dict[str, Any],
+    inst_hash: str,
+    seed: int,
+    runtime: str,
+    faults: dict[str, Any],
+) -> str:
+    payload = {
+        "allocator": alg,
+        "params": params,
+        "instance": inst_hash,
+        "seed": seed,
+        "runtime": runtime,
+        "faults": faults,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -106,13 +120,26 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
         for params in _grid(fam_entry.grid):
             if fam.kind == "generated":
                 recipes = [
-                    ({"family": fam.name, "size": [n, m], "params": params,
-                      "seed": derive_seed(s["root_seed"], "instance", fam.name, n, m, params, rep)}, rep)
-                    for n, m in fam_entry.sizes for rep in range(s["seeds"])
+                    (
+                        {
+                            "family": fam.name,
+                            "size": [n, m],
+                            "params": params,
+                            "seed": derive_seed(
+                                s["root_seed"], "instance", fam.name, n, m, params, rep
+                            ),
+                        },
+                        rep,
+                    )
+                    for n, m in fam_entry.sizes
+                    for rep in range(s["seeds"])
                 ]
             else:
-                recipes = [({"family": fam.name, "instance": name, "params": params}, rep)
-                           for name in fam_entry.instances for rep in range(s["seeds"])]
+                recipes = [
+                    ({"family": fam.name, "instance": name, "params": params}, rep)
+                    for name in fam_entry.instances
+                    for rep in range(s["seeds"])
+                ]
             cache: dict[str, InstanceSpec] = {}
             for recipe, rep in recipes:
                 ident = json.dumps({k: v for k, v in recipe.items()}, sort_keys=True)
@@ -120,9 +147,19 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
                     try:
                         inst = make_instance(recipe)
                     except InputError as exc:
-                        raise SpecError(spec.source, f"families[{fi}]", "instances that load", str(exc)) from None
-                    cache[ident] = InstanceSpec(recipe, inst.content_hash(), inst.name, inst.family, inst.objective,
-                                                inst.n_tasks, inst.n_agents, instance_features(inst))
+                        raise SpecError(
+                            spec.source, f"families[{fi}]", "instances that load", str(exc)
+                        ) from None
+                    cache[ident] = InstanceSpec(
+                        recipe,
+                        inst.content_hash(),
+                        inst.name,
+                        inst.family,
+                        inst.objective,
+                        inst.n_tasks,
+                        inst.n_agents,
+                        instance_features(inst),
+                    )
                 spec_i = cache[ident]
                 instances[spec_i.hash] = spec_i
                 built.append((spec_i, rep))
@@ -137,9 +174,13 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
                     notes.append(f"{entry.name} does not support family {fam_name}: not run")
                     continue
                 for inst_spec, rep in built:
-                    seed = derive_seed(s["root_seed"], "trial", entry.name, params, inst_spec.hash, rep)
+                    seed = derive_seed(
+                        s["root_seed"], "trial", entry.name, params, inst_spec.hash, rep
+                    )
                     key = trial_key(entry.name, params, inst_spec.hash, seed, s["runtime"], {})
-                    trials.append(Trial(key, entry.name, params, inst_spec, seed, rep, s["runtime"]))
+                    trials.append(
+                        Trial(key, entry.name, params, inst_spec, seed, rep, s["runtime"])
+                    )
     seen: set[str] = set()
     unique = []
     for t in trials:

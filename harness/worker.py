@@ -4,6 +4,7 @@ Every exception becomes a stored status; the worker itself survives."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import time
@@ -24,10 +25,8 @@ class SkipTrial(Exception):
 
 def reset_peak_rss() -> None:
     """Reset the kernel's peak-RSS mark (Linux), so the next reading is this trial's peak."""
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def peak_rss_mb() -> float:
@@ -64,30 +63,38 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     try:
         inst = make_instance(job["recipe"])
         if inst.content_hash() != job["inst_hash"]:
-            raise RuntimeError(f"instance rebuilt with hash {inst.content_hash()}, expected {job['inst_hash']}")
+            raise RuntimeError(
+                f"instance rebuilt with hash {inst.content_hash()}, expected {job['inst_hash']}"
+            )
         cls = allocators.get(job["allocator"])
         reason = cls.skip_reason(inst, job["params"])
         if reason:
             raise SkipTrial(reason)
         deadline = time.monotonic() + job["time_limit"]
-        result: RunResult = run_local(inst, cls, job["params"], job["seed"], job["max_rounds"], deadline)
+        result: RunResult = run_local(
+            inst, cls, job["params"], job["seed"], job["max_rounds"], deadline
+        )
         opt = job.get("optimum")
         metrics = evaluate(inst, result.plans, opt)
         stats = result.stats.summary()
         out.update(metrics)
-        out.update({
-            "m_rounds": result.rounds,
-            "m_converged": result.converged,
-            "m_messages": stats["messages"],
-            "m_bytes": stats["bytes"],
-            "m_msg_types": json.dumps(stats["by_type"], sort_keys=True),
-            "m_msgs_max_pair": stats["max_pair"],
-            "m_pairs_used": stats["pairs_used"],
-            "m_msgs_per_round": stats["messages"] / max(1, result.rounds),
-            "trial_plans": json.dumps([p.to_dict() for p in result.plans]),
-            "trial_status": "done",
-            "trial_message": "" if result.converged else f"round limit {job['max_rounds']} reached before convergence",
-        })
+        out.update(
+            {
+                "m_rounds": result.rounds,
+                "m_converged": result.converged,
+                "m_messages": stats["messages"],
+                "m_bytes": stats["bytes"],
+                "m_msg_types": json.dumps(stats["by_type"], sort_keys=True),
+                "m_msgs_max_pair": stats["max_pair"],
+                "m_pairs_used": stats["pairs_used"],
+                "m_msgs_per_round": stats["messages"] / max(1, result.rounds),
+                "trial_plans": json.dumps([p.to_dict() for p in result.plans]),
+                "trial_status": "done",
+                "trial_message": ""
+                if result.converged
+                else f"round limit {job['max_rounds']} reached before convergence",
+            }
+        )
     except TrialTimeout as exc:
         out.update({"trial_status": "timeout", "trial_message": str(exc)})
     except SkipTrial as exc:

@@ -17,9 +17,17 @@ from harness.scenarios import make_instance
 
 #: small instances of each family, (family, size or instance name, family params)
 CASES: dict[str, list[tuple[Any, dict[str, Any]]]] = {
-    "assignment": [((6, 4), {}), ((4, 6), {"comm": "ring"}), ((12, 12), {"comm": "rgg", "radius": 30.0})],
+    "assignment": [
+        ((6, 4), {}),
+        ((4, 6), {"comm": "ring"}),
+        ((12, 12), {"comm": "rgg", "radius": 30.0}),
+    ],
     "tdr": [((9, 3), {}), ((16, 5), {"comm": "line"}), ((20, 6), {"comm": "rgg", "radius": 35.0})],
-    "mtsp": [((10, 3), {}), ((9, 3), {"comm": "ring", "objective": "min_max"}), ((15, 5), {"return_to_start": True})],
+    "mtsp": [
+        ((10, 3), {}),
+        ((9, 3), {"comm": "ring", "objective": "min_max"}),
+        ((15, 5), {"return_to_start": True}),
+    ],
     "tsplib": [("eil51", {"agents": 3})],
     "mtsp_lkh3": [("eil51-m3", {})],
     "solomon": [("C101", {"vehicles": 12})],
@@ -32,7 +40,9 @@ def recipe(family: str, case: Any, params: dict[str, Any], seed: int = 0) -> dic
     return {"family": family, "instance": case, "params": params}
 
 
-def check_allocator(cls: type[Allocator], family: str, case: Any, params: dict[str, Any], seed: int = 0) -> RunResult:
+def check_allocator(
+    cls: type[Allocator], family: str, case: Any, params: dict[str, Any], seed: int = 0
+) -> RunResult:
     inst = make_instance(recipe(family, case, params, seed))
     alg_params = cls.resolve_params({})
     reason = cls.skip_reason(inst, alg_params)
@@ -41,9 +51,15 @@ def check_allocator(cls: type[Allocator], family: str, case: Any, params: dict[s
     first = run_local(inst, cls, alg_params, seed=seed, max_rounds=5_000)
     assert first.converged, f"{cls.name} did not converge on {inst.name}"
     metrics = evaluate(inst, first.plans)
-    assert metrics["m_conflicts"] == 0, f"{cls.name}: {metrics['m_conflicts']} conflicts on {inst.name}"
+    assert metrics["m_conflicts"] == 0, (
+        f"{cls.name}: {metrics['m_conflicts']} conflicts on {inst.name}"
+    )
     assert metrics["m_feasible"], f"{cls.name}: infeasible plan on {inst.name}: {metrics}"
     again = run_local(inst, cls, alg_params, seed=seed, max_rounds=5_000)
     assert [p.to_dict() for p in again.plans] == [p.to_dict() for p in first.plans]
-    assert (again.rounds, again.stats.messages, again.stats.bytes) == (first.rounds, first.stats.messages, first.stats.bytes)
+    assert (again.rounds, again.stats.messages, again.stats.bytes) == (
+        first.rounds,
+        first.stats.messages,
+        first.stats.bytes,
+    )
     return first

@@ -30,8 +30,15 @@ def tie_free_tdr(n, m, seed, comm="full"):
     tasks = dict(base.tasks)
     tasks["tw_start"] = np.zeros(n)
     tasks["tw_end"] = np.full(n, 1e6)
-    return Instance.build(name=base.name + "-open", family="tdr", objective="max_tdr", agents=dict(base.agents),
-                          tasks=tasks, comm=base.comm, meta=base.meta)
+    return Instance.build(
+        name=base.name + "-open",
+        family="tdr",
+        objective="max_tdr",
+        agents=dict(base.agents),
+        tasks=tasks,
+        comm=base.comm,
+        meta=base.meta,
+    )
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -39,7 +46,9 @@ def test_cbaa_equals_global_greedy_and_half_of_optimum(seed):
     rng = np.random.default_rng(seed)
     n, m = int(rng.integers(3, 30)), int(rng.integers(3, 30))
     comm = ["full", "ring", "rgg", "line"][seed % 4]
-    inst = make_instance({"family": "assignment", "size": [n, m], "seed": seed, "params": {"comm": comm}})
+    inst = make_instance(
+        {"family": "assignment", "size": [n, m], "seed": seed, "params": {"comm": comm}}
+    )
     cbaa = run("cbaa", inst, seed)
     greedy = sequential_greedy(inst, "payoff")
     assert allocation(cbaa.plans) == allocation(greedy)
@@ -74,8 +83,17 @@ def test_cbba_equals_sequential_greedy_on_tie_free_tdr(comm):
 def test_cbba_equals_sequential_greedy_when_agents_bid_once():
     # with a bundle limit of 1 no slot can be blocked and refilled: CBBA is CBAA, exactly greedy
     for seed in range(15):
-        inst = make_instance({"family": "tdr", "size": [12, 6], "seed": seed, "params": {"bundle_limit": 1, "comm": "ring"}})
-        assert allocation(run("cbba", inst, seed).plans) == allocation(sequential_greedy(inst, "tdr"))
+        inst = make_instance(
+            {
+                "family": "tdr",
+                "size": [12, 6],
+                "seed": seed,
+                "params": {"bundle_limit": 1, "comm": "ring"},
+            }
+        )
+        assert allocation(run("cbba", inst, seed).plans) == allocation(
+            sequential_greedy(inst, "tdr")
+        )
 
 
 @pytest.mark.parametrize("comm", ["ring", "line", "rgg", "grid", "star"])
@@ -83,7 +101,9 @@ def test_cbba_equals_sequential_greedy_when_agents_bid_once():
 def test_cbba_converges_conflict_free_on_sparse_graphs_with_ties(comm, seed):
     # generated tdr instances have ties (agents arriving before a window opens all bid the full
     # value); the consensus tie rule must still leave no conflict
-    inst = make_instance({"family": "tdr", "size": [30, 8], "seed": seed, "params": {"comm": comm, "radius": 30.0}})
+    inst = make_instance(
+        {"family": "tdr", "size": [30, 8], "seed": seed, "params": {"comm": comm, "radius": 30.0}}
+    )
     result = run("cbba", inst, seed)
     m = evaluate(inst, result.plans)
     assert m["m_conflicts"] == 0 and m["m_feasible"]
@@ -93,21 +113,34 @@ def test_cbba_converges_conflict_free_on_sparse_graphs_with_ties(comm, seed):
 @pytest.mark.parametrize("objective", ["min_sum", "min_max"])
 @pytest.mark.parametrize("seed", range(4))
 def test_cbba_on_mtsp_covers_every_location(objective, seed):
-    inst = make_instance({"family": "mtsp", "size": [30, 4], "seed": seed, "params": {"comm": "ring", "objective": objective}})
+    inst = make_instance(
+        {
+            "family": "mtsp",
+            "size": [30, 4],
+            "seed": seed,
+            "params": {"comm": "ring", "objective": objective},
+        }
+    )
     m = evaluate(inst, run("cbba", inst, seed).plans)
     assert m["m_complete"] and m["m_conflicts"] == 0
 
 
 def test_cbaa_on_a_line_needs_more_rounds_than_on_a_complete_graph():
-    full = make_instance({"family": "assignment", "size": [12, 12], "seed": 3, "params": {"comm": "full"}})
-    line = make_instance({"family": "assignment", "size": [12, 12], "seed": 3, "params": {"comm": "line"}})
+    full = make_instance(
+        {"family": "assignment", "size": [12, 12], "seed": 3, "params": {"comm": "full"}}
+    )
+    line = make_instance(
+        {"family": "assignment", "size": [12, 12], "seed": 3, "params": {"comm": "line"}}
+    )
     assert run("cbaa", line).rounds > run("cbaa", full).rounds
     assert allocation(run("cbaa", line).plans) == allocation(run("cbaa", full).plans)
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_greedy_nn_never_leaves_a_nearer_task_free(seed):
-    inst = make_instance({"family": "assignment", "size": [15, 10], "seed": seed, "params": {"comm": "ring"}})
+    inst = make_instance(
+        {"family": "assignment", "size": [15, 10], "seed": seed, "params": {"comm": "ring"}}
+    )
     plans = run("greedy_nn", inst, seed).plans
     d = np.linalg.norm(inst.agent_xyz()[:, None, :] - inst.task_xyz()[None, :, :], axis=-1)
     taken = {t for p in plans for t in p.tasks}
@@ -118,7 +151,9 @@ def test_greedy_nn_never_leaves_a_nearer_task_free(seed):
 
 
 def test_messages_are_counted_per_delivery_with_pickled_sizes():
-    inst = make_instance({"family": "assignment", "size": [6, 5], "seed": 1, "params": {"comm": "ring"}})
+    inst = make_instance(
+        {"family": "assignment", "size": [6, 5], "seed": 1, "params": {"comm": "ring"}}
+    )
     r = run("cbaa", inst)
     s = r.stats.summary()
     assert s["messages"] == sum(r.stats.per_round) == sum(r.stats.pairs.values())
@@ -147,7 +182,9 @@ def test_compiled_consensus_round_equals_the_reference_rules():
         for r, k in enumerate(senders, 1):  # the reference: one task at a time in plain Python
             for j in range(30):
                 if tables[r, j] != z[j] or bids[r, j] != y[j]:
-                    action = C.decide(i, int(k), bids[r, j], int(tables[r, j]), y[j], int(z[j]), stamps[r], s)
+                    action = C.decide(
+                        i, int(k), bids[r, j], int(tables[r, j]), y[j], int(z[j]), stamps[r], s
+                    )
                     if action == 1:
                         y[j], z[j] = bids[r, j], tables[r, j]
                     elif action == -1:

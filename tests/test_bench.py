@@ -15,7 +15,14 @@ from harness.spec import load_spec, spec_from_dict
 from harness.store import RunStore
 from reports.views import connect
 
-TIMING = {"trial_run_id", "trial_wall_s", "trial_cpu_s", "trial_peak_rss_mb", "trial_finished", "m_opt_seconds"}
+TIMING = {
+    "trial_run_id",
+    "trial_wall_s",
+    "trial_cpu_s",
+    "trial_peak_rss_mb",
+    "trial_finished",
+    "m_opt_seconds",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -30,18 +37,38 @@ def faulty_allocators(monkeypatch):
 
 
 def small_spec(out, **bench_settings):
-    return spec_from_dict({
-        "bench": {"seeds": 2, "out": str(out), "workers": 2, "time_limit": 30.0, **bench_settings},
-        "allocators": [{"name": "cbaa"}, {"name": "cbba"}, {"name": "sga"}, {"name": "hungarian"}],
-        "families": [
-            {"name": "assignment", "sizes": ["5x4", "8x8"], "params": {"comm": ["full", "ring"]}},
-            {"name": "tdr", "sizes": ["6x3"]},
-        ],
-    })
+    return spec_from_dict(
+        {
+            "bench": {
+                "seeds": 2,
+                "out": str(out),
+                "workers": 2,
+                "time_limit": 30.0,
+                **bench_settings,
+            },
+            "allocators": [
+                {"name": "cbaa"},
+                {"name": "cbba"},
+                {"name": "sga"},
+                {"name": "hungarian"},
+            ],
+            "families": [
+                {
+                    "name": "assignment",
+                    "sizes": ["5x4", "8x8"],
+                    "params": {"comm": ["full", "ring"]},
+                },
+                {"name": "tdr", "sizes": ["6x3"]},
+            ],
+        }
+    )
 
 
 def comparable(rows):
-    return sorted(({k: v for k, v in r.items() if k not in TIMING} for r in rows), key=lambda r: r["trial_key"])
+    return sorted(
+        ({k: v for k, v in r.items() if k not in TIMING} for r in rows),
+        key=lambda r: r["trial_key"],
+    )
 
 
 def test_bench_stores_one_row_per_trial_with_gaps(tmp_path):
@@ -53,14 +80,25 @@ def test_bench_stores_one_row_per_trial_with_gaps(tmp_path):
     hungarian = [r for r in rows if r["alg_name"] == "hungarian"]
     assert all(r["m_gap"] == 0.0 and r["m_opt_status"] == "optimal" for r in hungarian)
     assert all(r["m_feasible"] and r["m_conflicts"] == 0 for r in rows)
-    assert all(r["m_messages"] > 0 and r["m_bytes"] > 0 for r in rows if r["alg_name"] != "hungarian" or r["inst_n_agents"] > 1)
+    assert all(
+        r["m_messages"] > 0 and r["m_bytes"] > 0
+        for r in rows
+        if r["alg_name"] != "hungarian" or r["inst_n_agents"] > 1
+    )
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "done" and manifest["counts"] == {"done": 36} and manifest["spec_hash"]
+    assert (
+        manifest["status"] == "done"
+        and manifest["counts"] == {"done": 36}
+        and manifest["spec_hash"]
+    )
     assert manifest["versions"]["pulp"] and manifest["machine"]["cpus"]
     con = connect([tmp_path])
     by_alg = dict(con.execute("SELECT alg_name, count(*) FROM trials GROUP BY 1").fetchall())
     assert by_alg == {"cbaa": 8, "cbba": 10, "sga": 10, "hungarian": 8}
-    assert con.execute("SELECT count(*) FROM optima WHERE opt_status = 'optimal'").fetchall()[0][0] == 10
+    assert (
+        con.execute("SELECT count(*) FROM optima WHERE opt_status = 'optimal'").fetchall()[0][0]
+        == 10
+    )
     assert con.execute("SELECT status FROM runs").fetchall() == [("done",)]
 
 
@@ -91,8 +129,11 @@ def test_interrupted_run_resumes_and_stores_every_trial_once(tmp_path):
     assert store.read_manifest()["status"] == "interrupted"
     statuses = store.statuses()
     assert 5 <= sum(s == "done" for s in statuses.values()) < 36
-    done_before = {k: pq.read_table(store.trials_dir / f"{k}.parquet").to_pylist()[0]
-                   for k, s in statuses.items() if s == "done"}
+    done_before = {
+        k: pq.read_table(store.trials_dir / f"{k}.parquet").to_pylist()[0]
+        for k, s in statuses.items()
+        if s == "done"
+    }
     resumed = bench(spec, run_id="r1", resume=True)
     assert resumed.reused == len(done_before)
     assert sum(resumed.counts.values()) == 36 - len(done_before)
@@ -107,20 +148,38 @@ def test_interrupted_run_resumes_and_stores_every_trial_once(tmp_path):
 
 
 def test_errors_and_timeouts_are_rows_and_the_run_goes_on(tmp_path):
-    spec = spec_from_dict({
-        "bench": {"seeds": 1, "out": str(tmp_path), "workers": 2, "time_limit": 1.0, "optimum": False, "max_rounds": 10**7},
-        "allocators": [
-            {"name": "test_crash", "params": {"round": 2}},
-            {"name": "test_endless", "params": {"spin": 20_000}},  # never converges: stopped at the deadline
-            {"name": "test_endless", "params": {"spin": 10**12}},  # stuck in one round: killed
-            {"name": "cbaa"},
-        ],
-        "families": [{"name": "assignment", "sizes": ["6x6"]}],
-    })
+    spec = spec_from_dict(
+        {
+            "bench": {
+                "seeds": 1,
+                "out": str(tmp_path),
+                "workers": 2,
+                "time_limit": 1.0,
+                "optimum": False,
+                "max_rounds": 10**7,
+            },
+            "allocators": [
+                {"name": "test_crash", "params": {"round": 2}},
+                {
+                    "name": "test_endless",
+                    "params": {"spin": 20_000},
+                },  # never converges: stopped at the deadline
+                {"name": "test_endless", "params": {"spin": 10**12}},  # stuck in one round: killed
+                {"name": "cbaa"},
+            ],
+            "families": [{"name": "assignment", "sizes": ["6x6"]}],
+        }
+    )
     result = bench(spec)
-    rows = {(r["alg_name"], r["alg_p_spin"] if "alg_p_spin" in r else None): r for r in RunStore(tmp_path, result.run_id).rows()}
+    rows = {
+        (r["alg_name"], r.get("alg_p_spin", None)): r
+        for r in RunStore(tmp_path, result.run_id).rows()
+    }
     crash = rows[("test_crash", None)]
-    assert crash["trial_status"] == "error" and "deliberate failure in round 2" in crash["trial_message"]
+    assert (
+        crash["trial_status"] == "error"
+        and "deliberate failure in round 2" in crash["trial_message"]
+    )
     assert rows[("test_endless", 20_000)]["trial_status"] == "timeout"
     assert "time limit" in rows[("test_endless", 20_000)]["trial_message"]
     killed = rows[("test_endless", 10**12)]
@@ -130,27 +189,50 @@ def test_errors_and_timeouts_are_rows_and_the_run_goes_on(tmp_path):
 
 
 def test_round_limit_is_a_stored_outcome(tmp_path):
-    spec = spec_from_dict({
-        "bench": {"seeds": 1, "out": str(tmp_path), "max_rounds": 2, "optimum": False},
-        "allocators": [{"name": "cbba"}],
-        "families": [{"name": "tdr", "sizes": ["20x5"], "params": {"comm": "line"}}],
-    })
+    spec = spec_from_dict(
+        {
+            "bench": {"seeds": 1, "out": str(tmp_path), "max_rounds": 2, "optimum": False},
+            "allocators": [{"name": "cbba"}],
+            "families": [{"name": "tdr", "sizes": ["20x5"], "params": {"comm": "line"}}],
+        }
+    )
     result = bench(spec)
     (row,) = RunStore(tmp_path, result.run_id).rows()
     assert row["trial_status"] == "done" and row["m_converged"] is False and row["m_rounds"] == 2
     assert "round limit" in row["trial_message"]
 
 
-@pytest.mark.parametrize("text,field", [
-    ('[[allocators]]\nname = "cbbx"\n[[families]]\nname = "tdr"\nsizes = ["5x2"]\n', "allocators[0].name"),
-    ('[[allocators]]\nname = "cbba"\n[[families]]\nname = "tdr"\nsizes = ["5by2"]\n', "families[0].sizes[0]"),
-    ('[[allocators]]\nname = "cbba"\nparams = { score = "best" }\n[[families]]\nname = "tdr"\nsizes = ["5x2"]\n', "allocators[0].params.score"),
-    ('[bench]\nseeds = "three"\n[[allocators]]\nname = "cbba"\n[[families]]\nname = "tdr"\nsizes = ["5x2"]\n', "bench.seeds"),
-    ('[bench]\ncolour = 1\n', "bench.colour"),
-    ('[[allocators]]\nname = "cbba"\n[[families]]\nname = "tdr"\nsizes = ["5x2"]\nparams = { comm = "mesh" }\n', "families[0].params.comm"),
-    ('[[allocators]]\nname = "cbba"\n[[families]]\nname = "tsplib"\ninstances = ["eil52"]\n', "families[0]"),
-    ('[[allocators]\nname = "cbba"\n', "(syntax)"),
-])
+@pytest.mark.parametrize(
+    "text,field",
+    [
+        (
+            '[[allocators]]\nname = "cbbx"\n[[families]]\nname = "tdr"\nsizes = ["5x2"]\n',
+            "allocators[0].name",
+        ),
+        (
+            '[[allocators]]\nname = "cbba"\n[[families]]\nname = "tdr"\nsizes = ["5by2"]\n',
+            "families[0].sizes[0]",
+        ),
+        (
+            '[[allocators]]\nname = "cbba"\nparams = { score = "best" }\n[[families]]\nname = "tdr"\nsizes = ["5x2"]\n',
+            "allocators[0].params.score",
+        ),
+        (
+            '[bench]\nseeds = "three"\n[[allocators]]\nname = "cbba"\n[[families]]\nname = "tdr"\nsizes = ["5x2"]\n',
+            "bench.seeds",
+        ),
+        ("[bench]\ncolour = 1\n", "bench.colour"),
+        (
+            '[[allocators]]\nname = "cbba"\n[[families]]\nname = "tdr"\nsizes = ["5x2"]\nparams = { comm = "mesh" }\n',
+            "families[0].params.comm",
+        ),
+        (
+            '[[allocators]]\nname = "cbba"\n[[families]]\nname = "tsplib"\ninstances = ["eil52"]\n',
+            "families[0]",
+        ),
+        ('[[allocators]\nname = "cbba"\n', "(syntax)"),
+    ],
+)
 def test_malformed_specs_name_file_and_field(tmp_path, text, field):
     path = tmp_path / "spec.toml"
     path.write_text(text)
@@ -176,20 +258,56 @@ def test_a_bad_spec_loses_nothing_already_stored(tmp_path):
 
 def harness_cli(*args, cwd):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_cli_bench_query_and_list(tmp_path):
     out = tmp_path / "res"
-    r = harness_cli("bench", "--allocators", "cbaa,greedy_nn,hungarian", "--family", "assignment",
-                    "--size", "5x5,6x4", "--seeds", "2", "--out", str(out), cwd=tmp_path)
+    r = harness_cli(
+        "bench",
+        "--allocators",
+        "cbaa,greedy_nn,hungarian",
+        "--family",
+        "assignment",
+        "--size",
+        "5x5,6x4",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
-    assert "cbaa" in r.stdout and "greedy_nn" in r.stdout and "5x5" in r.stdout and "2/2" in r.stdout
-    q = harness_cli("query", "SELECT alg_name, count(*) AS n FROM trials GROUP BY 1 ORDER BY 1",
-                    "--results", str(out), "--format", "csv", cwd=tmp_path)
+    assert (
+        "cbaa" in r.stdout and "greedy_nn" in r.stdout and "5x5" in r.stdout and "2/2" in r.stdout
+    )
+    q = harness_cli(
+        "query",
+        "SELECT alg_name, count(*) AS n FROM trials GROUP BY 1 ORDER BY 1",
+        "--results",
+        str(out),
+        "--format",
+        "csv",
+        cwd=tmp_path,
+    )
     assert q.returncode == 0, q.stderr
     assert q.stdout.splitlines() == ["alg_name,n", "cbaa,4", "greedy_nn,4", "hungarian,4"]
-    j = harness_cli("query", "SELECT count(*) AS n FROM runs", "--results", str(out), "--format", "json", cwd=tmp_path)
+    j = harness_cli(
+        "query",
+        "SELECT count(*) AS n FROM runs",
+        "--results",
+        str(out),
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
     assert json.loads(j.stdout) == [{"n": 1}]
     ls = harness_cli("list", "allocators", cwd=tmp_path)
     assert ls.returncode == 0 and "cbba" in ls.stdout and "milp" in ls.stdout
@@ -198,7 +316,9 @@ def test_cli_bench_query_and_list(tmp_path):
 
 
 def test_cli_rejects_bad_input_with_exit_2(tmp_path):
-    r = harness_cli("bench", "--family", "assignment", "--size", "5by5", "--out", str(tmp_path), cwd=tmp_path)
+    r = harness_cli(
+        "bench", "--family", "assignment", "--size", "5by5", "--out", str(tmp_path), cwd=tmp_path
+    )
     assert r.returncode == 2 and "size" in r.stderr and "TASKSxAGENTS" in r.stderr
     r = harness_cli("bench", "--allocators", "nope", "--out", str(tmp_path), cwd=tmp_path)
     assert r.returncode == 2 and "nope" in r.stderr

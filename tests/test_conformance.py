@@ -11,7 +11,9 @@ PAIRS = [
 ]
 
 
-@pytest.mark.parametrize("name,family,case,params", PAIRS, ids=[f"{p[0]}-{p[1]}-{p[2]}" for p in PAIRS])
+@pytest.mark.parametrize(
+    "name,family,case,params", PAIRS, ids=[f"{p[0]}-{p[1]}-{p[2]}" for p in PAIRS]
+)
 def test_allocator_conformance(name, family, case, params):
     check_allocator(allocators.get(name), family, case, params, seed=3)
 

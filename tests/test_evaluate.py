@@ -14,12 +14,19 @@ from harness.model import Instance
 
 def line_instance(**tasks):
     t = {"x": [10.0, 20.0, 30.0], "y": [0.0, 0.0, 0.0], **tasks}
-    return Instance.build(name="line", family="tdr", objective="max_tdr",
-                          agents={"x": [0.0, 0.0], "y": [0.0, 0.0], "max_tasks": 2}, tasks=t)
+    return Instance.build(
+        name="line",
+        family="tdr",
+        objective="max_tdr",
+        agents={"x": [0.0, 0.0], "y": [0.0, 0.0], "max_tasks": 2},
+        tasks=t,
+    )
 
 
 def test_schedule_reward_distance_makespan():
-    inst = line_instance(value=[10.0, 10.0, 10.0], discount=[0.1, 0.0, 0.0], duration=[1.0, 0.0, 0.0])
+    inst = line_instance(
+        value=[10.0, 10.0, 10.0], discount=[0.1, 0.0, 0.0], duration=[1.0, 0.0, 0.0]
+    )
     m = evaluate(inst, [Plan(0, [0, 1]), Plan(1, [2])])
     assert m["m_feasible"] and m["m_complete"] and m["m_conflicts"] == 0
     # task 0 at t=10 with lambda 0.1 from window start 0; task 1 at 10 + 1 + 10 = 21
@@ -63,15 +70,25 @@ def test_jain_bounds(xs):
     assert 1.0 / len(xs) - 1e-9 <= j <= 1.0 + 1e-9
 
 
-@given(st.integers(min_value=1, max_value=6), st.integers(min_value=1, max_value=6), st.integers(0, 10_000))
+@given(
+    st.integers(min_value=1, max_value=6),
+    st.integers(min_value=1, max_value=6),
+    st.integers(0, 10_000),
+)
 @settings(max_examples=60, deadline=None)
 def test_any_partition_of_tasks_is_conflict_free_and_covered(n, m, seed):
     rng = np.random.default_rng(seed)
-    inst = Instance.build(name="p", family="mtsp", objective="min_sum",
-                          agents={"x": rng.uniform(0, 100, m), "y": rng.uniform(0, 100, m)},
-                          tasks={"x": rng.uniform(0, 100, n), "y": rng.uniform(0, 100, n)})
+    inst = Instance.build(
+        name="p",
+        family="mtsp",
+        objective="min_sum",
+        agents={"x": rng.uniform(0, 100, m), "y": rng.uniform(0, 100, m)},
+        tasks={"x": rng.uniform(0, 100, n), "y": rng.uniform(0, 100, n)},
+    )
     owner = rng.integers(0, m, n)
-    plans = [Plan(a, [int(j) for j in rng.permutation(np.flatnonzero(owner == a))]) for a in range(m)]
+    plans = [
+        Plan(a, [int(j) for j in rng.permutation(np.flatnonzero(owner == a))]) for a in range(m)
+    ]
     metrics = evaluate(inst, plans)
     assert metrics["m_conflicts"] == 0 and metrics["m_complete"] and metrics["m_feasible"]
     # min-sum is the sum of route lengths recomputed by hand

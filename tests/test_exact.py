@@ -38,9 +38,14 @@ def test_pulp_optimum_equals_brute_force(family, size, params, seed):
 def test_exact_on_tsplib_rounding_matches_brute_force():
     inst = make_instance({"family": "tsplib", "instance": "eil51", "params": {}})
     # keep the depot and 6 customers: a small instance with TSPLIB's integer distances
-    small = Instance.build(name="eil51-7", family="tsplib", objective="min_sum",
-                           agents={k: v for k, v in inst.agents.items()},
-                           tasks={k: v[:6] for k, v in inst.tasks.items()}, meta={"distance": "euc_2d"})
+    small = Instance.build(
+        name="eil51-7",
+        family="tsplib",
+        objective="min_sum",
+        agents={k: v for k, v in inst.agents.items()},
+        tasks={k: v[:6] for k, v in inst.tasks.items()},
+        meta={"distance": "euc_2d"},
+    )
     opt = solve_exact(small, 30)
     assert opt.status == "optimal" and opt.value == brute_force(small)
     assert opt.value == int(opt.value)
@@ -69,7 +74,9 @@ def test_large_assignment_uses_exact_lsa_and_agrees_with_pulp_on_overlap():
 
 
 def test_time_limited_solve_reports_feasible_with_bound():
-    inst = make_instance({"family": "mtsp", "size": [12, 4], "seed": 0, "params": {"objective": "min_max"}})
+    inst = make_instance(
+        {"family": "mtsp", "size": [12, 4], "seed": 0, "params": {"objective": "min_max"}}
+    )
     opt = solve_exact(inst, time_limit=1)
     assert opt.status in ("optimal", "feasible")
     if opt.status == "feasible":

@@ -12,13 +12,20 @@ from harness.scenarios import make_instance, parse_size
 
 
 def small(**kw):
-    base = dict(name="t", family="assignment", objective="max_payoff",
-                agents={"x": [0.0, 1.0], "y": [0.0, 1.0]}, tasks={"x": [2.0, 3.0, 4.0], "y": [0.0, 0.0, 1.0]})
+    base = dict(
+        name="t",
+        family="assignment",
+        objective="max_payoff",
+        agents={"x": [0.0, 1.0], "y": [0.0, 1.0]},
+        tasks={"x": [2.0, 3.0, 4.0], "y": [0.0, 0.0, 1.0]},
+    )
     base.update(kw)
     return Instance.build(**base)
 
 
-@pytest.mark.parametrize("family,size", [("assignment", [7, 5]), ("tdr", [9, 3]), ("mtsp", [10, 5])])
+@pytest.mark.parametrize(
+    "family,size", [("assignment", [7, 5]), ("tdr", [9, 3]), ("mtsp", [10, 5])]
+)
 def test_generators_are_deterministic_and_seed_sensitive(family, size):
     a = make_instance({"family": family, "size": size, "seed": 11})
     b = make_instance({"family": family, "size": size, "seed": 11})
@@ -35,11 +42,14 @@ def test_assignment_sizes_up_to_1000_and_3d():
 
 
 @pytest.mark.parametrize("suffix", [".json", ".parquet"])
-@pytest.mark.parametrize("recipe", [
-    {"family": "tdr", "size": [8, 3], "seed": 1, "params": {"comm": "rgg", "radius": 30.0}},
-    {"family": "mtsp", "size": [10, 5], "seed": 2, "params": {"return_to_start": True}},
-    {"family": "solomon", "instance": "R101"},
-])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {"family": "tdr", "size": [8, 3], "seed": 1, "params": {"comm": "rgg", "radius": 30.0}},
+        {"family": "mtsp", "size": [10, 5], "seed": 2, "params": {"return_to_start": True}},
+        {"family": "solomon", "instance": "R101"},
+    ],
+)
 def test_round_trip_keeps_content_hash(tmp_path, suffix, recipe):
     inst = make_instance(recipe)
     path = inst.save(tmp_path / f"inst{suffix}")
@@ -66,16 +76,22 @@ def test_hash_ignores_name_but_not_content():
     assert c.content_hash() != a.content_hash()
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    (dict(objective="max_fun"), "objective"),
-    (dict(tasks={"x": [1.0, 2.0], "y": [1.0]}), "tasks.y"),
-    (dict(tasks={"x": [1.0], "y": [1.0], "tw_start": [5.0], "tw_end": [1.0]}), "tasks[0].tw_end"),
-    (dict(tasks={"x": [1.0], "y": [float("nan")]}), "tasks[0].y"),
-    (dict(agents={"x": [0.0, 1.0], "y": [0.0, 1.0], "speed": [1.0, 0.0]}), "agents[1].speed"),
-    (dict(agents={"x": [0.0], "y": [0.0], "max_tasks": [1.5]}), "agents.max_tasks"),
-    (dict(tasks={"x": [1.0], "y": [1.0], "colour": [1]}), "tasks.colour"),
-    (dict(comm=make_comm_graph("edges", 2, edges=[])), "comm"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        (dict(objective="max_fun"), "objective"),
+        (dict(tasks={"x": [1.0, 2.0], "y": [1.0]}), "tasks.y"),
+        (
+            dict(tasks={"x": [1.0], "y": [1.0], "tw_start": [5.0], "tw_end": [1.0]}),
+            "tasks[0].tw_end",
+        ),
+        (dict(tasks={"x": [1.0], "y": [float("nan")]}), "tasks[0].y"),
+        (dict(agents={"x": [0.0, 1.0], "y": [0.0, 1.0], "speed": [1.0, 0.0]}), "agents[1].speed"),
+        (dict(agents={"x": [0.0], "y": [0.0], "max_tasks": [1.5]}), "agents.max_tasks"),
+        (dict(tasks={"x": [1.0], "y": [1.0], "colour": [1]}), "tasks.colour"),
+        (dict(comm=make_comm_graph("edges", 2, edges=[])), "comm"),
+    ],
+)
 def test_validation_names_the_field(kwargs, field):
     with pytest.raises(InstanceError) as err:
         small(**kwargs)
@@ -130,14 +146,18 @@ def test_solomon_and_homberger():
 
 def test_bad_instance_files_name_file_and_field(tmp_path):
     bad = tmp_path / "x.tsp"
-    bad.write_text("NAME : x\nTYPE : TSP\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : GEO\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n3 2 2\nEOF\n")
+    bad.write_text(
+        "NAME : x\nTYPE : TSP\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : GEO\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n3 2 2\nEOF\n"
+    )
     with pytest.raises(InstanceError, match=r"x.tsp: EDGE_WEIGHT_TYPE: expected EUC_2D"):
         read_tsplib(bad)
     bad.write_text("NAME : x\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 one 1\nEOF\n")
     with pytest.raises(InstanceError, match=r"x.tsp: line 5"):
         read_tsplib(bad)
     sol = tmp_path / "s.txt"
-    sol.write_text("S\n\nVEHICLE\nNUMBER CAPACITY\n 3 10\n\nCUSTOMER\nhead\n 0 1 1 0 0 100 0\n 1 2 2 1 0 50\n")
+    sol.write_text(
+        "S\n\nVEHICLE\nNUMBER CAPACITY\n 3 10\n\nCUSTOMER\nhead\n 0 1 1 0 0 100 0\n 1 2 2 1 0 50\n"
+    )
     with pytest.raises(InstanceError, match=r"s.txt: line 10: expected 7 numbers"):
         read_solomon(sol)
     with pytest.raises(InstanceError, match="tsplib: instance: expected one of"):
