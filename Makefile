@@ -1,5 +1,5 @@
 # Set-up and entry points. `make bench` and `make test` create .venv and install on first use.
-PY ?= python3.11
+PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: bench test test-quick lint format clean
 
 $(STAMP): pyproject.toml
-	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (Python 3.11+); set PY=python3.x"; exit 1; }
+	@$(PY) -c "import sys; sys.exit(sys.version_info < (3, 11))" || { echo "need Python 3.11+ as $(PY); set PY=python3.x"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"

@@ -28,6 +28,8 @@ from rich.table import Table
 from harness.errors import HarnessError
 
 console = Console()
+if not console.is_terminal:  # logs and pipes: wide enough for the summary table
+    console = Console(width=160)
 err_console = Console(stderr=True)
 
 

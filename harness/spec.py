@@ -243,11 +243,11 @@ def load_spec(path: str | Path) -> BenchSpec:
 #: The suite ``harness bench`` runs with no arguments: a few allocators, both ``assignment`` and
 #: ``tdr``, sizes small enough for exact optima plus one larger size; a few minutes on a laptop.
 DEFAULT_SPEC: dict[str, Any] = {
-    "bench": {"seeds": 3},
+    "bench": {"seeds": 5},
     "allocators": [{"name": n} for n in ("cbaa", "cbba", "greedy_nn", "sga", "hungarian", "milp")],
     "families": [
-        {"name": "assignment", "sizes": ["5x5", "10x10", "50x50"]},
-        {"name": "tdr", "sizes": ["8x3", "10x4", "60x10"]},
+        {"name": "assignment", "sizes": ["5x5", "10x10", "50x50", "100x100"]},
+        {"name": "tdr", "sizes": ["8x3", "10x4", "60x10", "150x20"]},
     ],
 }
 

@@ -62,9 +62,9 @@ def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
 
 SUMMARY_SQL = """
 SELECT inst_family AS family, alg_name AS allocator, inst_size AS size,
-       printf('%d/%d', count(*) FILTER (WHERE trial_status = 'done'), count(*))
-         || CASE WHEN count(*) FILTER (WHERE trial_status = 'skip') > 0
-                 THEN printf(' (%d skip)', count(*) FILTER (WHERE trial_status = 'skip')) ELSE '' END AS done,
+       CASE WHEN count(*) FILTER (WHERE trial_status <> 'skip') = 0 THEN 'skip'
+            ELSE printf('%d/%d', count(*) FILTER (WHERE trial_status = 'done'),
+                        count(*) FILTER (WHERE trial_status <> 'skip')) END AS done,
        avg(m_gap) AS gap,
        avg(CASE WHEN m_feasible THEN 1.0 ELSE 0.0 END) FILTER (WHERE trial_status = 'done') AS feas,
        avg(m_coverage) AS cover,

@@ -325,3 +325,12 @@ def test_cli_rejects_bad_input_with_exit_2(tmp_path):
     r = harness_cli("query", "SELECT * FROM nowhere", "--results", str(tmp_path), cwd=tmp_path)
     assert r.returncode == 2 and "nowhere" in r.stderr
     assert not list(tmp_path.glob("*/trials"))
+
+
+def test_example_spec_in_the_docs_is_valid():
+    from harness.trials import expand
+
+    trials, instances, notes = expand(
+        load_spec(Path(__file__).resolve().parents[1] / "docs/specs/example.toml")
+    )
+    assert len(trials) > 100 and any(t.allocator == "milp" for t in trials)
