@@ -4,6 +4,7 @@ and counted, so a centralised baseline's communication shows up in the same tabl
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +38,9 @@ class Centralised(Allocator):
         self.reports: dict[int, AgentReport] = {}
         self.result = Plan(self.id)
 
+    @abstractmethod
     def solve(self, inst: Instance) -> list[Plan]:
         """Solve the whole instance; one plan per agent."""
-        raise NotImplementedError
 
     def _report(self) -> AgentReport:
         caps = None if self.view.agent_caps is None else tuple(self.view.agent_caps.tolist())

@@ -14,6 +14,7 @@ inbox is not stepped. The trial ends when every agent is converged and, unless t
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
@@ -156,7 +157,11 @@ class Plan:
         return {"agent": self.agent, "tasks": self.tasks, "times": self.times, "bids": self.bids}
 
 
-class Allocator:
+class ProtocolError(Exception):
+    """An allocator broke the runtime contract (wrong delivery mode, bad receiver or message)."""
+
+
+class Allocator(ABC):
     """Per-agent logic of an allocation algorithm. Subclass it in a module of ``allocators/``.
 
     Class attributes are the algorithm's metadata; the registry reads them.
@@ -188,19 +193,24 @@ class Allocator:
 
     def step(self, rnd: int, inbox: list[Outgoing]) -> list[Outgoing]:
         """Synchronous round ``rnd``: handle ``inbox`` (sender, message) and answer."""
-        raise NotImplementedError(f"{type(self).__name__} is synchronous but defines no step()")
+        raise ProtocolError(
+            f"{type(self).__name__} is asynchronous: the runtime must call receive(), not step()"
+        )
 
     def receive(self, sender: int, message: Message) -> list[Outgoing]:
         """Asynchronous delivery of one message (for allocators with ``synchronous = False``)."""
-        raise NotImplementedError(f"{type(self).__name__} defines no receive()")
+        raise ProtocolError(
+            f"{type(self).__name__} is synchronous: the runtime must call step(), not receive()"
+        )
 
     @property
     def converged(self) -> bool:
         """True when the agent will do nothing more unless a message arrives."""
         return True
 
+    @abstractmethod
     def plan(self) -> Plan:
-        raise NotImplementedError(f"{type(self).__name__} defines no plan()")
+        """This agent's tasks in execution order, with start times and bids if any."""
 
     # -- helpers ---------------------------------------------------------------------------
     def broadcast(self, message: Message) -> list[Outgoing]:

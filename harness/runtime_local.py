@@ -13,16 +13,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.api import Allocator, Message, Outgoing, Plan, agent_rng, local_views
+from harness.api import Allocator, Message, Outgoing, Plan, ProtocolError, agent_rng, local_views
 from harness.model import Instance
 
 
 class TrialTimeout(Exception):
     """The trial went past its time limit."""
-
-
-class ProtocolError(Exception):
-    """An allocator broke the runtime contract (unknown receiver, non-neighbour, bad message)."""
 
 
 @dataclass

@@ -196,3 +196,28 @@ def test_compiled_consensus_round_equals_the_reference_rules():
         assert y2.tolist() == y.tolist() and z2.tolist() == z.tolist() and s2.tolist() == s.tolist()
 
     check()
+
+
+def test_runtime_rejects_messages_to_non_neighbours():
+    from harness.api import Allocator, Message, Plan, ProtocolError
+
+    class Hello(Message):
+        pass
+
+    class Shouter(Allocator):
+        name = "shouter"
+
+        def start(self):
+            return [(self.view.n_agents - 1 - self.id, Hello())] if self.id == 0 else []
+
+        def step(self, rnd, inbox):
+            return []
+
+        def plan(self):
+            return Plan(self.id)
+
+    inst = make_instance(
+        {"family": "assignment", "size": [4, 5], "seed": 0, "params": {"comm": "line"}}
+    )
+    with pytest.raises(ProtocolError, match="non-neighbour 4"):
+        run_local(inst, Shouter, {}, seed=0)
