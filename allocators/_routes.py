@@ -123,12 +123,7 @@ class Route:
             slack, wait_suffix, end_arrival = self._slack()
         gaps = [L] if self.mode == "nn" else range(L + 1)
         for k in gaps:
-            if k == 0:
-                dprev, finish_prev = self.d0, self.t0
-            else:
-                a = self.tasks[k - 1]
-                dprev, finish_prev = self.D[a], self.times[k - 1] + self.dur[a]
-            est = np.maximum(finish_prev + dprev / self.speed, self.tw_start)
+            dprev, est = self._from_previous(k)
             ok = ok_base & (est <= self.tw_end + EPS)
             if self.mode == "nn":
                 ok &= self._can_finish(est)
@@ -164,15 +159,20 @@ class Route:
             start = np.where(better, est, start)
         return best, pos, start
 
-    def _tdr_gap(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Score (-inf where infeasible) and start time of every task inserted at gap ``k``.
-        With fixed start times a gap depends only on its two neighbours, so it is cached."""
+    def _from_previous(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Distances from the stop before gap ``k`` (the start point for k = 0) to every task,
+        and every task's earliest service start there."""
         if k == 0:
             dprev, finish_prev = self.d0, self.t0
         else:
             a = self.tasks[k - 1]
             dprev, finish_prev = self.D[a], self.times[k - 1] + self.dur[a]
-        est = np.maximum(finish_prev + dprev / self.speed, self.tw_start)
+        return dprev, np.maximum(finish_prev + dprev / self.speed, self.tw_start)
+
+    def _tdr_gap(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Score (-inf where infeasible) and start time of every task inserted at gap ``k``.
+        With fixed start times a gap depends only on its two neighbours, so it is cached."""
+        _, est = self._from_previous(k)
         ok = est <= self.tw_end + EPS
         if k < len(self.tasks):
             b = self.tasks[k]

@@ -195,25 +195,24 @@ def _trial_job(
 
 
 def _optimum_row(inst: Any, result: dict[str, Any] | None, limit: float) -> dict[str, Any]:
+    row = {**inst.columns(), "opt_time_limit": limit}
     if result is None or "error" in result:
         note = "killed past its hard time limit" if result is None else result["error"]
-        return {
-            "inst_hash": inst.hash,
-            "inst_name": inst.name,
-            "inst_family": inst.family,
-            "inst_objective": inst.objective,
-            "inst_n_tasks": inst.n_tasks,
-            "inst_n_agents": inst.n_agents,
-            "opt_time_limit": limit,
-            "opt_value": None,
-            "opt_status": "timeout" if result is None else "error",
-            "opt_solver": "",
-            "opt_seconds": None,
-            "opt_bound": None,
-            "opt_note": note,
-            "opt_plans": "[]",
-        }
-    return result
+        status = "timeout" if result is None else "error"
+        row.update(
+            {
+                "opt_value": None,
+                "opt_status": status,
+                "opt_solver": "",
+                "opt_seconds": None,
+                "opt_bound": None,
+                "opt_note": note,
+                "opt_plans": "[]",
+            }
+        )
+    else:
+        row.update(result)
+    return row
 
 
 def _trial_row(

@@ -139,15 +139,10 @@ def _graph(params: dict[str, Any], n_agents: int, positions: np.ndarray):
 
 
 def _depot_instance(
-    *,
-    name: str,
-    family: str,
-    objective: str,
-    coords: np.ndarray,
-    n_agents: int,
-    params: dict,
-    meta: dict,
+    *, name: str, family: str, objective: str, path: Path, n_agents: int, params: dict, meta: dict
 ) -> Instance:
+    """All agents start and end at node 1 of a TSPLIB file; the other nodes are tasks."""
+    _, coords = read_tsplib(path)
     depot = coords[0]
     agents = {
         "x": np.full(n_agents, depot[0]),
@@ -155,6 +150,7 @@ def _depot_instance(
         "end_x": np.full(n_agents, depot[0]),
         "end_y": np.full(n_agents, depot[1]),
     }
+    source = str(path.relative_to(datasets_dir().parent))
     return Instance.build(
         name=name,
         family=family,
@@ -162,8 +158,8 @@ def _depot_instance(
         agents=agents,
         tasks={"x": coords[1:, 0], "y": coords[1:, 1]},
         comm=_graph(params, n_agents, np.tile(depot, (n_agents, 1))),
-        meta={"distance": "euc_2d", **meta},
-        source=meta["source"],
+        meta={"distance": "euc_2d", "source": source, "params": params, **meta},
+        source=str(path),
     )
 
 
@@ -178,20 +174,15 @@ def load_tsplib(
         raise InstanceError("tsplib", "instance", f"one of {', '.join(names)}", instance)
     if agents < 1:
         raise InstanceError(str(path), "agents", "at least 1 salesman", agents)
-    _, coords = read_tsplib(path)
     bk = best_known_table().get(("tsplib", instance.lower())) if agents == 1 else None
     return _depot_instance(
         name=f"tsplib-{instance}" + (f"-m{agents}" if agents > 1 else ""),
         family="tsplib",
         objective=objective,
-        coords=coords,
+        path=path,
         n_agents=agents,
         params=params,
-        meta={
-            "source": str(path.relative_to(datasets_dir().parent)),
-            "params": params,
-            "best_known": {"min_sum": bk} if bk is not None else {},
-        },
+        meta={"best_known": {"min_sum": bk} if bk is not None else {}},
     )
 
 
@@ -209,21 +200,15 @@ def load_mtsp_lkh3(instance: str, objective: str = "min_sum", **params: Any) -> 
             "mtsp_lkh3", "instance", f"one of {', '.join(names)} with -mK", instance
         )
     k = int(m)
-    _, coords = read_tsplib(path)
     bk = {obj: mtsp_best_known().get((base, k, obj)) for obj in ("min_sum", "min_max")}
     return _depot_instance(
         name=f"mtsp_lkh3-{instance}",
         family="mtsp_lkh3",
         objective=objective,
-        coords=coords,
+        path=path,
         n_agents=k,
         params=params,
-        meta={
-            "source": str(path.relative_to(datasets_dir().parent)),
-            "params": params,
-            "min_route_size": 1,
-            "best_known": {o: v for o, v in bk.items() if v is not None},
-        },
+        meta={"min_route_size": 1, "best_known": {o: v for o, v in bk.items() if v is not None}},
     )
 
 

@@ -55,6 +55,17 @@ class InstanceSpec:
     n_agents: int
     features: dict[str, Any]
 
+    def columns(self) -> dict[str, Any]:
+        """The identity columns shared by trial rows and optimum rows."""
+        return {
+            "inst_hash": self.hash,
+            "inst_name": self.name,
+            "inst_family": self.family,
+            "inst_objective": self.objective,
+            "inst_n_tasks": self.n_tasks,
+            "inst_n_agents": self.n_agents,
+        }
+
 
 @dataclass
 class Trial:
@@ -80,12 +91,7 @@ class Trial:
             "trial_time_limit": time_limit,
             "alg_name": self.allocator,
             "alg_params": json.dumps(self.params, sort_keys=True),
-            "inst_hash": inst.hash,
-            "inst_name": inst.name,
-            "inst_family": inst.family,
-            "inst_objective": inst.objective,
-            "inst_n_tasks": inst.n_tasks,
-            "inst_n_agents": inst.n_agents,
+            **inst.columns(),
             "inst_size": f"{inst.n_tasks}x{inst.n_agents}",
             "inst_recipe": json.dumps(inst.recipe, sort_keys=True),
         }

@@ -43,13 +43,6 @@ def run_optimum(job: dict[str, Any]) -> dict[str, Any]:
     inst = make_instance(job["recipe"])
     opt = solve_exact(inst, job["time_limit"])
     return {
-        "inst_hash": inst.content_hash(),
-        "inst_name": inst.name,
-        "inst_family": inst.family,
-        "inst_objective": inst.objective,
-        "inst_n_tasks": inst.n_tasks,
-        "inst_n_agents": inst.n_agents,
-        "opt_time_limit": float(job["time_limit"]),
         **opt.row(),
         "opt_plans": json.dumps([p.to_dict() for p in opt.plans]),
     }
