@@ -118,46 +118,53 @@ class Route:
             cols = np.arange(len(pos))
             best = np.where(ok_base, scores[pos, cols], NEG)
             return best, pos, starts[pos, cols]
-        slack = wait_suffix = None
-        if self.mode in ("min_sum", "min_max"):
-            slack, wait_suffix, end_arrival = self._slack()
-        gaps = [L] if self.mode == "nn" else range(L + 1)
-        for k in gaps:
-            dprev, est = self._from_previous(k)
-            ok = ok_base & (est <= self.tw_end + EPS)
-            if self.mode == "nn":
-                ok &= self._can_finish(est)
-                score = -dprev
-            else:
-                after = est + self.dur
-                if k < L:
-                    b = self.tasks[k]
-                    new_start_b = np.maximum(after + self.D[b] / self.speed, self.tw_start[b])
-                    push = new_start_b - self.times[k]
-                    ok &= push <= slack[k] + EPS
-                    dnext, dold = (
-                        self.D[b],
-                        (self.d0[b] if k == 0 else self.D[self.tasks[k - 1], b]),
-                    )
-                    completion = self.completion() + np.maximum(0.0, push - wait_suffix[k])
-                elif self.dend is not None:
-                    arrive_end = after + self.dend / self.speed
-                    ok &= arrive_end <= self.t_end + EPS
-                    dnext = self.dend
-                    dold = self.d0_end if k == 0 else self.dend[self.tasks[k - 1]]
-                    completion = arrive_end
-                else:
-                    ok &= after <= self.t_end + EPS
-                    dnext, dold, completion = 0.0, 0.0, after
-                if self.mode == "min_sum":
-                    score = -self.cpd * (dprev + dnext - dold)
-                else:
-                    score = -completion
-            better = ok & (score > best)
-            best = np.where(better, score, best)
-            pos = np.where(better, k, pos)
-            start = np.where(better, est, start)
-        return best, pos, start
+        if self.mode == "nn":
+            dprev, est = self._from_previous(L)
+            ok = ok_base & (est <= self.tw_end + EPS) & self._can_finish(est)
+            return np.where(ok, -dprev, NEG), np.full(n, L), est
+        return self._routing_candidates(ok_base)
+
+    def _routing_candidates(self, ok_base: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``min_sum`` / ``min_max``: every gap at once, as (gaps x tasks) arrays. Inserting a
+        task pushes the next stop by ``push``; it is feasible if the push fits the forward slack,
+        and the route's completion grows by what waiting further on does not absorb."""
+        L = len(self.tasks)
+        path = np.array(self.tasks, dtype=np.int64)
+        times = np.array(self.times)
+        prev_rows = np.vstack([self.d0[None, :], self.D[path]])  # stop before gap k -> task
+        finish_prev = np.concatenate([[self.t0], times + self.dur[path]])
+        est = np.maximum(finish_prev[:, None] + prev_rows / self.speed, self.tw_start[None, :])
+        after = est + self.dur[None, :]
+        ok = ok_base[None, :] & (est <= self.tw_end[None, :] + EPS)
+        dnext = np.zeros_like(est)
+        dold = np.zeros(L + 1)
+        completion = np.empty_like(est)
+        if L:
+            slack, wait_suffix, _ = self._slack()
+            to_next = self.D[path]  # task -> the stop after gap k (symmetric distances)
+            new_start = np.maximum(after[:L] + to_next / self.speed, self.tw_start[path][:, None])
+            push = new_start - times[:, None]
+            ok[:L] &= push <= slack[:, None] + EPS
+            dnext[:L] = to_next
+            dold[:L] = np.concatenate([[self.d0[path[0]]], self.D[path[:-1], path[1:]]])
+            completion[:L] = self.completion() + np.maximum(0.0, push - wait_suffix[:, None])
+        if self.dend is not None:
+            arrive_end = after[L] + self.dend / self.speed
+            ok[L] &= arrive_end <= self.t_end + EPS
+            dnext[L] = self.dend
+            dold[L] = self.d0_end if L == 0 else self.dend[path[-1]]
+            completion[L] = arrive_end
+        else:
+            ok[L] &= after[L] <= self.t_end + EPS
+            completion[L] = after[L]
+        if self.mode == "min_sum":
+            score = -self.cpd * (prev_rows + dnext - dold[:, None])
+        else:
+            score = -completion
+        score = np.where(ok, score, NEG)
+        pos = score.argmax(axis=0)  # first maximum: ties go to the earliest position
+        cols = np.arange(score.shape[1])
+        return score[pos, cols], pos, est[pos, cols]
 
     def _from_previous(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Distances from the stop before gap ``k`` (the start point for k = 0) to every task,

@@ -10,8 +10,10 @@ Each agent alternates
    every task of its bundle after the first one it was outbid on (eq. 7).
 
 Communication follows the paper's synchronous setting: every agent sends its full table to
-its neighbours in every round; ``s_i[k]`` is the round of the last message ``i`` received
-directly from ``k`` and ``s_i[m] = max_k s_k[m]`` for the others (eq. 6). An agent is converged
+its neighbours in every round. Time stamps are receipt times, as in the paper: each message
+gets an arrival time inside its round from the receiver's seeded generator, messages are read
+in arrival order, ``s_i[k]`` is the receipt time of the last message from ``k`` and
+``s_i[m] = max(s_i[m], s_k[m])`` for the others (eq. 6). An agent is converged
 once its ``(y, z)`` has not changed for 2D+1 rounds (D: graph diameter), and the runtime ends the
 trial when every agent is converged (``termination = "stable"``). Stamps only stay fresh while
 agents talk, which is why agents may not fall silent one by one: a silent winner's claim could
@@ -105,9 +107,10 @@ _decide = njit(cache=True)(decide)
 
 
 @njit(cache=True)
-def _consensus_kernel(i, rnd, y, z, s, senders, ys, zs, ss):  # noqa: ANN001, ANN202 - compiled
-    """The receiver's table after the round's messages; entries where the message agrees with
-    the table are skipped, since every rule leaves them as they are."""
+def _consensus_kernel(i, y, z, s, senders, arrivals, ys, zs, ss):  # noqa: ANN001, ANN202 - compiled
+    """The receiver's table after the round's messages, read in arrival order; after each
+    message the stamps merge (eq. 6) and ``s_i[k]`` becomes its receipt time. Entries where
+    message and table agree are skipped: every rule leaves them as they are."""
     changed = False
     for r in range(len(senders)):
         k = senders[r]
@@ -123,7 +126,7 @@ def _consensus_kernel(i, rnd, y, z, s, senders, ys, zs, ss):  # noqa: ANN001, AN
         for m in range(len(s)):
             if ss[r, m] > s[m]:
                 s[m] = ss[r, m]
-        s[k] = rnd
+        s[k] = arrivals[r]
     return changed
 
 
@@ -153,7 +156,7 @@ class CBBA(Allocator):
         n = view.tasks.n
         self.y = np.full(n, NEG)
         self.z = np.full(n, NONE, dtype=np.int64)
-        self.s = np.full(view.n_agents, -1, dtype=np.int64)
+        self.s = np.full(view.n_agents, -1.0)  # time stamps: receipt times
         self.bundle: list[int] = []
         self.stable = 0  # rounds since (y, z) last changed
 
@@ -179,15 +182,23 @@ class CBBA(Allocator):
 
     # -- phase 2: consensus (Table 1) ----------------------------------------------------
     def consensus_round(self, rnd: int, inbox: list[Outgoing]) -> bool:
-        """Table 1 for every message of the round, in sender order, then the time stamps
-        (eq. 6: ``s_i[m] = max(s_i[m], s_k[m])``, and ``s_i[k] = rnd`` for the sender)."""
+        """Table 1 for every message of the round. Each message gets a receipt time inside the
+        round, drawn from this agent's seeded generator; messages are read in that order and
+        ``s_i[k]`` is the receipt time, as with the paper's continuous-time stamps. With whole
+        rounds as stamps, agents at equal distance from ``m`` hold equal stamps, and a relay
+        that is stale about a task but as fresh about ``m`` can then block ``m``'s claim for
+        good (measured: 2-6 conflicts left on every 300x40 rgg instance tried)."""
         if not inbox:
             return False
-        senders = np.array([k for k, _ in inbox], dtype=np.int64)
-        ys = np.stack([m.y for _, m in inbox])
-        zs = np.stack([m.z for _, m in inbox])
-        ss = np.stack([m.s for _, m in inbox])
-        return bool(_consensus_kernel(self.id, rnd, self.y, self.z, self.s, senders, ys, zs, ss))
+        arrivals = rnd + self.rng.random(len(inbox))
+        order = np.argsort(arrivals, kind="stable")
+        senders = np.array([inbox[r][0] for r in order], dtype=np.int64)
+        ys = np.stack([inbox[r][1].y for r in order])
+        zs = np.stack([inbox[r][1].z for r in order])
+        ss = np.stack([inbox[r][1].s for r in order])
+        return bool(
+            _consensus_kernel(self.id, self.y, self.z, self.s, senders, arrivals[order], ys, zs, ss)
+        )
 
     def release(self) -> bool:
         """Drop every bundle task after the first one this agent no longer wins (eq. 7)."""
@@ -203,7 +214,7 @@ class CBBA(Allocator):
     # -- protocol ------------------------------------------------------------------------
     def start(self) -> list[Outgoing]:
         self.build_bundle()
-        self.s[self.id] = 0
+        self.s[self.id] = 1.0  # sent at the end of round 0
         return self._publish()
 
     def step(self, rnd: int, inbox: list[Outgoing]) -> list[Outgoing]:
@@ -211,7 +222,7 @@ class CBBA(Allocator):
         changed |= self.release()
         if changed:  # otherwise bundle construction would see the same inputs as last time
             changed |= self.build_bundle()
-        self.s[self.id] = rnd
+        self.s[self.id] = rnd + 1.0  # sent at the end of the round
         self.stable = 0 if changed else self.stable + 1
         return self._publish()
 

@@ -102,6 +102,7 @@ def test_bench_stores_one_row_per_trial_with_gaps(tmp_path):
     assert con.execute("SELECT status FROM runs").fetchall() == [("done",)]
 
 
+@pytest.mark.slow
 def test_same_spec_and_seeds_give_identical_rows(tmp_path):
     a = bench(small_spec(tmp_path / "a"))
     b = bench(small_spec(tmp_path / "b", workers=1))
@@ -121,6 +122,7 @@ class StopAfter(Observer):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_and_stores_every_trial_once(tmp_path):
     spec = small_spec(tmp_path)
     with pytest.raises(KeyboardInterrupt):
@@ -147,6 +149,7 @@ def test_interrupted_run_resumes_and_stores_every_trial_once(tmp_path):
     assert store.read_manifest()["status"] == "done"
 
 
+@pytest.mark.slow
 def test_errors_and_timeouts_are_rows_and_the_run_goes_on(tmp_path):
     spec = spec_from_dict(
         {
@@ -268,6 +271,7 @@ def harness_cli(*args, cwd):
     )
 
 
+@pytest.mark.slow
 def test_cli_bench_query_and_list(tmp_path):
     out = tmp_path / "res"
     r = harness_cli(
