@@ -107,9 +107,12 @@ def bench(
         for h in sorted({t.instance.hash for t in todo}):
             cached = store.read_optimum(h)
             if cached and (
-                cached["opt_status"] != "feasible"
-                or cached["opt_time_limit"] >= s["optimum_time_limit"]
-            ):
+                cached["opt_status"] in ("optimal", "infeasible", "skipped")
+                or (
+                    cached["opt_status"] == "feasible"
+                    and cached["opt_time_limit"] >= s["optimum_time_limit"]
+                )
+            ):  # timeouts, errors and shorter time-limited solves are tried again
                 known[h] = cached
             else:
                 need.append(h)

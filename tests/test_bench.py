@@ -338,3 +338,25 @@ def test_example_spec_in_the_docs_is_valid():
         load_spec(Path(__file__).resolve().parents[1] / "docs/specs/example.toml")
     )
     assert len(trials) > 100 and any(t.allocator == "milp" for t in trials)
+
+
+@pytest.mark.slow
+def test_optima_are_cached_across_runs_and_failed_ones_retried(tmp_path):
+    class Count(Observer):
+        def started(self, run_id, total, reused, optima):
+            self.optima = optima
+
+    first_obs, second_obs = Count(), Count()
+    first = bench(small_spec(tmp_path), observer=first_obs)
+    second = bench(small_spec(tmp_path), observer=second_obs)
+    assert first_obs.optima == 10 and second_obs.optima == 0  # computed once, then cached
+    store = RunStore(tmp_path, second.run_id)
+    assert json.loads((first.run_dir / "manifest.json").read_text())["status"] == "done"
+    hashes = {r["inst_hash"] for r in store.rows()}
+    assert len(list((tmp_path / "optima").glob("*.parquet"))) == len(hashes)
+    # a failed optimum is computed again by the next run
+    victim = sorted(hashes)[0]
+    row = store.read_optimum(victim)
+    store.write_optimum({**row, "opt_status": "error", "opt_value": None, "opt_note": "test"})
+    bench(small_spec(tmp_path))
+    assert store.read_optimum(victim)["opt_status"] == "optimal"
