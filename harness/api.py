@@ -246,13 +246,14 @@ def agent_rng(seed: int, agent_id: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(agent_id,)))
 
 
-def local_views(inst: Any) -> list[LocalView]:
-    """The local view of every agent of an instance (tasks shared between them)."""
+def local_views(inst: Any, only: list[int] | None = None) -> list[LocalView]:
+    """The local view of every agent of an instance (or of the agents in ``only``), sharing
+    one public task table."""
     tasks = PublicTasks(inst.tasks, inst.task_caps, inst.distance_kind)
     neigh = inst.comm.neighbours(inst.n_agents)
     diameter = max(1, inst.comm.diameter(inst.n_agents))
     views = []
-    for i in range(inst.n_agents):
+    for i in range(inst.n_agents) if only is None else only:
         row = {k: (float(v[i]) if k != "max_tasks" else int(v[i])) for k, v in inst.agents.items()}
         caps = None if inst.agent_caps is None else _readonly(inst.agent_caps[i].copy())
         views.append(

@@ -63,6 +63,7 @@ class RunResult:
     rounds: int
     converged: bool
     stats: MessageStats
+    nodes: list[str] | None = None  # the node of each agent, on the ray runtime
 
 
 def sized(msg: Message, cache: dict[int, int]) -> int:
