@@ -123,6 +123,15 @@ def bench(
             blocked.setdefault(t.instance.hash, []).append(t)
     counts: dict[str, int] = {}
     obs.started(run_id, len(trials), reused, len(need))
+    ray_address, ray_started = None, False
+    if s["runtime"] == "ray" and todo:
+        ray_address, ray_started = _connect_ray(s["address"])
+        manifest["ray"] = {
+            "address": ray_address,
+            "started_here": ray_started,
+            "nodes": _ray_nodes(),
+        }
+        store.write_manifest(manifest)
     pool = Pool(min(spec.workers, max(1, len(todo) + len(need))))
     status = "interrupted"
     try:
@@ -144,12 +153,8 @@ def bench(
                             "trial_message": "trial started, no result stored",
                         }
                     )
-                    pool.submit(
-                        ("trial", trial),
-                        "trial",
-                        _trial_job(trial, known, s),
-                        _grace(s["time_limit"]),
-                    )
+                    job = {**_trial_job(trial, known, s), "ray_address": ray_address}
+                    pool.submit(("trial", trial), "trial", job, _grace(s["time_limit"]))
             for (kind, tag), result in pool.results():
                 if kind == "optimum":
                     row = _optimum_row(instances[tag], result, s["optimum_time_limit"])
@@ -165,9 +170,41 @@ def bench(
         status = "done"
     finally:
         pool.close()
+        if ray_started:
+            import ray
+
+            ray.shutdown()
         manifest.update({"status": status, "finished": _now(), "counts": _merge_counts(store)})
         store.write_manifest(manifest)
     return BenchResult(run_id, store.dir, counts, len(trials), reused, notes)
+
+
+def _connect_ray(address: str) -> tuple[str, bool]:
+    """Join the Ray cluster at ``address``, or start an embedded one (token authentication
+    stays on, nothing bound beyond this machine). Returns its address for the workers."""
+    import ray
+
+    started = not address
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False)
+    return ray.get_runtime_context().gcs_address, started
+
+
+def _ray_nodes() -> list[dict[str, Any]]:
+    import ray
+
+    return [
+        {
+            "id": n["NodeID"],
+            "address": n["NodeManagerAddress"],
+            "cpus": n["Resources"].get("CPU", 0),
+        }
+        for n in ray.nodes()
+        if n["Alive"]
+    ]
 
 
 def _now() -> str:
@@ -193,6 +230,7 @@ def _trial_job(
         "seed": trial.seed,
         "time_limit": s["time_limit"],
         "max_rounds": s["max_rounds"],
+        "runtime": trial.runtime,
         "optimum": opt["opt_value"] if opt and opt["opt_status"] == "optimal" else None,
     }
 

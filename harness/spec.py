@@ -43,7 +43,7 @@ import allocators
 from harness.errors import SpecError
 from harness.scenarios import get_family, parse_size
 
-RUNTIMES = ("local",)
+RUNTIMES = ("local", "ray")
 
 #: [bench] keys: default, type, what is expected
 SETTINGS: dict[str, tuple[Any, type, str]] = {
@@ -54,6 +54,7 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "optimum": (True, bool, "true or false"),
     "optimum_time_limit": (30.0, float, "seconds > 0"),
     "max_rounds": (10_000, int, "a round limit >= 1"),
+    "address": ("", str, "a Ray cluster address ('auto', 'host:port'); empty: start Ray here"),
     "workers": (0, int, "a number of worker processes >= 0 (0 = one per CPU)"),
     "out": ("results", str, "a directory path"),
 }
@@ -104,7 +105,7 @@ class BenchSpec:
 
     def spec_hash(self) -> str:
         d = self.to_dict()
-        d["bench"] = {k: v for k, v in d["bench"].items() if k not in ("out", "workers")}
+        d["bench"] = {k: v for k, v in d["bench"].items() if k not in ("out", "workers", "address")}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     @property

@@ -81,6 +81,7 @@ INT_COLUMNS = {
     "m_bytes",
     "m_msgs_max_pair",
     "m_pairs_used",
+    "m_nodes",
 }
 BOOL_COLUMNS = {"m_feasible", "m_complete", "m_converged", "inst_time_windows"}
 

@@ -64,9 +64,10 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         if reason:
             raise SkipTrial(reason)
         deadline = time.monotonic() + job["time_limit"]
-        result: RunResult = run_local(
-            inst, cls, job["params"], job["seed"], job["max_rounds"], deadline
-        )
+        if job.get("runtime") == "ray":
+            result = run_on_ray(inst, cls, job, deadline)
+        else:
+            result = run_local(inst, cls, job["params"], job["seed"], job["max_rounds"], deadline)
         opt = job.get("optimum")
         metrics = evaluate(inst, result.plans, opt)
         stats = result.stats.summary()
@@ -82,6 +83,8 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
                 "m_pairs_used": stats["pairs_used"],
                 "m_msgs_per_round": stats["messages"] / max(1, result.rounds),
                 "trial_plans": json.dumps([p.to_dict() for p in result.plans]),
+                "trial_agent_nodes": json.dumps(result.nodes) if result.nodes else None,
+                "m_nodes": len(set(result.nodes)) if result.nodes else 1,
                 "trial_status": "done",
                 "trial_message": ""
                 if result.converged
@@ -99,6 +102,30 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     out["trial_cpu_s"] = time.process_time() - cpu0
     out["trial_peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+_RAY_POOL: list[Any] = []
+
+
+def run_on_ray(inst: Any, cls: Any, job: dict[str, Any], deadline: float) -> RunResult:
+    """A trial on the ray runtime, from a worker process connected to the coordinator's Ray
+    instance; the worker keeps its agent actors for the next trials (a failed trial's actors
+    are killed, so the pool is rebuilt)."""
+    import ray
+
+    from actors.runtime import run_ray, spawn
+
+    if not ray.is_initialized():
+        ray.init(address=job["ray_address"], log_to_driver=False)
+    if len(_RAY_POOL) < inst.n_agents:
+        _RAY_POOL.extend(spawn(inst.n_agents - len(_RAY_POOL)))
+    try:
+        return run_ray(
+            inst, cls, job["params"], job["seed"], job["max_rounds"], deadline, _RAY_POOL
+        )
+    except Exception:
+        _RAY_POOL.clear()
+        raise
 
 
 def serve(conn: Any) -> None:
