@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test test-quick lint format clean
+.PHONY: install bench test test-quick lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c "import sys; sys.exit(sys.version_info < (3, 11))" || { echo "need Python 3.11+ as $(PY); set PY=python3.x"; exit 1; }
@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the project with its dev tools
 
 bench: $(STAMP)  ## run the default quick suite (pass ARGS="..." for flags)
 	$(BIN)/harness bench $(ARGS)

@@ -65,7 +65,13 @@ def run_ray(
             for a in used:
                 ray.kill(a)
             raise TrialTimeout("time limit reached on the ray runtime (its actors were killed)")
-        res = ray.get(ready[0])
+        try:
+            res = ray.get(ready[0])
+        except ray.exceptions.RayActorError as exc:  # the actor's process is gone
+            agent = refs.index(ready[0])
+            for a in used:
+                ray.kill(a)
+            raise AgentError(f"agent {agent}: its actor died ({type(exc).__name__})") from None
         if "error" in res:
             for a in used:  # the others would wait for its batches forever
                 ray.kill(a)

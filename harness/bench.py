@@ -188,8 +188,8 @@ def _connect_ray(address: str) -> tuple[str, bool]:
     if not ray.is_initialized():
         if address:
             ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(include_dashboard=False, log_to_driver=False)
+        else:  # loopback node address; Ray 2.60 still opens some gRPC ports on all interfaces
+            ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     return ray.get_runtime_context().gcs_address, started
 
 

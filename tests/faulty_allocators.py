@@ -38,3 +38,17 @@ class Endless(Allocator):
 
     def plan(self) -> Plan:
         return Plan(self.id)
+
+
+class Dying(CBAA):
+    name = "test_die"
+    summary = "CBAA whose agent 1 process exits in a given round (a crashed agent)"
+    paper = "test fixture"
+    params = (Param("round", 1, "round in which agent 1's process exits"),)
+
+    def step(self, rnd, inbox):  # noqa: ANN001, ANN201
+        if self.id == 1 and rnd >= self.p["round"]:
+            import os
+
+            os._exit(1)
+        return super().step(rnd, inbox)

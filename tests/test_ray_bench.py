@@ -66,3 +66,35 @@ def test_bench_on_ray_stores_the_same_rows_as_local(tmp_path):
     ]
     manifest = RunStore(tmp_path / "ray", ray_run.run_id).read_manifest()
     assert manifest["ray"]["started_here"] and len(manifest["ray"]["nodes"]) == 1
+
+
+def test_a_crashed_agent_is_a_stored_error_and_the_run_goes_on(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import allocators
+
+    monkeypatch.setenv("HARNESS_EXTRA_ALLOCATORS", "tests.faulty_allocators")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    allocators.available.cache_clear()
+    run = bench(
+        spec_from_dict(
+            {
+                "bench": {
+                    "seeds": 1,
+                    "out": str(tmp_path),
+                    "runtime": "ray",
+                    "workers": 1,
+                    "optimum": False,
+                },
+                "allocators": [{"name": "test_die", "params": {"round": 2}}, {"name": "cbaa"}],
+                "families": [{"name": "assignment", "sizes": ["5x4"], "params": {"comm": "ring"}}],
+            }
+        )
+    )
+    rows = {r["alg_name"]: r for r in RunStore(tmp_path, run.run_id).rows()}
+    assert (
+        rows["test_die"]["trial_status"] == "error"
+        and "actor died" in rows["test_die"]["trial_message"]
+    )
+    assert rows["cbaa"]["trial_status"] == "done"
+    allocators.available.cache_clear()

@@ -90,3 +90,11 @@ def test_an_agent_error_ends_the_trial_with_its_message(pool):
         run_ray(inst, cls, cls.resolve_params({"round": 2}), seed=0)  # own actors: they are killed
     ok = allocators.get("cbaa")
     assert run_ray(inst, ok, {}, seed=0, actors=pool).converged  # the pool is untouched
+
+
+def test_a_killed_actor_is_detected_and_ends_the_trial(pool):
+    inst = make_instance(recipe("assignment", (5, 4), {"comm": "ring"}, seed=0))
+    cls = allocators.get("test_die")
+    with pytest.raises(AgentError, match="agent 1: its actor died"):
+        run_ray(inst, cls, cls.resolve_params({"round": 2}), seed=0)
+    assert run_ray(inst, allocators.get("cbaa"), {}, seed=0, actors=pool).converged
