@@ -67,6 +67,7 @@ class AgentHost:
         self.plans: list[tuple[int, dict[str, Any]]] = []  # (first round, plan) on every change
         self.log: list[tuple[int, int, str, int]] = []  # (round, receiver, type, bytes) per message
         self.done = False
+        self.calls = 0  # batches sent (one remote call each)
 
     # -- rounds ------------------------------------------------------------------------------
     def start(self) -> list[Send]:
@@ -130,6 +131,7 @@ class AgentHost:
             "plans": self.plans,
             "log": self.log,
             "round": self.round,
+            "calls": self.calls,
         }
 
 
@@ -178,6 +180,7 @@ class AgentActor:
         try:
             for dst, batch in work():
                 self.peers[dst].deliver.remote(self.trial, batch)  # one call per peer per round
+                self.host.calls += 1
         except Exception as exc:  # noqa: BLE001 - reported to the driver, which ends the trial
             self.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
         if self.host.done or self.error is not None:

@@ -79,6 +79,7 @@ def run_ray(
         results[res["agent"]] = res
     result = assemble(results, max_rounds)
     result.nodes = [results[a]["node"] for a in sorted(results)]
+    result.calls = sum(r["calls"] for r in results.values())
     return result
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from allocators._routes import NEG, Route, default_mode
 from harness.api import Allocator, Message, Outgoing, Param, Plan
@@ -103,33 +102,6 @@ def decide(
     return -1 if sk[n] > si[n] and si[m] > sk[m] else 0
 
 
-_decide = njit(cache=True)(decide)
-
-
-@njit(cache=True)
-def _consensus_kernel(i, y, z, s, senders, arrivals, ys, zs, ss):  # noqa: ANN001, ANN202 - compiled
-    """The receiver's table after the round's messages, read in arrival order; after each
-    message the stamps merge (eq. 6) and ``s_i[k]`` becomes its receipt time. Entries where
-    message and table agree are skipped: every rule leaves them as they are."""
-    changed = False
-    for r in range(len(senders)):
-        k = senders[r]
-        for j in range(len(y)):
-            if zs[r, j] != z[j] or ys[r, j] != y[j]:
-                action = _decide(i, k, ys[r, j], zs[r, j], y[j], z[j], ss[r], s)
-                if action == 1:
-                    y[j], z[j] = ys[r, j], zs[r, j]
-                    changed = True
-                elif action == -1:
-                    y[j], z[j] = -np.inf, -1
-                    changed = True
-        for m in range(len(s)):
-            if ss[r, m] > s[m]:
-                s[m] = ss[r, m]
-        s[k] = arrivals[r]
-    return changed
-
-
 class CBBA(Allocator):
     name = "cbba"
     summary = "consensus-based bundle algorithm: bundle construction + Table-1 consensus"
@@ -196,8 +168,10 @@ class CBBA(Allocator):
         ys = np.stack([inbox[r][1].y for r in order])
         zs = np.stack([inbox[r][1].z for r in order])
         ss = np.stack([inbox[r][1].s for r in order])
+        from allocators._cbba_kernel import consensus_kernel  # numba, loaded on first use
+
         return bool(
-            _consensus_kernel(self.id, self.y, self.z, self.s, senders, arrivals[order], ys, zs, ss)
+            consensus_kernel(self.id, self.y, self.z, self.s, senders, arrivals[order], ys, zs, ss)
         )
 
     def release(self) -> bool:

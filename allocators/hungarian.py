@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from allocators._central import Centralised
 from harness.api import Plan
@@ -13,6 +12,8 @@ from harness.model import Instance
 
 
 def optimal_assignment(inst: Instance) -> list[Plan]:
+    from scipy.optimize import linear_sum_assignment
+
     payoff = np.where(capable(inst), payoff_matrix(inst), -1e18)
     rows, cols = linear_sum_assignment(payoff, maximize=True)
     plans = [Plan(a) for a in range(inst.n_agents)]

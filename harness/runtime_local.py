@@ -64,6 +64,7 @@ class RunResult:
     converged: bool
     stats: MessageStats
     nodes: list[str] | None = None  # the node of each agent, on the ray runtime
+    calls: int | None = None  # remote calls between agents, on the ray runtime
 
 
 def sized(msg: Message, cache: dict[int, int]) -> int:

@@ -168,6 +168,7 @@ def test_compiled_consensus_round_equals_the_reference_rules():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
+    from allocators import _cbba_kernel as K
     from allocators import cbba as C
 
     @given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(1, 4))
@@ -193,7 +194,7 @@ def test_compiled_consensus_round_equals_the_reference_rules():
             s = np.maximum(s, stamps[r])
             s[k] = arrivals[r - 1]
         y2, z2, s2 = bids[0].copy(), tables[0].copy(), stamps[0].copy()
-        C._consensus_kernel(i, y2, z2, s2, senders, arrivals, bids[1:], tables[1:], stamps[1:])
+        K.consensus_kernel(i, y2, z2, s2, senders, arrivals, bids[1:], tables[1:], stamps[1:])
         assert y2.tolist() == y.tolist() and z2.tolist() == z.tolist() and s2.tolist() == s.tolist()
 
     check()

@@ -1,0 +1,100 @@
+"""Figures of the ray runtime (docs/benchmarks.md): actor spawn time, per-trial set-up with a
+reused pool, memory of the actors, and message/call rates, against the local runtime.
+
+    python -m actors.perf spawn 8 32 128
+    python -m actors.perf rate --family tdr --sizes 60x20,100x50,150x100
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import ray
+
+import allocators
+from actors.runtime import run_ray, spawn
+from harness.runtime_local import run_local
+from harness.scenarios import make_instance, parse_size
+
+
+def actor_rss_mb() -> float:
+    """Resident memory of all agent-actor processes on this machine (Linux /proc)."""
+    from pathlib import Path
+
+    total_kb = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"AgentActor" in (proc / "cmdline").read_bytes():
+                for line in (proc / "status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024
+
+
+def spawn_figures(counts: list[int]) -> None:
+    for n in counts:
+        t0 = time.perf_counter()
+        actors = spawn(n)
+        t_spawn = time.perf_counter() - t0
+        inst = make_instance(
+            {"family": "assignment", "size": [n, n], "seed": 0, "params": {"comm": "ring"}}
+        )
+        cls = allocators.get("cbaa")
+        run_ray(inst, cls, {}, seed=0, actors=actors)  # warm: modules imported in every actor
+        t1 = time.perf_counter()
+        run_ray(inst, cls, {}, seed=1, actors=actors)
+        t_trial = time.perf_counter() - t1
+        print(
+            f"agents={n} spawn_s={t_spawn:.1f} trial_with_pool_s={t_trial:.2f} actors_rss_mb={actor_rss_mb():.0f}",
+            flush=True,
+        )
+        for a in actors:
+            ray.kill(a)
+
+
+def rate_figures(family: str, sizes: list[str]) -> None:
+    for size in sizes:
+        n, m = parse_size(size)
+        inst = make_instance(
+            {"family": family, "size": [n, m], "seed": 0, "params": {"comm": "full"}}
+        )
+        cls = allocators.get("cbba")
+        p = cls.resolve_params({})
+        actors = spawn(m)
+        run_ray(inst, cls, p, seed=0, actors=actors)  # warm-up (imports, numba cache)
+        t0 = time.perf_counter()
+        r = run_ray(inst, cls, p, seed=0, actors=actors)
+        wall = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        run_local(inst, cls, p, seed=0)
+        local = time.perf_counter() - t1
+        msgs = r.stats.messages
+        print(
+            f"cbba {size}: rounds={r.rounds} messages={msgs} calls={r.calls} wall_s={wall:.2f} "
+            f"msgs_per_s={msgs / wall:.0f} calls_per_s={r.calls / wall:.0f} local_wall_s={local:.2f}",
+            flush=True,
+        )
+        for a in actors:
+            ray.kill(a)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=("spawn", "rate"))
+    ap.add_argument("counts", nargs="*", type=int, default=[8, 32, 128])
+    ap.add_argument("--family", default="tdr")
+    ap.add_argument("--sizes", default="60x20,100x50,150x100")
+    args = ap.parse_args()
+    ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    if args.what == "spawn":
+        spawn_figures(args.counts)
+    else:
+        rate_figures(args.family, args.sizes.split(","))
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
