@@ -100,11 +100,7 @@ def assemble(results: dict[int, dict[str, Any]], max_rounds: int) -> RunResult:
     for a in sorted(results):
         for rnd, dst, kind, size in results[a]["log"]:
             if rnd <= final:
-                entry = stats.by_type[kind]
-                entry[0] += 1
-                entry[1] += size
-                entry[2] = max(entry[2], size)
-                stats.pairs[(a, dst)] += 1
+                stats.record(a, dst, kind, size)
                 per_round[rnd] += 1
     stats.per_round = per_round
     return RunResult(plans, final, converged, stats)

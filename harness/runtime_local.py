@@ -29,8 +29,9 @@ class MessageStats:
     pairs: Counter = field(default_factory=Counter)
     per_round: list[int] = field(default_factory=list)
 
-    def record(self, src: int, dst: int, msg: Message, size: int) -> None:
-        entry = self.by_type[type(msg).__name__]
+    def record(self, src: int, dst: int, kind: str, size: int) -> None:
+        """One delivered message of type ``kind`` and ``size`` pickled bytes."""
+        entry = self.by_type[kind]
         entry[0] += 1
         entry[1] += size
         entry[2] = max(entry[2], size)
@@ -113,7 +114,7 @@ def run_local(
 
     def deliver(src: int, out: list[Outgoing], cache: dict[int, int]) -> int:
         for dst, msg in out:
-            stats.record(src, dst, msg, sized(msg, cache))
+            stats.record(src, dst, type(msg).__name__, sized(msg, cache))
             inboxes[dst].append((src, msg))
         return len(out)
 
