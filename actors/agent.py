@@ -19,7 +19,6 @@ The logic is in :class:`AgentHost`, plain Python; :class:`AgentActor` is its Ray
 
 from __future__ import annotations
 
-import pickle
 import traceback
 from collections import defaultdict
 from typing import Any
@@ -27,9 +26,9 @@ from typing import Any
 import ray
 
 import allocators
-from harness.api import Outgoing, ProtocolError, agent_rng, local_views
+from harness.api import Outgoing, agent_rng, local_views
 from harness.model import Instance
-from harness.runtime_local import check_outgoing
+from harness.runtime_local import check_outgoing, sized
 
 Batch = tuple[int, int, list[Any], int, bool]  # (round, sender, messages, quiet count, stop)
 Send = tuple[int, Batch]  # (receiver, batch)
@@ -113,13 +112,9 @@ class AgentHost:
             self.plans.append((rnd, plan))
         by_peer: dict[int, list[Any]] = {p: [] for p in self.peers}
         sizes: dict[int, int] = {}
-        for dst, msg in out:
-            if dst not in by_peer:
-                raise ProtocolError(f"agent {self.id} sent to {dst}, not one of its peers")
+        for dst, msg in out:  # receivers were checked by check_outgoing
             by_peer[dst].append(msg)
-            if id(msg) not in sizes:
-                sizes[id(msg)] = len(pickle.dumps(msg, protocol=5))
-            self.log.append((rnd, dst, type(msg).__name__, sizes[id(msg)]))
+            self.log.append((rnd, dst, type(msg).__name__, sized(msg, sizes)))
         stop = self.count >= self.diameter + 1
         self.done = stop or rnd >= self.max_rounds
         return [(p, (rnd, self.id, by_peer[p], self.count, stop)) for p in self.peers]

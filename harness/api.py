@@ -122,6 +122,10 @@ class LocalView:
     agent_caps: np.ndarray | None
     tasks: PublicTasks
 
+    @cached_property
+    def neighbour_set(self) -> frozenset[int]:
+        return frozenset(self.neighbours)
+
     @property
     def position(self) -> np.ndarray:
         return np.array([self.agent["x"], self.agent["y"], self.agent["z"]])

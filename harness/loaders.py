@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import InstanceError
-from harness.model import Instance, make_comm_graph
+from harness.model import Instance, comm_from_params
 
 
 def datasets_dir() -> Path:
@@ -132,12 +132,6 @@ def mtsp_best_known() -> dict[tuple[str, int, str], float]:
 
 
 # -- instances ---------------------------------------------------------------------------------
-def _graph(params: dict[str, Any], n_agents: int, positions: np.ndarray):
-    kind = params.get("comm", "full")
-    extra = {"radius": params.get("radius", 40.0)} if kind == "rgg" else {}
-    return make_comm_graph(kind, n_agents, positions if kind == "rgg" else None, **extra)
-
-
 def _depot_instance(
     *, name: str, family: str, objective: str, path: Path, n_agents: int, params: dict, meta: dict
 ) -> Instance:
@@ -157,7 +151,7 @@ def _depot_instance(
         objective=objective,
         agents=agents,
         tasks={"x": coords[1:, 0], "y": coords[1:, 1]},
-        comm=_graph(params, n_agents, np.tile(depot, (n_agents, 1))),
+        comm=comm_from_params(params, n_agents, np.tile(depot, (n_agents, 1))),
         meta={"distance": "euc_2d", "source": source, "params": params, **meta},
         source=str(path),
     )
@@ -255,7 +249,7 @@ def load_solomon(
             "tw_end": cust[:, 5],
             "duration": cust[:, 6],
         },
-        comm=_graph(params, m, np.tile(depot[1:3], (m, 1))),
+        comm=comm_from_params(params, m, np.tile(depot[1:3], (m, 1))),
         meta={
             "source": str(path.relative_to(datasets_dir().parent)),
             "params": params,

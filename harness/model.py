@@ -176,6 +176,17 @@ def make_comm_graph(
     return CommGraph(kind=kind, edges=edges, params=params)
 
 
+def comm_from_params(params: dict[str, Any], n_agents: int, positions: np.ndarray) -> CommGraph:
+    """The graph a family's parameters ask for: ``comm`` (default ``full``) and, for ``rgg``,
+    ``radius`` (default 40) over the agents' (x, y) start points."""
+    kind = params.get("comm", "full")
+    if kind != "rgg":
+        return make_comm_graph(kind, n_agents)
+    return make_comm_graph(
+        kind, n_agents, np.asarray(positions)[:, :2], radius=float(params.get("radius", 40.0))
+    )
+
+
 def _components(n: int, pairs: set[tuple[int, int]]) -> np.ndarray:
     parent = list(range(n))
 

@@ -79,7 +79,7 @@ def sized(msg: Message, cache: dict[int, int]) -> int:
 def check_outgoing(agent: Allocator, out: Any, n_agents: int) -> list[Outgoing]:
     if out is None:
         return []
-    allowed = None if agent.centralised else set(agent.view.neighbours)
+    allowed = None if agent.centralised else agent.view.neighbour_set
     for item in out:
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Message)):
             raise ProtocolError(

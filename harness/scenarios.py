@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import SpecError
-from harness.model import COMM_KINDS, Instance, make_comm_graph
+from harness.model import COMM_KINDS, Instance, comm_from_params
 
 WORLD = 100.0  # side of the square (or cube) workspace of the generated families
 
@@ -76,12 +76,6 @@ def parse_size(text: Any, source: str = "command line", where: str = "size") -> 
     return int(m.group(1)), int(m.group(2))
 
 
-def _comm(params: dict[str, Any], positions: np.ndarray, n_agents: int):
-    kind = params.get("comm", "full")
-    extra = {"radius": float(params.get("radius", 40.0))} if kind == "rgg" else {}
-    return make_comm_graph(kind, n_agents, positions[:, :2] if kind == "rgg" else None, **extra)
-
-
 def _points(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     pts = np.zeros((n, 3))
     pts[:, :dim] = rng.uniform(0.0, WORLD, size=(n, dim))
@@ -107,7 +101,7 @@ def gen_assignment(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Ins
         objective="max_payoff",
         agents={"x": a[:, 0], "y": a[:, 1], "z": a[:, 2], "max_tasks": 1},
         tasks={"x": t[:, 0], "y": t[:, 1], "z": t[:, 2]},
-        comm=_comm(params, a, n_agents),
+        comm=comm_from_params(params, n_agents, a),
         meta={
             "generator": "assignment",
             "params": params,
@@ -154,7 +148,7 @@ def gen_tdr(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
             "value": rng.uniform(10.0, 100.0, n_tasks),
             "discount": rng.uniform(0.005, 0.02, n_tasks),
         },
-        comm=_comm(params, a, n_agents),
+        comm=comm_from_params(params, n_agents, a),
         meta={"generator": "tdr", "params": params, "seed": seed, "size": [n_tasks, n_agents]},
         source=f"generator tdr {n_tasks}x{n_agents}",
     )
@@ -182,7 +176,7 @@ def gen_mtsp(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
             "end_z": end[:, 2],
         },
         tasks={"x": t[:, 0], "y": t[:, 1], "z": t[:, 2]},
-        comm=_comm(params, a, n_agents),
+        comm=comm_from_params(params, n_agents, a),
         meta={"generator": "mtsp", "params": params, "seed": seed, "size": [n_tasks, n_agents]},
         source=f"generator mtsp {n_tasks}x{n_agents}",
     )
