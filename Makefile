@@ -19,10 +19,11 @@ bench: $(STAMP)  ## run the default quick suite (pass ARGS="..." for flags)
 	$(BIN)/harness bench $(ARGS)
 
 test: $(STAMP)  ## the whole test suite, slow tests included (what CI runs)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not ray" $(ARGS)
+	$(BIN)/python -m pytest -p no:xdist -m ray $(ARGS)
 
 test-quick: $(STAMP)  ## skip the tests marked slow
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

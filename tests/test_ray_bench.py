@@ -8,7 +8,7 @@ from harness.bench import bench  # noqa: E402
 from harness.spec import spec_from_dict  # noqa: E402
 from harness.store import RunStore  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 SAME = (
     "alg_name",

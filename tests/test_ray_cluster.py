@@ -12,7 +12,7 @@ from harness.scenarios import make_instance  # noqa: E402
 from tests.conformance import recipe  # noqa: E402
 from tests.test_ray_runtime import summary  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from harness.runtime_local import run_local  # noqa: E402
 from harness.scenarios import make_instance  # noqa: E402
 from tests.conformance import CASES, recipe  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 @pytest.fixture(scope="module")
