@@ -1,41 +1,60 @@
-"""One allocator agent hosted by one Ray actor, talking to its peers directly (DESIGN §5).
+"""Allocator agents hosted by Ray actors, talking to their peers directly (DESIGN §5).
 
-Rounds without a central barrier: in every round an agent sends each of its synchronisation
-peers (its graph neighbours, or every agent for a centralised allocator) exactly one batch: the
-messages of that round for that peer, possibly none. An agent runs round r+1 once it holds the
-round-r batch of every peer, so rounds stay in step through the batches alone.
+**Synchronous rounds without a barrier.** In every round an agent sends each of its
+synchronisation peers (its graph neighbours, or every agent for a centralised allocator) exactly
+one batch: the messages of that round for that peer, possibly none. An agent runs round r+1
+once it holds the round-r batch of every live peer, so rounds stay in step through the batches.
 
-Termination without a coordinator: each batch also carries the sender's *quiet count*:
-0 if the sender was not quiet in that round, else one more than the smallest count it had
-seen (its own and its peers', from the round before). Quiet means converged and, under the
-``quiescence`` rule, no message sent. A count of D+1 (D: the peer graph's diameter) proves
-that every agent was quiet in one same round, after which nothing can change; the agent then
-stops and floods a stop flag. The driver learns the exact final round from the agents' quiet
-histories (the first round in which all were quiet) and cuts plans and counts there, so the
-results equal the local runtime's.
+**Termination without a coordinator.** Each batch carries the sender's *quiet count*: 0 if
+the sender was not quiet in that round, else one more than the smallest count it had seen (its
+own and its peers', from the round before). Quiet means converged and, under the
+``quiescence`` rule, nothing of its own on the wire. A count of D+1 (D bounds the diameter of
+the live peer graph) proves that every agent was quiet in one same round, after which nothing
+can change; the agent then stops and floods a stop flag. The driver learns the exact final
+round from the agents' quiet histories and cuts plans and counts there, so the results equal
+the local runtime's.
 
-The logic is in :class:`AgentHost`, plain Python; :class:`AgentActor` is its Ray shell.
+**Faults** are applied by the sending side from :class:`harness.faults.Wire`, whose decisions
+depend only on the seed and the message's coordinates, so they are the local runtime's. A
+delayed message rides in a later batch to the same peer. A crashed agent sends its last
+batches and stops; its peers stop expecting it (the wire's failure detector).
+
+**Asynchronous delivery** (allocators with ``synchronous = False``): every message is handled
+as it arrives. Termination is detected by weight throwing (Mattern; Huang): the driver hands
+out a total weight of 1 with the start calls, every call carries part of its sender's weight,
+and an actor that ends a call without sending anything returns the weight it holds to a
+monitor. The weight is back to 1 exactly when no call is in flight and no actor is busy.
+
+**Several agents per actor.** A :class:`HostActor` hosts one agent by default, or a block of
+agents; deliveries between agents of one host never leave it, and everything one call produces
+for another host travels in one call to it.
+
+The logic is in :class:`AgentHost` and :class:`AsyncAgentHost`, plain Python; the actors are
+their Ray shells.
 """
 
 from __future__ import annotations
 
+import asyncio
 import traceback
-from collections import defaultdict
+from collections import defaultdict, deque
+from fractions import Fraction
 from typing import Any
 
 import ray
 
 import allocators
-from harness.api import Outgoing, agent_rng, local_views
+from harness.api import Outgoing, Plan, agent_rng, local_views
+from harness.faults import NO_FAULTS, Faults, Wire, new_counts
 from harness.model import Instance
 from harness.runtime_local import check_outgoing, sized
 
 Batch = tuple[int, int, list[Any], int, bool]  # (round, sender, messages, quiet count, stop)
-Send = tuple[int, Batch]  # (receiver, batch)
+Send = tuple[int, Any]  # (receiver agent, payload)
 
 
 class AgentHost:
-    """The round keeping of one agent; returns the batches to send, never sends them."""
+    """The round keeping of one synchronous agent; returns the batches to send, never sends."""
 
     def __init__(
         self,
@@ -45,18 +64,22 @@ class AgentHost:
         seed: int,
         agent_id: int,
         max_rounds: int,
+        faults: Faults = NO_FAULTS,
     ) -> None:
         cls = allocators.get(name)
         view = local_views(inst, [agent_id])[0]
         self.agent = cls(view, params, agent_rng(seed, agent_id))
         self.id = agent_id
         self.n = inst.n_agents
+        self.wire = Wire(faults, seed, self.n) if faults.active else None
         if cls.centralised:
             self.peers = tuple(a for a in range(self.n) if a != agent_id)
-            self.diameter = 1
+            self.diameter = 1  # a complete graph stays complete when agents crash
         else:
             self.peers = view.neighbours
             self.diameter = max(1, view.diameter)
+            if self.wire is not None and self.wire.crash:
+                self.diameter = max(1, self.n - 1)  # crashes can stretch the live graph
         self.quiescence = cls.termination != "stable"
         self.max_rounds = max_rounds
         self.round = -1  # last round run
@@ -64,9 +87,20 @@ class AgentHost:
         self.count = 0
         self.quiet: list[bool] = []  # per round
         self.plans: list[tuple[int, dict[str, Any]]] = []  # (first round, plan) on every change
-        self.log: list[tuple[int, int, str, int]] = []  # (round, receiver, type, bytes) per message
+        self.log: list[tuple[int, int, str, int]] = []  # (batch round, receiver, type, bytes)
+        self.wire_log: list[tuple[int, dict[str, int]]] = []  # (round sent, counters)
+        self.held: dict[int, list[tuple[int, int, int, Any]]] = defaultdict(list)  # delayed
         self.done = False
-        self.calls = 0  # batches sent (one remote call each)
+        self.crashed = False
+
+    def live(self, agent: int, rnd: int) -> bool:
+        return self.wire is None or self.wire.alive(agent, rnd)
+
+    def expected(self, rnd: int) -> int:
+        """How many round-``rnd`` batches this agent waits for."""
+        if self.wire is None:
+            return len(self.peers)
+        return sum(1 for p in self.peers if self.wire.alive(p, rnd))
 
     # -- rounds ------------------------------------------------------------------------------
     def start(self) -> list[Send]:
@@ -80,7 +114,11 @@ class AgentHost:
             return []
         if stop:  # somebody proved global quiescence: nothing can change any more; pass it on
             self.done = True
-            return [(p, (self.round, self.id, [], self.count, True)) for p in self.peers]
+            return [
+                (p, (self.round, self.id, [], self.count, True))
+                for p in self.peers
+                if self.live(p, self.round + 1)
+            ]
         self.pending[rnd][sender] = (messages, count)
         return self._advance()
 
@@ -90,11 +128,13 @@ class AgentHost:
         while (
             not self.done
             and self.round >= 0
-            and len(self.pending.get(self.round, ())) == len(self.peers)
+            and len(self.pending.get(self.round, ())) == self.expected(self.round)
         ):
-            got = self.pending.pop(self.round)
+            got = self.pending.pop(self.round, {})
             rnd_next = self.round + 1
             inbox: list[Outgoing] = [(k, m) for k in sorted(got) for m in got[k][0]]
+            if self.wire is not None:
+                inbox = self.wire.order(self.id, rnd_next, inbox)
             if inbox or not self.agent.converged:
                 out = check_outgoing(self.agent, self.agent.step(rnd_next, inbox), self.n)
             else:
@@ -104,20 +144,49 @@ class AgentHost:
 
     def _finish_round(self, rnd: int, out: list[Outgoing], peer_counts: list[int]) -> list[Send]:
         self.round = rnd
-        quiet = self.agent.converged and (not out or not self.quiescence)
-        self.quiet.append(quiet)
-        self.count = 1 + min([self.count, *peer_counts]) if quiet else 0
         plan = self.agent.plan().to_dict()
         if not self.plans or self.plans[-1][1] != plan:
             self.plans.append((rnd, plan))
         by_peer: dict[int, list[Any]] = {p: [] for p in self.peers}
         sizes: dict[int, int] = {}
-        for dst, msg in out:  # receivers were checked by check_outgoing
-            by_peer[dst].append(msg)
-            self.log.append((rnd, dst, type(msg).__name__, sized(msg, sizes)))
+        if self.wire is None:
+            for dst, msg in out:  # receivers were checked by check_outgoing
+                by_peer[dst].append(msg)
+                self.log.append((rnd, dst, type(msg).__name__, sized(msg, sizes)))
+            on_wire = bool(out)
+        else:
+            counts = new_counts()
+            for i, (dst, msg) in enumerate(out):
+                copies, due = self.wire.fate(self.id, dst, rnd, i, counts)
+                if copies:
+                    self.held[dst].append((due, rnd, i, msg))
+                    if copies == 2:
+                        self.held[dst].append((due, rnd, i, msg))
+            self.wire_log.append((rnd, counts))
+            on_wire = False
+            for dst, items in list(self.held.items()):
+                now = sorted((x for x in items if x[0] == rnd + 1), key=lambda x: x[1:3])
+                if len(now) < len(items):
+                    on_wire = True
+                    self.held[dst] = [x for x in items if x[0] != rnd + 1]
+                else:
+                    del self.held[dst]
+                for _due, _sent, _i, msg in now:
+                    by_peer[dst].append(msg)
+                    self.log.append((rnd, dst, type(msg).__name__, sized(msg, sizes)))
+                on_wire = on_wire or bool(now)
+        quiet = self.agent.converged and (not on_wire or not self.quiescence)
+        self.quiet.append(quiet)
+        self.count = 1 + min([self.count, *peer_counts]) if quiet else 0
         stop = self.count >= self.diameter + 1
         self.done = stop or rnd >= self.max_rounds
-        return [(p, (rnd, self.id, by_peer[p], self.count, stop)) for p in self.peers]
+        if not self.live(self.id, rnd + 1):  # injected crash: these are its last batches
+            self.done = self.crashed = True
+        return [
+            (p, (rnd, self.id, by_peer[p], self.count, stop))
+            for p in self.peers
+            if self.live(p, rnd + 1)
+        ]
 
     def result(self) -> dict[str, Any]:
         return {
@@ -125,22 +194,124 @@ class AgentHost:
             "quiet": self.quiet,
             "plans": self.plans,
             "log": self.log,
+            "wire": self.wire_log,
             "round": self.round,
-            "calls": self.calls,
+            "crashed": self.crashed,
         }
 
 
+class AsyncAgentHost:
+    """One asynchronous agent: each message handled as it arrives. Faults: partition, drop and
+    duplication as on the synchronous wire, with the agent's activation count as its round; a
+    delay of d makes the message bounce d times through its sender's actor first; a crash at
+    round r silences the agent after r activations (its actor stays, to absorb the weight of
+    the messages still sent to it)."""
+
+    def __init__(
+        self,
+        inst: Instance,
+        name: str,
+        params: dict[str, Any],
+        seed: int,
+        agent_id: int,
+        max_rounds: int,
+        faults: Faults = NO_FAULTS,
+    ) -> None:
+        cls = allocators.get(name)
+        view = local_views(inst, [agent_id])[0]
+        self.agent = cls(view, params, agent_rng(seed, agent_id))
+        self.id = agent_id
+        self.n = inst.n_agents
+        self.wire = Wire(faults, seed, self.n) if faults.active else None
+        self.counts = new_counts()
+        self.activations = 0
+        self.limit = max_rounds * max(1, len(view.neighbours))
+        self.log: list[tuple[int, str, int]] = []  # (sender, type, bytes) per delivery
+        self.done = True  # async agents never wait: the monitor decides when the trial ends
+        self.crashed = False
+
+    def start(self) -> list[tuple[int, Any, int]]:
+        return self._send(check_outgoing(self.agent, self.agent.start(), self.n))
+
+    def receive(self, sender: int, msg: Any) -> list[tuple[int, Any, int]]:
+        """Handle one message; returns (receiver, (sender, message), bounces) to send."""
+        if self.crashed or self.activations >= self.limit:
+            self.counts["lost_crash"] += int(self.crashed)
+            return []
+        self.log.append((sender, type(msg).__name__, sized(msg, {})))
+        self.activations += 1
+        out = check_outgoing(self.agent, self.agent.receive(sender, msg), self.n)
+        sends = self._send(out)
+        if self.wire is not None and not self.wire.alive(self.id, self.activations):
+            self.crashed = True
+        return sends
+
+    def _send(self, out: list[Outgoing]) -> list[tuple[int, Any, int]]:
+        if self.wire is None:
+            self.counts["sent"] += len(out)
+            return [(dst, (self.id, msg), 0) for dst, msg in out]
+        sends = []
+        for i, (dst, msg) in enumerate(out):
+            copies, due = self.wire.fate(self.id, dst, self.activations, i, self.counts, False)
+            sends += [(dst, (self.id, msg), due - self.activations - 1)] * copies
+        return sends
+
+    def result(self) -> dict[str, Any]:
+        plan = Plan(self.id) if self.crashed else self.agent.plan()
+        return {
+            "agent": self.id,
+            "plan": plan.to_dict(),
+            "log": self.log,
+            "counts": self.counts,
+            "activations": self.activations,
+            "converged": self.agent.converged,
+            "crashed": self.crashed,
+            "limited": self.activations >= self.limit,
+        }
+
+
+def split(weight: Fraction, parts: int) -> list[Fraction]:
+    """``weight`` in ``parts`` positive pieces that sum to it exactly."""
+    piece = weight / parts
+    return [piece] * parts
+
+
 @ray.remote(num_cpus=0)
-class AgentActor:
-    """Ray shell around :class:`AgentHost`. Methods run one at a time (asyncio actor, no
-    awaits inside a delivery), so a delivery is never interleaved with another."""
+class Monitor:
+    """Collects the weight returned by idle hosts; a trial is over when all of it is back."""
 
     def __init__(self) -> None:
-        self.host: AgentHost | None = None
-        self.peers: dict[int, Any] = {}
+        self.trial: str | None = None
+        self.weight = Fraction(0)
+        self.event = asyncio.Event()
+
+    async def reset(self, trial: str) -> None:
+        self.trial, self.weight = trial, Fraction(0)
+        self.event = asyncio.Event()
+
+    async def give(self, trial: str, weight: Fraction) -> None:
+        if trial != self.trial:
+            return
+        self.weight += weight
+        if self.weight == 1:
+            self.event.set()
+
+    async def wait(self, trial: str) -> bool:
+        await self.event.wait()
+        return self.trial == trial
+
+
+@ray.remote(num_cpus=0)
+class HostActor:
+    """Hosts one agent, or several. Methods run one at a time (asyncio actor, no awaits inside
+    a delivery), so a delivery is never interleaved with another."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[int, Any] = {}
+        self.trial: str | None = None
         self.error: str | None = None
-        self.trial = None
-        self.finished: Any = None
+        self.finished = asyncio.Event()
+        self.calls = 0
 
     async def setup(
         self,
@@ -149,40 +320,110 @@ class AgentActor:
         name: str,
         params: dict,
         seed: int,
-        agent_id: int,
+        agents: list[int],
         max_rounds: int,
-        handles: dict[int, Any],
-    ) -> int:
-        import asyncio
+        faults: dict[str, Any],
+        directory: list[int],
+        handles: list[Any],
+        index: int,
+        monitor: Any = None,
+    ) -> list[int]:
+        from harness.faults import parse_faults
 
-        self.trial, self.error = trial, None
+        self.trial, self.error, self.calls = trial, None, 0
         self.finished = asyncio.Event()
-        self.host = AgentHost(inst, name, params, seed, agent_id, max_rounds)
-        self.peers = {p: handles[p] for p in self.host.peers}
-        return agent_id
+        self.directory, self.handles, self.index = directory, handles, index
+        self.monitor = monitor
+        prof = parse_faults(faults)
+        self.asynchronous = not allocators.get(name).synchronous
+        kind = AsyncAgentHost if self.asynchronous else AgentHost
+        self.hosts = {a: kind(inst, name, params, seed, a, max_rounds, prof) for a in agents}
+        return agents
 
-    async def begin(self) -> None:
-        self._run(lambda: self.host.start())
+    # -- synchronous -----------------------------------------------------------------------
+    async def begin(self, weight: Fraction | None = None) -> None:
+        if self.asynchronous:
+            sends = []
+            for h in self.hosts.values():
+                sends += self._guard(h.start)
+            self._route_async(sends, weight)
+        else:
+            sends = []
+            for h in self.hosts.values():
+                sends += self._guard(h.start)
+            self._route(sends)
 
-    async def deliver(self, trial: str, batch: Batch) -> None:
-        if trial != self.trial or self.host is None:
+    async def deliver(self, trial: str, items: list[Send]) -> None:
+        if trial != self.trial or self.error is not None:
             return  # a late batch of an earlier trial
-        self._run(lambda: self.host.receive(*batch))
+        self._route(items)
 
-    def _run(self, work: Any) -> None:
-        if self.error is not None:
-            return
-        try:
-            for dst, batch in work():
-                self.peers[dst].deliver.remote(self.trial, batch)  # one call per peer per round
-                self.host.calls += 1
-        except Exception as exc:  # noqa: BLE001 - reported to the driver, which ends the trial
-            self.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
-        if self.host.done or self.error is not None:
+    def _route(self, sends: list[Send]) -> None:
+        """Deliver to local agents here (and what that produces), batch the rest per host."""
+        queue = deque(sends)
+        remote: dict[int, list[Send]] = defaultdict(list)
+        while queue and self.error is None:
+            dst, batch = queue.popleft()
+            where = self.directory[dst]
+            if where == self.index:
+                queue.extend(self._guard(lambda d=dst, b=batch: self.hosts[d].receive(*b)))
+            else:
+                remote[where].append((dst, batch))
+        for where, items in remote.items():
+            self.handles[where].deliver.remote(self.trial, items)  # one call per host
+            self.calls += 1
+        if self.error is not None or all(h.done for h in self.hosts.values()):
             self.finished.set()
 
-    async def result(self) -> dict[str, Any]:
+    def _guard(self, work: Any) -> list[Any]:
+        try:
+            return work()
+        except Exception as exc:  # noqa: BLE001 - reported to the driver, which ends the trial
+            self.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
+            self.finished.set()
+            return []
+
+    # -- asynchronous ----------------------------------------------------------------------
+    async def deliver_async(
+        self, trial: str, items: list[tuple[int, Any, int]], weight: Fraction
+    ) -> None:
+        if trial != self.trial:
+            return
+        self._route_async(items, weight)
+
+    def _route_async(self, items: list[tuple[int, Any, int]], weight: Fraction) -> None:
+        queue = deque(items)
+        remote: dict[int, list[tuple[int, Any, int]]] = defaultdict(list)
+        while queue:
+            dst, (src, msg), bounces = queue.popleft()
+            if bounces > 0:  # an injected delay: once more through the sender's actor
+                remote[self.directory[src]].append((dst, (src, msg), bounces - 1))
+                continue
+            where = self.directory[dst]
+            if where != self.index:
+                remote[where].append((dst, (src, msg), 0))
+            elif self.error is None:
+                queue.extend(self._guard(lambda d=dst, s=src, m=msg: self.hosts[d].receive(s, m)))
+        if not remote:
+            self.monitor.give.remote(self.trial, weight)
+            return
+        for (where, out), w in zip(remote.items(), split(weight, len(remote)), strict=True):
+            self.handles[where].deliver_async.remote(self.trial, out, w)
+            self.calls += 1
+
+    # -- results ---------------------------------------------------------------------------
+    async def close(self) -> None:
+        """The driver saw the trial end (asynchronous delivery: all weight returned)."""
+        self.finished.set()
+
+    async def result(self) -> list[dict[str, Any]] | dict[str, Any]:
+        """Per-agent results once every hosted agent is done (synchronous), or once the driver
+        closes the trial (asynchronous), or at once after an error."""
         await self.finished.wait()
         if self.error is not None:
-            return {"agent": self.host.id if self.host else -1, "error": self.error}
-        return {**self.host.result(), "node": ray.get_runtime_context().get_node_id()}
+            return {"error": self.error, "agents": sorted(self.hosts)}
+        node = ray.get_runtime_context().get_node_id()
+        out = [{**h.result(), "node": node} for h in self.hosts.values()]
+        if out:
+            out[0]["calls"] = self.calls
+        return out

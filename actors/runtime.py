@@ -1,32 +1,63 @@
-"""The ``ray`` runtime: one :class:`actors.agent.AgentActor` per agent, peers calling each other
-directly; the driver starts the trial, waits for the agents to stop, and reads their results.
-It never relays an agent's message. Results are cut at the first round in which every agent
-was quiet, the round at which the local runtime stops, so both runtimes report the same plans,
-rounds and message counts for synchronous allocators."""
+"""The ``ray`` runtime: agents in :class:`actors.agent.HostActor` actors (one agent each by
+default), peers calling each other directly; the driver starts the trial, waits for its end,
+and reads the agents' results. It never relays an agent's message.
+
+Synchronous allocators: results are cut at the first round in which every live agent was quiet,
+the round at which the local runtime stops, so both runtimes report the same plans, rounds,
+message counts and injected faults. Asynchronous allocators: the trial ends when the weight
+monitor has all the weight back (no call in flight, no actor busy).
+"""
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
+from fractions import Fraction
 from typing import Any
 
 import ray
 
-from actors.agent import AgentActor
+from actors.agent import HostActor, Monitor
 from harness.api import Allocator, Plan
+from harness.faults import COUNTERS, NO_FAULTS, Faults, new_counts
 from harness.model import Instance
 from harness.runtime_local import MessageStats, RunResult, TrialTimeout
 
+# Kept for readers of earlier versions: an agent actor is a host actor with one agent.
+AgentActor = HostActor
+
 
 class AgentError(RuntimeError):
-    """An agent raised while handling a round; the message names it."""
+    """An agent raised while handling a round, or its actor died; the message names it."""
 
 
 def spawn(n: int) -> list[Any]:
-    """``n`` agent actors spread over the cluster's nodes, ready to be reused across trials."""
-    actors = [AgentActor.options(scheduling_strategy="SPREAD").remote() for _ in range(n)]
+    """``n`` host actors spread over the cluster's nodes, ready to be reused across trials."""
+    actors = [HostActor.options(scheduling_strategy="SPREAD").remote() for _ in range(n)]
     ray.get([a.__ray_ready__.remote() for a in actors])
     return actors
+
+
+def hosts_needed(n_agents: int, agents_per_actor: int) -> int:
+    return math.ceil(n_agents / max(1, agents_per_actor))
+
+
+_MONITOR: list[Any] = []
+
+
+def _monitor() -> Any:
+    if not _MONITOR:
+        _MONITOR.append(Monitor.options(num_cpus=0).remote())
+    return _MONITOR[0]
+
+
+def _replace(pool: list[Any], dead: list[int]) -> None:
+    """Kill the pool's actors at positions ``dead`` and put fresh ones in their place (their
+    start is not awaited here: the next trial's set-up waits for them)."""
+    for i in dead:
+        ray.kill(pool[i])
+        pool[i] = HostActor.options(scheduling_strategy="SPREAD").remote()
 
 
 def run_ray(
@@ -37,70 +68,154 @@ def run_ray(
     max_rounds: int = 10_000,
     deadline: float | None = None,
     actors: list[Any] | None = None,
+    faults: Faults = NO_FAULTS,
+    agents_per_actor: int = 1,
 ) -> RunResult:
-    """Run one trial with each agent in its own actor (``actors``: a pool of at least
-    ``inst.n_agents`` actors to reuse; spawned when None)."""
+    """Run one trial. ``actors``: a pool of host actors to reuse (spawned when None); actors
+    that a failure or an injected crash kills are replaced in the list, so the pool stays whole.
+    ``agents_per_actor`` > 1 hosts agents in contiguous blocks."""
     n = inst.n_agents
-    pool = actors if actors is not None else spawn(n)
-    if len(pool) < n:
-        raise ValueError(f"{len(pool)} actors for {n} agents")
-    used = pool[:n]
+    k = hosts_needed(n, agents_per_actor)
+    pool = actors if actors is not None else spawn(k)
+    if len(pool) < k:
+        raise ValueError(f"{len(pool)} actors for {n} agents at {agents_per_actor} per actor")
+    used = pool[:k]
+    per = math.ceil(n / k)
+    directory = [a // per for a in range(n)]
+    blocks = [[a for a in range(n) if directory[a] == h] for h in range(k)]
     trial = uuid.uuid4().hex
     inst_ref = ray.put(inst)
-    handles = dict(enumerate(used))
+    monitor = None if cls.synchronous else _monitor()
+    if monitor is not None:
+        ray.get(monitor.reset.remote(trial))
     ray.get(
         [
-            a.setup.remote(trial, inst_ref, cls.name, params, seed, i, max_rounds, handles)
-            for i, a in enumerate(used)
+            a.setup.remote(
+                trial,
+                inst_ref,
+                cls.name,
+                params,
+                seed,
+                blocks[h],
+                max_rounds,
+                faults.to_dict(),
+                directory,
+                used,
+                h,
+                monitor,
+            )
+            for h, a in enumerate(used)
         ]
     )
-    ray.get([a.begin.remote() for a in used])
+    share = Fraction(1, k)
+    ray.get([a.begin.remote(None if cls.synchronous else share) for a in used])
     refs = [a.result.remote() for a in used]
-    results: dict[int, dict[str, Any]] = {}
     waiting = list(refs)
+    if monitor is not None:
+        waiting.append(monitor.wait.remote(trial))
+    by_agent: dict[int, dict[str, Any]] = {}
+    calls = 0
     while waiting:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         ready, waiting = ray.wait(waiting, num_returns=1, timeout=timeout)
         if not ready:
-            for a in used:
-                ray.kill(a)
+            _replace(pool, list(range(k)))
             raise TrialTimeout("time limit reached on the ray runtime (its actors were killed)")
+        if ready[0] not in refs:  # the weight monitor: the asynchronous trial is over
+            ray.get([a.close.remote() for a in used])
+            continue
         try:
             res = ray.get(ready[0])
         except ray.exceptions.RayActorError as exc:  # the actor's process is gone
-            agent = refs.index(ready[0])
-            for a in used:
-                ray.kill(a)
-            raise AgentError(f"agent {agent}: its actor died ({type(exc).__name__})") from None
-        if "error" in res:
-            for a in used:  # the others would wait for its batches forever
-                ray.kill(a)
-            raise AgentError(f"agent {res['agent']}: {res['error']}")
-        results[res["agent"]] = res
-    result = assemble(results, max_rounds)
-    result.nodes = [results[a]["node"] for a in sorted(results)]
-    result.calls = sum(r["calls"] for r in results.values())
+            host = refs.index(ready[0])
+            _replace(pool, list(range(k)))
+            raise AgentError(
+                f"agent {blocks[host][0] if per == 1 else blocks[host]}: its actor died "
+                f"({type(exc).__name__})"
+            ) from None
+        if isinstance(res, dict):  # an agent raised; the others would wait for it forever
+            _replace(pool, list(range(k)))
+            agents = res["agents"]
+            raise AgentError(f"agent {agents[0] if len(agents) == 1 else agents}: {res['error']}")
+        calls += sum(r.get("calls", 0) for r in res)
+        for r in res:
+            by_agent[r["agent"]] = r
+        if monitor is not None and len(by_agent) == n:
+            waiting = []
+    if cls.synchronous:
+        result = assemble(by_agent, max_rounds)
+        if per == 1:  # an injected crash really kills the agent's actor
+            _replace(pool, [h for h in range(k) if by_agent[blocks[h][0]]["crashed"]])
+    else:
+        result = assemble_async(by_agent)
+    result.nodes = [by_agent[a]["node"] for a in range(n)]
+    result.calls = calls
     return result
 
 
 def assemble(results: dict[int, dict[str, Any]], max_rounds: int) -> RunResult:
-    """Plans and counts as of the first round in which every agent was quiet."""
-    histories = [results[a]["quiet"] for a in sorted(results)]
-    horizon = min(len(h) for h in histories)
-    final = next((r for r in range(horizon) if all(h[r] for h in histories)), None)
+    """Plans and counts as of the first round in which every live agent was quiet. An agent
+    that stopped (proof of quiescence, or crash) counts as quiet from then on."""
+    agents = sorted(results)
+    histories = [results[a]["quiet"] for a in agents]
+    last = max(len(h) for h in histories)
+    final = next(
+        (
+            r
+            for r in range(min(last, max_rounds + 1))
+            if all(r >= len(h) or h[r] for h in histories)
+        ),
+        None,
+    )
     converged = final is not None
     if final is None:
         final = max_rounds
     plans = []
-    for a in sorted(results):
-        plan = [p for r, p in results[a]["plans"] if r <= final][-1]
+    crashed = []
+    for a in agents:
+        res = results[a]
+        if res["crashed"] and res["round"] < final:  # it did not run the final round
+            crashed.append(a)
+            plans.append(Plan(a))
+            continue
+        plan = [p for r, p in res["plans"] if r <= final][-1]
         plans.append(Plan(plan["agent"], plan["tasks"], plan["times"], plan["bids"]))
     stats = MessageStats()
     per_round = [0] * (final + 1)
-    for a in sorted(results):
+    wire = new_counts()
+    for a in agents:
         for rnd, dst, kind, size in results[a]["log"]:
             if rnd <= final:
                 stats.record(a, dst, kind, size)
                 per_round[rnd] += 1
+        for rnd, counts in results[a]["wire"]:
+            if rnd <= final:
+                for c in COUNTERS:
+                    wire[c] += counts[c]
+        if not results[a]["wire"]:  # no faults injected: every message sent was delivered
+            wire["sent"] += sum(1 for rnd, *_ in results[a]["log"] if rnd <= final)
     stats.per_round = per_round
-    return RunResult(plans, final, converged, stats)
+    return RunResult(plans, final, converged, stats, wire=wire, crashed=crashed)
+
+
+def assemble_async(results: dict[int, dict[str, Any]]) -> RunResult:
+    """An asynchronous trial's plans and counts; its ``rounds`` is the largest number of
+    messages any agent handled."""
+    stats = MessageStats()
+    wire = new_counts()
+    plans, crashed = [], []
+    converged = True
+    for a in sorted(results):
+        res = results[a]
+        p = res["plan"]
+        plans.append(Plan(p["agent"], p["tasks"], p["times"], p["bids"]))
+        for src, kind, size in res["log"]:
+            stats.record(src, a, kind, size)
+        for c in COUNTERS:
+            wire[c] += res["counts"][c]
+        if res["crashed"]:
+            crashed.append(a)
+        else:
+            converged = converged and res["converged"] and not res["limited"]
+    rounds = max((r["activations"] for r in results.values()), default=0)
+    return RunResult(plans, rounds, converged, stats, wire=wire, crashed=crashed)

@@ -83,3 +83,17 @@ class CBAA(Allocator):
         if self.task == NONE:
             return Plan(self.id)
         return Plan(self.id, [int(self.task)], None, [float(self.y[self.task])])
+
+
+class AsyncCBAA(CBAA):
+    """CBAA on asynchronous delivery: each message is merged the moment it arrives, and the
+    agent rebids and rebroadcasts only when its view changed. Max-consensus on (bid, -id) is
+    order-independent and bids only rise, so every delivery order, duplicates included, ends
+    in the same assignment as the synchronous CBAA (the global greedy one)."""
+
+    name = "cbaa_async"
+    summary = "CBAA with messages handled as they arrive (asynchronous delivery)"
+    synchronous = False
+
+    def receive(self, sender: int, message: Message) -> list[Outgoing]:
+        return self.step(0, [(sender, message)])

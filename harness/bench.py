@@ -132,7 +132,11 @@ def bench(
             "nodes": _ray_nodes(),
         }
         store.write_manifest(manifest)
-    pool = Pool(min(spec.workers, max(1, len(todo) + len(need))))
+    workers = spec.workers
+    if s["runtime"] == "ray" and todo and not s["workers"]:
+        workers = max(1, sum(int(n["cpus"]) for n in manifest["ray"]["nodes"]))
+    manifest["workers"] = workers
+    pool = Pool(min(workers, max(1, len(todo) + len(need))))
     status = "interrupted"
     try:
         while need or ready or pool.busy():
@@ -231,6 +235,8 @@ def _trial_job(
         "time_limit": s["time_limit"],
         "max_rounds": s["max_rounds"],
         "runtime": trial.runtime,
+        "faults": trial.faults,
+        "agents_per_actor": s["agents_per_actor"],
         "optimum": opt["opt_value"] if opt and opt["opt_status"] == "optimal" else None,
     }
 

@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--instances", help="instance names, comma-separated (dataset families)")
     b.add_argument("--comm", help="communication graph: full, ring, line, star, grid, rgg")
+    b.add_argument(
+        "--faults",
+        action="append",
+        metavar="TABLE",
+        help="a fault profile as a TOML inline table, e.g. '{drop = 0.1, reorder = true}' "
+        "(repeat for several; replaces the spec's [[faults]])",
+    )
     b.add_argument("--run-id", help="name of the run directory (default: time + spec hash)")
     b.add_argument(
         "--resume",
@@ -178,6 +185,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         instances_csv=args.instances,
         family_params=family_params,
         settings=settings,
+        faults=args.faults,
     )
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -219,7 +227,7 @@ def print_summary(out: str, run_id: str) -> None:
         header_style="bold",
     )
     for k, name in enumerate(names):
-        text = name in ("family", "allocator", "size", "done")
+        text = name in ("family", "allocator", "size", "faults", "done")
         width = max([len(str(r[k])) for r in rows] + [len(name)]) if text else None
         table.add_column(name, justify="left" if text else "right", min_width=width, no_wrap=text)
     for row in rows:

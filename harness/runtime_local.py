@@ -7,13 +7,17 @@ with their pickled size.
 
 from __future__ import annotations
 
+import heapq
 import pickle
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from harness.api import Allocator, Message, Outgoing, Plan, ProtocolError, agent_rng, local_views
+from harness.faults import NO_FAULTS, Faults, Wire, new_counts
 from harness.model import Instance
 
 
@@ -66,6 +70,8 @@ class RunResult:
     stats: MessageStats
     nodes: list[str] | None = None  # the node of each agent, on the ray runtime
     calls: int | None = None  # remote calls between agents, on the ray runtime
+    wire: dict[str, int] = field(default_factory=new_counts)  # faults.COUNTERS
+    crashed: list[int] = field(default_factory=list)  # agents crashed by injection
 
 
 def sized(msg: Message, cache: dict[int, int]) -> int:
@@ -100,42 +106,143 @@ def run_local(
     seed: int,
     max_rounds: int = 10_000,
     deadline: float | None = None,
+    faults: Faults = NO_FAULTS,
 ) -> RunResult:
-    """Run one trial of a synchronous allocator; ``deadline`` is a ``time.monotonic()`` value."""
+    """Run one trial of a synchronous allocator; ``deadline`` is a ``time.monotonic()`` value.
+    ``faults`` are injected on the wire (see :mod:`harness.faults`)."""
     if not cls.synchronous:
-        raise ProtocolError(
-            f"{cls.name} is asynchronous; the local runtime runs synchronous rounds only"
-        )
+        return run_local_async(inst, cls, params, seed, max_rounds, deadline, faults)
     views = local_views(inst)
     agents = [cls(v, params, agent_rng(seed, v.agent_id)) for v in views]
     n = len(agents)
     stats = MessageStats()
+    wire = Wire(faults, seed, n) if faults.active else None
+    counts = new_counts()
+    # copies on the wire: due round -> [(receiver, sender, round sent, position, message)]
+    pending: dict[int, list[tuple[int, int, int, int, Message]]] = defaultdict(list)
     inboxes: list[list[Outgoing]] = [[] for _ in range(n)]
+    in_flight = 0
 
-    def deliver(src: int, out: list[Outgoing], cache: dict[int, int]) -> int:
-        for dst, msg in out:
+    def send(src: int, rnd: int, out: list[Outgoing]) -> None:
+        nonlocal in_flight
+        if wire is None:
+            counts["sent"] += len(out)
+            pending[rnd + 1].extend((dst, src, rnd, i, msg) for i, (dst, msg) in enumerate(out))
+            in_flight += len(out)
+            return
+        for i, (dst, msg) in enumerate(out):
+            copies, due = wire.fate(src, dst, rnd, i, counts)
+            pending[due].extend([(dst, src, rnd, i, msg)] * copies)
+            in_flight += copies
+
+    def flush(rnd: int) -> list[list[Outgoing]]:
+        """Hand the copies due in round rnd + 1 to their receivers; they count as delivered."""
+        due = pending.pop(rnd + 1, [])
+        if wire is not None:
+            due.sort(key=lambda c: (c[1], c[2], c[3]))
+        cache: dict[int, int] = {}
+        boxes: list[list[Outgoing]] = [[] for _ in range(n)]
+        for dst, src, _sent, _i, msg in due:
             stats.record(src, dst, type(msg).__name__, sized(msg, cache))
-            inboxes[dst].append((src, msg))
-        return len(out)
+            boxes[dst].append((src, msg))
+        stats.per_round.append(len(due))
+        if wire is not None:
+            boxes = [wire.order(d, rnd + 1, box) for d, box in enumerate(boxes)]
+        return boxes
 
-    cache: dict[int, int] = {}
-    in_flight = sum(deliver(a.id, check_outgoing(a, a.start(), n), cache) for a in agents)
-    stats.per_round.append(in_flight)
+    for a in agents:
+        send(a.id, 0, check_outgoing(a, a.start(), n))
+    inboxes = flush(0)
     rnd = 0
     quiescence = cls.termination != "stable"
-    while (in_flight and quiescence) or not all(a.converged for a in agents):
+    live = agents
+
+    def result(converged: bool) -> RunResult:
+        crashed = [] if wire is None else [a.id for a in agents if not wire.alive(a.id, rnd)]
+        plans = [Plan(a.id) if a.id in crashed else a.plan() for a in agents]
+        return RunResult(plans, rnd, converged, stats, wire=counts, crashed=crashed)
+
+    while (in_flight and quiescence) or not all(a.converged for a in live):
         if rnd >= max_rounds:
-            return RunResult([a.plan() for a in agents], rnd, False, stats)
+            return result(False)
         if deadline is not None and time.monotonic() > deadline:
             raise TrialTimeout(f"time limit reached in round {rnd}")
         rnd += 1
-        current, inboxes = inboxes, [[] for _ in range(n)]
-        cache = {}
-        in_flight = 0
-        for a in agents:
+        if wire is not None:
+            live = [a for a in agents if wire.alive(a.id, rnd)]
+        current = inboxes
+        in_flight -= sum(len(box) for box in current)  # handled in this round
+        for a in live:
             inbox = current[a.id]
             if not inbox and a.converged:
                 continue
-            in_flight += deliver(a.id, check_outgoing(a, a.step(rnd, inbox), n), cache)
-        stats.per_round.append(in_flight)
-    return RunResult([a.plan() for a in agents], rnd, True, stats)
+            send(a.id, rnd, check_outgoing(a, a.step(rnd, inbox), n))
+        inboxes = flush(rnd)
+    return result(True)
+
+
+def run_local_async(
+    inst: Instance,
+    cls: type[Allocator],
+    params: dict[str, Any],
+    seed: int,
+    max_rounds: int = 10_000,
+    deadline: float | None = None,
+    faults: Faults = NO_FAULTS,
+    mean_latency: float = 1.0,
+) -> RunResult:
+    """A discrete-event simulation of asynchronous delivery: each message is handled on arrival,
+    after an exponential latency (seeded by the trial seed) plus any injected delay. Agents
+    handle at most ``max_rounds`` messages per neighbour. ``rounds`` is the largest number of
+    messages any agent handled."""
+    views = local_views(inst)
+    agents = [cls(v, params, agent_rng(seed, v.agent_id)) for v in views]
+    n = len(agents)
+    stats = MessageStats()
+    wire = Wire(faults, seed, n) if faults.active else None
+    counts = new_counts()
+    latency = np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(1 << 31,)))
+    events: list[tuple[float, int, int, int, Message]] = []  # (time, seq, receiver, sender, msg)
+    acts = [0] * n
+    limits = [max_rounds * max(1, len(v.neighbours)) for v in views]
+    crashed: set[int] = set()
+    limited = False
+    seq = 0
+
+    def send(src: int, now: float, out: list[Outgoing]) -> None:
+        nonlocal seq
+        for i, (dst, msg) in enumerate(out):
+            if wire is None:
+                counts["sent"] += 1
+                copies, extra = 1, 0
+            else:
+                copies, due = wire.fate(src, dst, acts[src], i, counts, rounds=False)
+                extra = due - acts[src] - 1
+            for _ in range(copies):
+                t = now + float(latency.exponential(mean_latency)) + extra * mean_latency
+                heapq.heappush(events, (t, seq, dst, src, msg))
+                seq += 1
+
+    for a in agents:
+        send(a.id, 0.0, check_outgoing(a, a.start(), n))
+    handled = 0
+    while events:
+        if deadline is not None and handled % 256 == 0 and time.monotonic() > deadline:
+            raise TrialTimeout(f"time limit reached after {handled} deliveries")
+        now, _, dst, src, msg = heapq.heappop(events)
+        if dst in crashed:
+            counts["lost_crash"] += 1
+            continue
+        if acts[dst] >= limits[dst]:
+            limited = True
+            continue
+        handled += 1
+        stats.record(src, dst, type(msg).__name__, sized(msg, {}))
+        acts[dst] += 1
+        a = agents[dst]
+        send(dst, now, check_outgoing(a, a.receive(src, msg), n))
+        if wire is not None and not wire.alive(dst, acts[dst]):
+            crashed.add(dst)
+    plans = [Plan(a.id) if a.id in crashed else a.plan() for a in agents]
+    converged = not limited and all(a.converged for a in agents if a.id not in crashed)
+    return RunResult(plans, max(acts), converged, stats, wire=counts, crashed=sorted(crashed))

@@ -24,6 +24,17 @@ params = { comm = ["full", "ring"] }       # a list is a grid axis
 [[families]]
 name = "tsplib"
 instances = ["eil51", "berlin52"]          # dataset families
+
+[[faults]]                                 # optional fault profiles: a grid axis of trials
+name = "none"
+[[faults]]
+name = "lossy"
+drop = 0.1
+delay = { p = 0.2, dist = "uniform", min = 1, max = 3 }
+duplicate = 0.05
+reorder = true
+partition = { groups = "halves", from = 2, to = 6 }
+crash = [{ agent = 0, round = 3 }]
 ```
 """
 
@@ -41,6 +52,7 @@ from typing import Any
 
 import allocators
 from harness.errors import SpecError
+from harness.faults import fault_name, parse_faults
 from harness.scenarios import get_family, parse_size
 
 RUNTIMES = ("local", "ray")
@@ -55,7 +67,13 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "optimum_time_limit": (30.0, float, "seconds > 0"),
     "max_rounds": (10_000, int, "a round limit >= 1"),
     "address": ("", str, "a Ray cluster address ('auto', 'host:port'); empty: start Ray here"),
-    "workers": (0, int, "a number of worker processes >= 0 (0 = one per CPU)"),
+    "workers": (
+        0,
+        int,
+        "a number of trials in parallel >= 0 (0 = one per CPU of this machine, or of the Ray "
+        "cluster on the ray runtime)",
+    ),
+    "agents_per_actor": (1, int, "agents hosted by one Ray actor, >= 1"),
     "out": ("results", str, "a directory path"),
 }
 
@@ -87,6 +105,7 @@ class BenchSpec:
     allocators: list[AllocatorEntry]
     families: list[FamilyEntry]
     source: str = "spec"
+    faults: list[dict[str, Any]] = field(default_factory=lambda: [{}])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +120,7 @@ class BenchSpec:
                 }
                 for f in self.families
             ],
+            "faults": [dict(f) for f in self.faults],
         }
 
     def spec_hash(self) -> str:
@@ -147,6 +167,7 @@ def check_setting(key: str, value: Any, source: str) -> Any:
         (key in ("seeds", "max_rounds") and value < 1)
         or (key in ("time_limit", "optimum_time_limit") and value <= 0)
         or (key == "workers" and value < 0)
+        or (key == "agents_per_actor" and value < 1)
         or (key == "runtime" and value not in RUNTIMES)
     )
     if bad:
@@ -157,9 +178,11 @@ def check_setting(key: str, value: Any, source: str) -> Any:
 def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
     if not isinstance(d, dict):
         raise SpecError(source, "(top level)", "a table")
-    unknown = sorted(set(d) - {"bench", "allocators", "families"})
+    unknown = sorted(set(d) - {"bench", "allocators", "families", "faults"})
     if unknown:
-        raise SpecError(source, unknown[0], "only [bench], [[allocators]] and [[families]]")
+        raise SpecError(
+            source, unknown[0], "only [bench], [[allocators]], [[families]] and [[faults]]"
+        )
     settings = {k: v[0] for k, v in SETTINGS.items()}
     bench = d.get("bench", {})
     if not isinstance(bench, dict):
@@ -219,7 +242,20 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
         raise SpecError(source, "allocators", "at least one [[allocators]] entry")
     if not fams:
         raise SpecError(source, "families", "at least one [[families]] entry")
-    return BenchSpec(settings, allocs, fams, source)
+    profiles = _list(d.get("faults"), source, "faults") or [{}]
+    seen: dict[str, int] = {}
+    for i, prof in enumerate(profiles):
+        where = f"faults[{i}]"
+        parse_faults(prof, source, where)
+        if "name" in prof and not isinstance(prof["name"], str):
+            raise SpecError(source, f"{where}.name", "a string", prof["name"])
+        label = fault_name(prof)
+        if label in seen:
+            raise SpecError(
+                source, f"{where}.name", f"a name not used by faults[{seen[label]}]", label
+            )
+        seen[label] = i
+    return BenchSpec(settings, allocs, fams, source, [dict(p) for p in profiles])
 
 
 def _list(value: Any, source: str, where: str) -> list[Any]:
@@ -266,10 +302,21 @@ def apply_overrides(
     instances_csv: str | None = None,
     family_params: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
+    faults: list[str] | None = None,
 ) -> BenchSpec:
-    """Command-line flags over a spec: flags win over the file's values."""
+    """Command-line flags over a spec: flags win over the file's values. ``faults``: fault
+    profiles as TOML inline tables (``{drop = 0.1, reorder = true}``), replacing the spec's."""
     d = spec.to_dict()
     src = "command line"
+    if faults:
+        d["faults"] = []
+        for i, text in enumerate(faults):
+            try:
+                d["faults"].append(tomllib.loads(f"x = {text}")["x"])
+            except tomllib.TOMLDecodeError as exc:
+                raise SpecError(
+                    src, f"--faults[{i}]", "a TOML inline table like '{drop = 0.1}'", text
+                ) from exc
     for k, v in (settings or {}).items():
         if v is not None:
             d["bench"][k] = check_setting(k, v, src)

@@ -14,6 +14,7 @@ from typing import Any
 
 import allocators
 from harness.errors import InputError, SpecError
+from harness.faults import fault_name, parse_faults
 from harness.model import Instance
 from harness.scenarios import get_family, make_instance
 from harness.spec import BenchSpec, _grid
@@ -77,6 +78,7 @@ class Trial:
     rep: int
     runtime: str
     faults: dict[str, Any] = field(default_factory=dict)
+    fault_name: str = "none"
 
     def base_row(self, run_id: str, time_limit: float) -> dict[str, Any]:
         """Identifying columns every stored row has, whatever its status."""
@@ -88,6 +90,7 @@ class Trial:
             "trial_rep": self.rep,
             "trial_runtime": self.runtime,
             "trial_faults": json.dumps(self.faults, sort_keys=True),
+            "trial_fault_name": self.fault_name,
             "trial_time_limit": time_limit,
             "alg_name": self.allocator,
             "alg_params": json.dumps(self.params, sort_keys=True),
@@ -172,6 +175,20 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
         per_family.append((fam.name, built))
     trials: list[Trial] = []
     notes: list[str] = []
+    profiles = [
+        (fault_name(f), parse_faults(f, spec.source, f"faults[{i}]"))
+        for i, f in enumerate(spec.faults)
+    ]
+    for i, (_label, prof) in enumerate(profiles):
+        for agent, _rnd in prof.crash:
+            small = [x for x in instances.values() if x.n_agents <= agent]
+            if small:
+                raise SpecError(
+                    spec.source,
+                    f"faults[{i}].crash",
+                    f"an agent id below {small[0].n_agents}, the agent count of {small[0].name}",
+                    agent,
+                )
     for ai, entry in enumerate(spec.allocators):
         cls = allocators.get(entry.name)
         for params in entry.variants(spec.source, f"allocators[{ai}]"):
@@ -180,13 +197,28 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
                     notes.append(f"{entry.name} does not support family {fam_name}: not run")
                     continue
                 for inst_spec, rep in built:
+                    # the seed leaves faults out: profiles compare on the same runs, paired
                     seed = derive_seed(
                         s["root_seed"], "trial", entry.name, params, inst_spec.hash, rep
                     )
-                    key = trial_key(entry.name, params, inst_spec.hash, seed, s["runtime"], {})
-                    trials.append(
-                        Trial(key, entry.name, params, inst_spec, seed, rep, s["runtime"])
-                    )
+                    for label, prof in profiles:
+                        faults = prof.to_dict()
+                        key = trial_key(
+                            entry.name, params, inst_spec.hash, seed, s["runtime"], faults
+                        )
+                        trials.append(
+                            Trial(
+                                key,
+                                entry.name,
+                                params,
+                                inst_spec,
+                                seed,
+                                rep,
+                                s["runtime"],
+                                faults,
+                                label,
+                            )
+                        )
     seen: set[str] = set()
     unique = []
     for t in trials:

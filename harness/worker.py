@@ -15,6 +15,7 @@ from typing import Any
 import allocators
 from harness.evaluate import evaluate
 from harness.exact import solve_exact
+from harness.faults import Faults, parse_faults
 from harness.runtime_local import RunResult, TrialTimeout, run_local
 from harness.scenarios import make_instance
 
@@ -64,10 +65,13 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         if reason:
             raise SkipTrial(reason)
         deadline = time.monotonic() + job["time_limit"]
+        faults = parse_faults(job.get("faults") or {})
         if job.get("runtime") == "ray":
-            result = run_on_ray(inst, cls, job, deadline)
+            result = run_on_ray(inst, cls, job, deadline, faults)
         else:
-            result = run_local(inst, cls, job["params"], job["seed"], job["max_rounds"], deadline)
+            result = run_local(
+                inst, cls, job["params"], job["seed"], job["max_rounds"], deadline, faults
+            )
         opt = job.get("optimum")
         metrics = evaluate(inst, result.plans, opt)
         stats = result.stats.summary()
@@ -85,6 +89,10 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
                 "trial_plans": json.dumps([p.to_dict() for p in result.plans]),
                 "trial_agent_nodes": json.dumps(result.nodes) if result.nodes else None,
                 "m_nodes": len(set(result.nodes)) if result.nodes else 1,
+                "m_calls": result.calls,
+                **{f"m_msgs_{k}": v for k, v in result.wire.items()},
+                "m_crashed": len(result.crashed),
+                "trial_crashed_agents": json.dumps(result.crashed),
                 "trial_status": "done",
                 "trial_message": ""
                 if result.converged
@@ -107,25 +115,33 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
 _RAY_POOL: list[Any] = []
 
 
-def run_on_ray(inst: Any, cls: Any, job: dict[str, Any], deadline: float) -> RunResult:
+def run_on_ray(
+    inst: Any, cls: Any, job: dict[str, Any], deadline: float, faults: Faults
+) -> RunResult:
     """A trial on the ray runtime, from a worker process connected to the coordinator's Ray
-    instance; the worker keeps its agent actors for the next trials (a failed trial's actors
-    are killed, so the pool is rebuilt)."""
+    instance; the worker keeps its host actors for the next trials (actors that a failure or
+    an injected crash killed are replaced in the pool by ``run_ray``)."""
     import ray
 
-    from actors.runtime import run_ray, spawn
+    from actors.runtime import hosts_needed, run_ray, spawn
 
     if not ray.is_initialized():
         ray.init(address=job["ray_address"], log_to_driver=False)
-    if len(_RAY_POOL) < inst.n_agents:
-        _RAY_POOL.extend(spawn(inst.n_agents - len(_RAY_POOL)))
-    try:
-        return run_ray(
-            inst, cls, job["params"], job["seed"], job["max_rounds"], deadline, _RAY_POOL
-        )
-    except Exception:
-        _RAY_POOL.clear()
-        raise
+    per = job.get("agents_per_actor", 1)
+    need = hosts_needed(inst.n_agents, per)
+    if len(_RAY_POOL) < need:
+        _RAY_POOL.extend(spawn(need - len(_RAY_POOL)))
+    return run_ray(
+        inst,
+        cls,
+        job["params"],
+        job["seed"],
+        job["max_rounds"],
+        deadline,
+        _RAY_POOL,
+        faults,
+        per,
+    )
 
 
 def serve(conn: Any) -> None:

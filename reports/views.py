@@ -62,17 +62,19 @@ def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
 
 SUMMARY_SQL = """
 SELECT inst_family AS family, alg_name AS allocator, inst_size AS size,
+       trial_fault_name AS faults,
        CASE WHEN count(*) FILTER (WHERE trial_status <> 'skip') = 0 THEN 'skip'
             ELSE printf('%d/%d', count(*) FILTER (WHERE trial_status = 'done'),
                         count(*) FILTER (WHERE trial_status <> 'skip')) END AS done,
        avg(m_gap) AS gap,
        avg(CASE WHEN m_feasible THEN 1.0 ELSE 0.0 END) FILTER (WHERE trial_status = 'done') AS feas,
        avg(m_coverage) AS cover,
+       avg(m_conflicts) AS confl,
        avg(m_messages) AS msgs,
        avg(m_rounds) AS rounds,
        1000 * avg(trial_wall_s) FILTER (WHERE trial_status = 'done') AS ms
 FROM trials
 WHERE trial_run_id = ?
 GROUP BY ALL
-ORDER BY family, min(inst_n_tasks * 100000 + inst_n_agents), allocator
+ORDER BY family, min(inst_n_tasks * 100000 + inst_n_agents), allocator, faults
 """

@@ -6,6 +6,7 @@ ray = pytest.importorskip("ray")
 
 import allocators  # noqa: E402
 from actors.runtime import AgentError, run_ray, spawn  # noqa: E402
+from harness.faults import parse_faults  # noqa: E402
 from harness.runtime_local import run_local  # noqa: E402
 from harness.scenarios import make_instance  # noqa: E402
 from tests.conformance import CASES, recipe  # noqa: E402
@@ -59,6 +60,8 @@ def summary(result):
         "by_type": s["by_type"],
         "pairs": dict(result.stats.pairs),
         "per_round": list(result.stats.per_round),
+        "wire": dict(result.wire),
+        "crashed": list(result.crashed),
     }
 
 
@@ -98,3 +101,104 @@ def test_a_killed_actor_is_detected_and_ends_the_trial(pool):
     with pytest.raises(AgentError, match="agent 1: its actor died"):
         run_ray(inst, cls, cls.resolve_params({"round": 2}), seed=0)
     assert run_ray(inst, allocators.get("cbaa"), {}, seed=0, actors=pool).converged
+
+
+FAULTS = {
+    "drop": {"drop": 0.2},
+    "delay": {"delay": {"p": 0.4, "dist": "uniform", "min": 1, "max": 3}},
+    "geometric": {"delay": {"p": 0.3, "dist": "geometric", "mean": 2.0}},
+    "dup-reorder": {"duplicate": 0.3, "reorder": True},
+    "partition": {"partition": {"groups": "halves", "from": 0, "to": 4}},
+    "crash": {"crash": [{"agent": 1, "round": 2}]},
+    "all": {
+        "drop": 0.1,
+        "duplicate": 0.1,
+        "reorder": True,
+        "delay": {"p": 0.2, "max": 2},
+        "partition": {"groups": [[0, 1], [2, 3]], "from": 1, "to": 3},
+        "crash": [{"agent": 4, "round": 3}],
+    },
+}
+FAULT_CASES = [
+    ("cbba", "tdr", (14, 6), {"comm": "ring"}),
+    ("cbaa", "assignment", (8, 6), {"comm": "line"}),
+    ("sga", "tdr", (10, 5), {}),
+]
+
+
+@pytest.mark.parametrize("profile", list(FAULTS))
+@pytest.mark.parametrize("name,family,size,params", FAULT_CASES, ids=[c[0] for c in FAULT_CASES])
+def test_ray_equals_local_under_faults(pool, profile, name, family, size, params):
+    """The same faults are injected on both runtimes: same plans, rounds, counts, losses."""
+    inst = make_instance(recipe(family, size, params, seed=3))
+    cls = allocators.get(name)
+    p = cls.resolve_params({})
+    faults = parse_faults(FAULTS[profile])
+    local = run_local(inst, cls, p, seed=3, faults=faults)
+    remote = run_ray(inst, cls, p, seed=3, actors=pool, faults=faults)
+    assert summary(remote) == summary(local)
+    assert local.wire["sent"] > 0
+
+
+def test_an_injected_crash_kills_the_actor_and_the_pool_is_refilled(pool):
+    inst = make_instance(recipe("assignment", (8, 6), {"comm": "ring"}, seed=0))
+    cls = allocators.get("cbaa")
+    before = list(pool)
+    res = run_ray(inst, cls, {}, 0, actors=pool, faults=parse_faults(FAULTS["crash"]))
+    assert res.crashed == [1] and res.plans[1].tasks == []
+    assert pool[1] is not before[1] and pool[0] is before[0]  # only the crashed one replaced
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(before[1].__ray_ready__.remote())  # really killed
+    assert run_ray(inst, cls, {}, 0, actors=pool).converged  # the replacement works
+
+
+@pytest.mark.parametrize("per", [2, 3, 5])
+def test_several_agents_per_actor_equal_local(pool, per):
+    inst = make_instance(recipe("tdr", (20, 10), {"comm": "ring"}, seed=5))
+    cls = allocators.get("cbba")
+    p = cls.resolve_params({})
+    faults = parse_faults({"drop": 0.1, "delay": {"p": 0.2, "max": 2}})
+    one = run_ray(inst, cls, p, seed=5, actors=pool, faults=faults)
+    hosted = run_ray(inst, cls, p, seed=5, actors=pool, faults=faults, agents_per_actor=per)
+    assert summary(hosted) == summary(one) == summary(run_local(inst, cls, p, 5, faults=faults))
+    assert hosted.calls < one.calls  # batched per host pair; deliveries inside a host are free
+    assert len(set(hosted.nodes)) == 1  # one node here; host count is ceil(10 / per)
+
+
+ASYNC_FAULTS = [
+    {},
+    {"duplicate": 0.5},
+    {"delay": {"p": 0.5, "max": 3}},
+    {"drop": 0.0, "reorder": True},
+]
+
+
+@pytest.mark.parametrize("per", [1, 4])
+@pytest.mark.parametrize("fault", ASYNC_FAULTS, ids=["none", "dup", "delay", "reorder"])
+def test_asynchronous_delivery_reaches_the_synchronous_answer(pool, per, fault):
+    """Async CBAA ends in the global greedy assignment whatever the arrival order: on Ray
+    (real arrival order, weight-throwing termination) it matches the local simulation and
+    synchronous CBAA."""
+    inst = make_instance(recipe("assignment", (12, 10), {"comm": "rgg", "radius": 40.0}, seed=6))
+    sync = run_local(inst, allocators.get("cbaa"), {}, seed=6)
+    cls = allocators.get("cbaa_async")
+    faults = parse_faults(fault)
+    local = run_local(inst, cls, {}, seed=6, faults=faults)
+    remote = run_ray(inst, cls, {}, 6, actors=pool, faults=faults, agents_per_actor=per)
+    alloc = [p.tasks for p in sync.plans]
+    assert [p.tasks for p in local.plans] == alloc
+    assert [p.tasks for p in remote.plans] == alloc
+    assert remote.converged and local.converged
+    w = remote.wire
+    assert remote.stats.messages == w["sent"] + w["duplicated"]  # every copy was delivered
+
+
+def test_asynchronous_crash_silences_the_agent(pool):
+    inst = make_instance(recipe("assignment", (12, 10), {"comm": "full"}, seed=6))
+    cls = allocators.get("cbaa_async")
+    faults = parse_faults({"crash": [{"agent": 3, "round": 1}]})
+    remote = run_ray(inst, cls, {}, 6, actors=pool, faults=faults)
+    assert remote.crashed == [3] and remote.plans[3].tasks == []
+    assert remote.wire["lost_crash"] > 0
+    w = remote.wire
+    assert remote.stats.messages == w["sent"] + w["duplicated"] - w["lost_crash"]
