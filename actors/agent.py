@@ -35,7 +35,7 @@ their Ray shells.
 
 from __future__ import annotations
 
-import asyncio
+import threading
 import traceback
 from collections import defaultdict, deque
 from fractions import Fraction
@@ -276,44 +276,49 @@ def split(weight: Fraction, parts: int) -> list[Fraction]:
     return [piece] * parts
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, concurrency_groups={"wait": 1})
 class Monitor:
-    """Collects the weight returned by idle hosts; a trial is over when all of it is back."""
+    """Collects the weight returned by idle hosts; a trial is over when all of it is back.
+    ``wait`` blocks in its own thread; everything else runs one call at a time."""
 
     def __init__(self) -> None:
         self.trial: str | None = None
         self.weight = Fraction(0)
-        self.event = asyncio.Event()
+        self.event = threading.Event()
 
-    async def reset(self, trial: str) -> None:
+    def reset(self, trial: str) -> None:
+        self.event.set()  # release a waiter of an abandoned trial
         self.trial, self.weight = trial, Fraction(0)
-        self.event = asyncio.Event()
+        self.event = threading.Event()
 
-    async def give(self, trial: str, weight: Fraction) -> None:
+    def give(self, trial: str, weight: Fraction) -> None:
         if trial != self.trial:
             return
         self.weight += weight
         if self.weight == 1:
             self.event.set()
 
-    async def wait(self, trial: str) -> bool:
-        await self.event.wait()
+    @ray.method(concurrency_group="wait")
+    def wait(self, trial: str) -> bool:
+        event = self.event
+        event.wait()
         return self.trial == trial
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, concurrency_groups={"wait": 1})
 class HostActor:
-    """Hosts one agent, or several. Methods run one at a time (asyncio actor, no awaits inside
-    a delivery), so a delivery is never interleaved with another."""
+    """Hosts one agent, or several. A threaded actor: deliveries run one at a time in the
+    default group (never interleaved); only ``result`` waits, in its own thread. Plain actors
+    take more calls per second than asyncio ones (DESIGN §5; docs/benchmarks.md)."""
 
     def __init__(self) -> None:
         self.hosts: dict[int, Any] = {}
         self.trial: str | None = None
         self.error: str | None = None
-        self.finished = asyncio.Event()
+        self.finished = threading.Event()
         self.calls = 0
 
-    async def setup(
+    def setup(
         self,
         trial: str,
         inst: Instance,
@@ -330,8 +335,9 @@ class HostActor:
     ) -> list[int]:
         from harness.faults import parse_faults
 
+        self.finished.set()  # release a result() call of an abandoned trial
         self.trial, self.error, self.calls = trial, None, 0
-        self.finished = asyncio.Event()
+        self.finished = threading.Event()
         self.directory, self.handles, self.index = directory, handles, index
         self.monitor = monitor
         prof = parse_faults(faults)
@@ -341,7 +347,7 @@ class HostActor:
         return agents
 
     # -- synchronous -----------------------------------------------------------------------
-    async def begin(self, weight: Fraction | None = None) -> None:
+    def begin(self, weight: Fraction | None = None) -> None:
         if self.asynchronous:
             sends = []
             for h in self.hosts.values():
@@ -353,7 +359,7 @@ class HostActor:
                 sends += self._guard(h.start)
             self._route(sends)
 
-    async def deliver(self, trial: str, items: list[Send]) -> None:
+    def deliver(self, trial: str, items: list[Send]) -> None:
         if trial != self.trial or self.error is not None:
             return  # a late batch of an earlier trial
         self._route(items)
@@ -384,7 +390,7 @@ class HostActor:
             return []
 
     # -- asynchronous ----------------------------------------------------------------------
-    async def deliver_async(
+    def deliver_async(
         self, trial: str, items: list[tuple[int, Any, int]], weight: Fraction
     ) -> None:
         if trial != self.trial:
@@ -412,14 +418,15 @@ class HostActor:
             self.calls += 1
 
     # -- results ---------------------------------------------------------------------------
-    async def close(self) -> None:
+    def close(self) -> None:
         """The driver saw the trial end (asynchronous delivery: all weight returned)."""
         self.finished.set()
 
-    async def result(self) -> list[dict[str, Any]] | dict[str, Any]:
+    @ray.method(concurrency_group="wait")
+    def result(self) -> list[dict[str, Any]] | dict[str, Any]:
         """Per-agent results once every hosted agent is done (synchronous), or once the driver
         closes the trial (asynchronous), or at once after an error."""
-        await self.finished.wait()
+        self.finished.wait()
         if self.error is not None:
             return {"error": self.error, "agents": sorted(self.hosts)}
         node = ray.get_runtime_context().get_node_id()

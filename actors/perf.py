@@ -1,8 +1,8 @@
 """Figures of the ray runtime (docs/benchmarks.md): actor spawn time, per-trial set-up with a
 reused pool, memory of the actors, and message/call rates, against the local runtime.
 
-    python -m actors.perf spawn 8 32 128
-    python -m actors.perf rate --family tdr --sizes 60x20,100x50,150x100
+    python -m actors.perf spawn 8 32 128 --per 1,1,8
+    python -m actors.perf rate --sizes 60x20,100x50,150x100 --per 1,5
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 import ray
 
 import allocators
-from actors.runtime import run_ray, spawn
+from actors.runtime import hosts_needed, run_ray, spawn
 from harness.runtime_local import run_local
 from harness.scenarios import make_instance, parse_size
 
@@ -25,7 +25,7 @@ def actor_rss_mb() -> float:
     total_kb = 0
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and b"AgentActor" in (proc / "cmdline").read_bytes():
+            if proc.name.isdigit() and b"HostActor" in (proc / "cmdline").read_bytes():
                 for line in (proc / "status").read_text().splitlines():
                     if line.startswith("VmRSS:"):
                         total_kb += int(line.split()[1])
@@ -34,46 +34,48 @@ def actor_rss_mb() -> float:
     return total_kb / 1024
 
 
-def spawn_figures(counts: list[int]) -> None:
-    for n in counts:
+def spawn_figures(counts: list[int], pers: list[int]) -> None:
+    for n, per in zip(counts, pers, strict=True):
         t0 = time.perf_counter()
-        actors = spawn(n)
+        actors = spawn(hosts_needed(n, per))
         t_spawn = time.perf_counter() - t0
         inst = make_instance(
             {"family": "assignment", "size": [n, n], "seed": 0, "params": {"comm": "ring"}}
         )
         cls = allocators.get("cbaa")
-        run_ray(inst, cls, {}, seed=0, actors=actors)  # warm: modules imported in every actor
+        run_ray(inst, cls, {}, seed=0, actors=actors, agents_per_actor=per)  # warm-up
         t1 = time.perf_counter()
-        run_ray(inst, cls, {}, seed=1, actors=actors)
+        r = run_ray(inst, cls, {}, seed=1, actors=actors, agents_per_actor=per)
         t_trial = time.perf_counter() - t1
         print(
-            f"agents={n} spawn_s={t_spawn:.1f} trial_with_pool_s={t_trial:.2f} actors_rss_mb={actor_rss_mb():.0f}",
+            f"agents={n} per_actor={per} actors={len(actors)} spawn_s={t_spawn:.1f} "
+            f"setup_with_pool_s={r.setup_s:.2f} trial_with_pool_s={t_trial:.2f} "
+            f"actors_rss_mb={actor_rss_mb():.0f}",
             flush=True,
         )
         for a in actors:
             ray.kill(a)
 
 
-def rate_figures(family: str, sizes: list[str]) -> None:
-    for size in sizes:
+def rate_figures(family: str, sizes: list[str], pers: list[int]) -> None:
+    for size, per in ((s, q) for s in sizes for q in pers):
         n, m = parse_size(size)
         inst = make_instance(
             {"family": family, "size": [n, m], "seed": 0, "params": {"comm": "full"}}
         )
         cls = allocators.get("cbba")
         p = cls.resolve_params({})
-        actors = spawn(m)
-        run_ray(inst, cls, p, seed=0, actors=actors)  # warm-up (imports, numba cache)
+        actors = spawn(hosts_needed(m, per))
+        run_ray(inst, cls, p, seed=0, actors=actors, agents_per_actor=per)  # warm-up
         t0 = time.perf_counter()
-        r = run_ray(inst, cls, p, seed=0, actors=actors)
+        r = run_ray(inst, cls, p, seed=0, actors=actors, agents_per_actor=per)
         wall = time.perf_counter() - t0
         t1 = time.perf_counter()
         run_local(inst, cls, p, seed=0)
         local = time.perf_counter() - t1
         msgs = r.stats.messages
         print(
-            f"cbba {size}: rounds={r.rounds} messages={msgs} calls={r.calls} wall_s={wall:.2f} "
+            f"cbba {size} per_actor={per}: rounds={r.rounds} messages={msgs} calls={r.calls} wall_s={wall:.2f} "
             f"msgs_per_s={msgs / wall:.0f} calls_per_s={r.calls / wall:.0f} local_wall_s={local:.2f}",
             flush=True,
         )
@@ -87,12 +89,14 @@ def main() -> None:
     ap.add_argument("counts", nargs="*", type=int, default=[8, 32, 128])
     ap.add_argument("--family", default="tdr")
     ap.add_argument("--sizes", default="60x20,100x50,150x100")
+    ap.add_argument("--per", default="1", help="agents per actor, comma-separated")
     args = ap.parse_args()
+    pers = [int(x) for x in args.per.split(",")]
     ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     if args.what == "spawn":
-        spawn_figures(args.counts)
+        spawn_figures(args.counts, pers if len(pers) > 1 else pers * len(args.counts))
     else:
-        rate_figures(args.family, args.sizes.split(","))
+        rate_figures(args.family, args.sizes.split(","), pers)
     ray.shutdown()
 
 

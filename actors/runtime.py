@@ -84,6 +84,7 @@ def run_ray(
     directory = [a // per for a in range(n)]
     blocks = [[a for a in range(n) if directory[a] == h] for h in range(k)]
     trial = uuid.uuid4().hex
+    t_setup = time.perf_counter()
     inst_ref = ray.put(inst)
     monitor = None if cls.synchronous else _monitor()
     if monitor is not None:
@@ -107,6 +108,7 @@ def run_ray(
             for h, a in enumerate(used)
         ]
     )
+    setup_s = time.perf_counter() - t_setup
     share = Fraction(1, k)
     ray.get([a.begin.remote(None if cls.synchronous else share) for a in used])
     refs = [a.result.remote() for a in used]
@@ -150,6 +152,8 @@ def run_ray(
         result = assemble_async(by_agent)
     result.nodes = [by_agent[a]["node"] for a in range(n)]
     result.calls = calls
+    result.actors = k
+    result.setup_s = setup_s
     return result
 
 

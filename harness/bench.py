@@ -158,7 +158,10 @@ def bench(
                         }
                     )
                     job = {**_trial_job(trial, known, s), "ray_address": ray_address}
-                    pool.submit(("trial", trial), "trial", job, _grace(s["time_limit"]))
+                    limit = _grace(s["time_limit"])
+                    if trial.runtime == "ray":  # the worker may first have to start its actors
+                        limit += 30.0 + 0.5 * min(trial.instance.n_agents, s["max_actors"])
+                    pool.submit(("trial", trial), "trial", job, limit)
             for (kind, tag), result in pool.results():
                 if kind == "optimum":
                     row = _optimum_row(instances[tag], result, s["optimum_time_limit"])
@@ -237,6 +240,7 @@ def _trial_job(
         "runtime": trial.runtime,
         "faults": trial.faults,
         "agents_per_actor": s["agents_per_actor"],
+        "max_actors": s["max_actors"],
         "optimum": opt["opt_value"] if opt and opt["opt_status"] == "optimal" else None,
     }
 

@@ -70,6 +70,8 @@ class RunResult:
     stats: MessageStats
     nodes: list[str] | None = None  # the node of each agent, on the ray runtime
     calls: int | None = None  # remote calls between agents, on the ray runtime
+    actors: int | None = None  # actors hosting the agents, on the ray runtime
+    setup_s: float | None = None  # driver time to hand the trial to the actors (ray runtime)
     wire: dict[str, int] = field(default_factory=new_counts)  # faults.COUNTERS
     crashed: list[int] = field(default_factory=list)  # agents crashed by injection
 

@@ -74,6 +74,11 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         "cluster on the ray runtime)",
     ),
     "agents_per_actor": (1, int, "agents hosted by one Ray actor, >= 1"),
+    "max_actors": (
+        32,
+        int,
+        "actors per trial on the ray runtime, >= 1 (more agents than this share actors)",
+    ),
     "out": ("results", str, "a directory path"),
 }
 
@@ -167,7 +172,7 @@ def check_setting(key: str, value: Any, source: str) -> Any:
         (key in ("seeds", "max_rounds") and value < 1)
         or (key in ("time_limit", "optimum_time_limit") and value <= 0)
         or (key == "workers" and value < 0)
-        or (key == "agents_per_actor" and value < 1)
+        or (key in ("agents_per_actor", "max_actors") and value < 1)
         or (key == "runtime" and value not in RUNTIMES)
     )
     if bad:

@@ -64,11 +64,11 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         reason = cls.skip_reason(inst, job["params"])
         if reason:
             raise SkipTrial(reason)
-        deadline = time.monotonic() + job["time_limit"]
         faults = parse_faults(job.get("faults") or {})
         if job.get("runtime") == "ray":
-            result = run_on_ray(inst, cls, job, deadline, faults)
+            result = run_on_ray(inst, cls, job, faults)
         else:
+            deadline = time.monotonic() + job["time_limit"]
             result = run_local(
                 inst, cls, job["params"], job["seed"], job["max_rounds"], deadline, faults
             )
@@ -90,6 +90,8 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
                 "trial_agent_nodes": json.dumps(result.nodes) if result.nodes else None,
                 "m_nodes": len(set(result.nodes)) if result.nodes else 1,
                 "m_calls": result.calls,
+                "m_actors": result.actors,
+                "trial_setup_s": result.setup_s,
                 **{f"m_msgs_{k}": v for k, v in result.wire.items()},
                 "m_crashed": len(result.crashed),
                 "trial_crashed_agents": json.dumps(result.crashed),
@@ -115,22 +117,22 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
 _RAY_POOL: list[Any] = []
 
 
-def run_on_ray(
-    inst: Any, cls: Any, job: dict[str, Any], deadline: float, faults: Faults
-) -> RunResult:
+def run_on_ray(inst: Any, cls: Any, job: dict[str, Any], faults: Faults) -> RunResult:
     """A trial on the ray runtime, from a worker process connected to the coordinator's Ray
     instance; the worker keeps its host actors for the next trials (actors that a failure or
-    an injected crash killed are replaced in the pool by ``run_ray``)."""
+    an injected crash killed are replaced in the pool by ``run_ray``). Agents share actors
+    when there are more than ``max_actors``. The time limit starts once the pool is up."""
     import ray
 
     from actors.runtime import hosts_needed, run_ray, spawn
 
     if not ray.is_initialized():
         ray.init(address=job["ray_address"], log_to_driver=False)
-    per = job.get("agents_per_actor", 1)
+    per = max(job.get("agents_per_actor", 1), -(-inst.n_agents // job.get("max_actors", 1 << 30)))
     need = hosts_needed(inst.n_agents, per)
     if len(_RAY_POOL) < need:
         _RAY_POOL.extend(spawn(need - len(_RAY_POOL)))
+    deadline = time.monotonic() + job["time_limit"]
     return run_ray(
         inst,
         cls,

@@ -24,42 +24,68 @@ SAME = (
     "m_msg_types",
     "m_conflicts",
     "m_converged",
+    "trial_fault_name",
+    "m_msgs_sent",
+    "m_msgs_dropped",
+    "m_msgs_duplicated",
+    "m_msgs_lost_crash",
+    "m_crashed",
 )
 
 
-def spec(out, runtime):
+def spec(out, runtime, **settings):
     return spec_from_dict(
         {
-            "bench": {"seeds": 1, "out": str(out), "runtime": runtime, "workers": 2},
+            "bench": {"seeds": 1, "out": str(out), "runtime": runtime, "workers": 2, **settings},
             "allocators": [
                 {"name": "cbba"},
                 {"name": "cbaa"},
                 {"name": "greedy_nn"},
                 {"name": "sga"},
+                {"name": "cbaa_async"},
             ],
             "families": [
                 {"name": "assignment", "sizes": ["6x5"], "params": {"comm": "ring"}},
                 {"name": "tdr", "sizes": ["12x4"]},
+            ],
+            "faults": [
+                {},
+                {
+                    "name": "lossy",
+                    "drop": 0.2,
+                    "duplicate": 0.1,
+                    "delay": {"p": 0.2, "max": 2},
+                    "crash": [{"agent": 1, "round": 2}],
+                },
             ],
         }
     )
 
 
 def test_bench_on_ray_stores_the_same_rows_as_local(tmp_path):
+    """Synchronous allocators: the same rows, faults included, with 1 or 2 agents per actor.
+    Asynchronous CBAA: the same allocation (its message counts depend on arrival order)."""
     ray_run = bench(spec(tmp_path / "ray", "ray"))
+    hosted = bench(spec(tmp_path / "hosted", "ray", agents_per_actor=2))
     local_run = bench(spec(tmp_path / "local", "local"))
-    assert ray_run.counts == local_run.counts == {"done": 7}
-    ray_rows = sorted(
-        RunStore(tmp_path / "ray", ray_run.run_id).rows(),
-        key=lambda r: (r["alg_name"], r["inst_hash"]),
-    )
-    local_rows = sorted(
-        RunStore(tmp_path / "local", local_run.run_id).rows(),
-        key=lambda r: (r["alg_name"], r["inst_hash"]),
-    )
-    assert [{k: r[k] for k in SAME} for r in ray_rows] == [
-        {k: r[k] for k in SAME} for r in local_rows
-    ]
+    assert ray_run.counts == local_run.counts == hosted.counts == {"done": 16}
+
+    def rows(path, run):
+        return sorted(
+            RunStore(path, run.run_id).rows(),
+            key=lambda r: (r["alg_name"], r["inst_hash"], r["trial_fault_name"]),
+        )
+
+    ray_rows = rows(tmp_path / "ray", ray_run)
+    local_rows = rows(tmp_path / "local", local_run)
+    hosted_rows = rows(tmp_path / "hosted", hosted)
+    for other in (ray_rows, hosted_rows):
+        for r, loc in zip(other, local_rows, strict=True):
+            keys = SAME if r["alg_name"] != "cbaa_async" else ("trial_plans", "m_objective")
+            if r["alg_name"] == "cbaa_async" and r["trial_fault_name"] == "lossy":
+                keys = ("trial_fault_name",)  # loss under real arrival order: any outcome
+            assert {k: r[k] for k in keys} == {k: loc[k] for k in keys}, r["alg_name"]
+    assert sum(r["m_calls"] for r in hosted_rows) < sum(r["m_calls"] for r in ray_rows)
     assert {r["trial_runtime"] for r in ray_rows} == {"ray"}
     assert all(r["m_nodes"] == 1 and r["trial_agent_nodes"] for r in ray_rows), [
         (r["alg_name"], r.get("m_nodes"), r.get("trial_agent_nodes")) for r in ray_rows
