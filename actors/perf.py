@@ -3,6 +3,7 @@ reused pool, memory of the actors, and message/call rates, against the local run
 
     python -m actors.perf spawn 8 32 128 --per 1,1,8
     python -m actors.perf rate --sizes 60x20,100x50,150x100 --per 1,5
+    python -m actors.perf nn
 """
 
 from __future__ import annotations
@@ -83,9 +84,42 @@ def rate_figures(family: str, sizes: list[str], pers: list[int]) -> None:
             ray.kill(a)
 
 
+@ray.remote(num_cpus=0)
+class _Echo:
+    def small_value(self) -> bytes:
+        return b"ok"
+
+
+@ray.remote(num_cpus=0)
+class _Client:
+    def __init__(self, servers: list) -> None:
+        self.servers = servers
+
+    def burst(self, n: int) -> int:
+        refs = [s.small_value.remote() for _ in range(n // len(self.servers)) for s in self.servers]
+        ray.get(refs)
+        return len(refs)
+
+
+def nn_figure(total: int = 20_000) -> None:
+    """Our stand-in for `ray microbenchmark`'s "n:n actor calls async" (which cannot start on
+    this machine): n = max(1, CPUs // 2) client actors each fire calls at n server actors and
+    wait for all of them; calls per second over all clients."""
+    import os
+
+    n = max(1, (os.cpu_count() or 2) // 2)
+    servers = [_Echo.remote() for _ in range(n)]
+    clients = [_Client.remote(servers) for _ in range(n)]
+    ray.get([c.burst.remote(100) for c in clients])  # warm-up
+    t0 = time.perf_counter()
+    done = sum(ray.get([c.burst.remote(total // n) for c in clients]))
+    wall = time.perf_counter() - t0
+    print(f"n:n actor calls async (n={n}): {done / wall:.0f} calls/s", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("spawn", "rate"))
+    ap.add_argument("what", choices=("spawn", "rate", "nn"))
     ap.add_argument("counts", nargs="*", type=int, default=[8, 32, 128])
     ap.add_argument("--family", default="tdr")
     ap.add_argument("--sizes", default="60x20,100x50,150x100")
@@ -95,6 +129,8 @@ def main() -> None:
     ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     if args.what == "spawn":
         spawn_figures(args.counts, pers if len(pers) > 1 else pers * len(args.counts))
+    elif args.what == "nn":
+        nn_figure()
     else:
         rate_figures(args.family, args.sizes.split(","), pers)
     ray.shutdown()

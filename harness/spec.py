@@ -4,7 +4,7 @@
 [bench]
 seeds = 3                 # repetitions: instances per size (generated) or trial seeds (datasets)
 root_seed = 0
-runtime = "local"
+runtime = "ray"            # agents as Ray actors (embedded Ray unless address is set); or "local"
 time_limit = 60.0         # seconds per trial; over it the trial is stored as "timeout"
 optimum = true            # exact optimum (PuLP) for instances small enough
 optimum_time_limit = 30.0
@@ -61,7 +61,7 @@ RUNTIMES = ("local", "ray")
 SETTINGS: dict[str, tuple[Any, type, str]] = {
     "seeds": (3, int, "a number of repetitions >= 1"),
     "root_seed": (0, int, "an integer seed"),
-    "runtime": ("local", str, f"one of {', '.join(RUNTIMES)}"),
+    "runtime": ("ray", str, f"one of {', '.join(RUNTIMES)}"),
     "time_limit": (60.0, float, "seconds > 0"),
     "optimum": (True, bool, "true or false"),
     "optimum_time_limit": (30.0, float, "seconds > 0"),
@@ -75,7 +75,7 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     ),
     "agents_per_actor": (1, int, "agents hosted by one Ray actor, >= 1"),
     "max_actors": (
-        32,
+        16,
         int,
         "actors per trial on the ray runtime, >= 1 (more agents than this share actors)",
     ),

@@ -42,6 +42,7 @@ def small_spec(out, **bench_settings):
             "bench": {
                 "seeds": 2,
                 "out": str(out),
+                "runtime": "local",
                 "workers": 2,
                 "time_limit": 30.0,
                 **bench_settings,
@@ -156,6 +157,7 @@ def test_errors_and_timeouts_are_rows_and_the_run_goes_on(tmp_path):
             "bench": {
                 "seeds": 1,
                 "out": str(tmp_path),
+                "runtime": "local",
                 "workers": 2,
                 "time_limit": 1.0,
                 "optimum": False,
@@ -194,7 +196,13 @@ def test_errors_and_timeouts_are_rows_and_the_run_goes_on(tmp_path):
 def test_round_limit_is_a_stored_outcome(tmp_path):
     spec = spec_from_dict(
         {
-            "bench": {"seeds": 1, "out": str(tmp_path), "max_rounds": 2, "optimum": False},
+            "bench": {
+                "seeds": 1,
+                "out": str(tmp_path),
+                "runtime": "local",
+                "max_rounds": 2,
+                "optimum": False,
+            },
             "allocators": [{"name": "cbba"}],
             "families": [{"name": "tdr", "sizes": ["20x5"], "params": {"comm": "line"}}],
         }
@@ -276,6 +284,8 @@ def test_cli_bench_query_and_list(tmp_path):
     out = tmp_path / "res"
     r = harness_cli(
         "bench",
+        "--runtime",
+        "local",
         "--allocators",
         "cbaa,greedy_nn,hungarian",
         "--family",

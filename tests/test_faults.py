@@ -174,7 +174,13 @@ def test_bad_profiles_name_the_field(profile, field):
 def fault_spec(out, faults):
     return spec_from_dict(
         {
-            "bench": {"seeds": 2, "out": str(out), "workers": 2, "optimum": False},
+            "bench": {
+                "seeds": 2,
+                "out": str(out),
+                "runtime": "local",
+                "workers": 2,
+                "optimum": False,
+            },
             "allocators": [{"name": "cbba"}, {"name": "cbaa_async"}, {"name": "cbaa"}],
             "families": [{"name": "assignment", "sizes": ["8x6"], "params": {"comm": "ring"}}],
             "faults": faults,
