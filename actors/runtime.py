@@ -183,7 +183,7 @@ def assemble(results: dict[int, dict[str, Any]], max_rounds: int) -> RunResult:
             plans.append(Plan(a))
             continue
         plan = [p for r, p in res["plans"] if r <= final][-1]
-        plans.append(Plan(plan["agent"], plan["tasks"], plan["times"], plan["bids"]))
+        plans.append(Plan.from_dict(plan))
     stats = MessageStats()
     per_round = [0] * (final + 1)
     wire = new_counts()
@@ -212,7 +212,7 @@ def assemble_async(results: dict[int, dict[str, Any]]) -> RunResult:
     for a in sorted(results):
         res = results[a]
         p = res["plan"]
-        plans.append(Plan(p["agent"], p["tasks"], p["times"], p["bids"]))
+        plans.append(Plan.from_dict(p))
         for src, kind, size in res["log"]:
             stats.record(src, a, kind, size)
         for c in COUNTERS:

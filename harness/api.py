@@ -121,6 +121,9 @@ class LocalView:
     agent: dict[str, float]  # own row of the agents table
     agent_caps: np.ndarray | None
     tasks: PublicTasks
+    #: public facts of the instance every agent knows (``inst.meta["public"]``), such as
+    #: the task-attribute weights of the heterogeneous family
+    public: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def neighbour_set(self) -> frozenset[int]:
@@ -156,9 +159,30 @@ class Plan:
     tasks: list[int] = field(default_factory=list)
     times: list[float] | None = None
     bids: list[float] | None = None
+    #: market mechanisms: the transaction price of each task (who pays whom is the
+    #: allocator's ``market`` side, see docs/markets.md)
+    prices: list[float] | None = None
+    #: protocol facts an allocator reports about itself (e.g. ``auction_rounds``); numbers only
+    extra: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"agent": self.agent, "tasks": self.tasks, "times": self.times, "bids": self.bids}
+        d: dict[str, Any] = {
+            "agent": self.agent,
+            "tasks": self.tasks,
+            "times": self.times,
+            "bids": self.bids,
+        }
+        if self.prices is not None:
+            d["prices"] = self.prices
+        if self.extra is not None:
+            d["extra"] = self.extra
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Plan:
+        return cls(
+            d["agent"], d["tasks"], d.get("times"), d.get("bids"), d.get("prices"), d.get("extra")
+        )
 
 
 class ProtocolError(Exception):
@@ -183,6 +207,10 @@ class Allocator(ABC):
     #: "stable": when every agent is converged, even if agents still exchange messages (for
     #: algorithms that, like synchronous CBBA, talk every round and judge convergence locally)
     termination: ClassVar[str] = "quiescence"
+    #: market mechanisms: "forward" (agents buy the right to do tasks: an agent pays the price
+    #: of each task it wins) or "reverse" (task holders buy service: an agent is paid the
+    #: price); None for allocators without payments. The evaluator's economic metrics read it.
+    market: ClassVar[str | None] = None
 
     def __init__(self, view: LocalView, params: dict[str, Any], rng: np.random.Generator) -> None:
         self.view = view
@@ -262,7 +290,16 @@ def local_views(inst: Any, only: list[int] | None = None) -> list[LocalView]:
         caps = None if inst.agent_caps is None else _readonly(inst.agent_caps[i].copy())
         views.append(
             LocalView(
-                i, inst.n_agents, neigh[i], diameter, inst.family, inst.objective, row, caps, tasks
+                i,
+                inst.n_agents,
+                neigh[i],
+                diameter,
+                inst.family,
+                inst.objective,
+                row,
+                caps,
+                tasks,
+                inst.meta.get("public", {}),
             )
         )
     return views

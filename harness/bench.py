@@ -241,6 +241,7 @@ def _trial_job(
         "faults": trial.faults,
         "agents_per_actor": s["agents_per_actor"],
         "max_actors": s["max_actors"],
+        "market_checks": s["market_checks"],
         "optimum": opt["opt_value"] if opt and opt["opt_status"] == "optimal" else None,
     }
 

@@ -47,7 +47,11 @@ def gap(value: float | None, reference: float | None, sense: str) -> float | Non
     return 0.0 if abs(g) < 1e-9 else g
 
 
-def evaluate(inst: Instance, plans: list[Plan], optimum: float | None = None) -> dict[str, Any]:
+def evaluate(
+    inst: Instance, plans: list[Plan], optimum: float | None = None, market: str | None = None
+) -> dict[str, Any]:
+    """Feasibility, coverage, objective and gaps of the plans; with ``market`` ("forward" or
+    "reverse", the allocator's side), also the economic metrics of :mod:`harness.economics`."""
     n, m = inst.n_tasks, inst.n_agents
     by_agent: dict[int, Plan] = {}
     for p in plans:
@@ -72,6 +76,7 @@ def evaluate(inst: Instance, plans: list[Plan], optimum: float | None = None) ->
     counts = np.zeros(m, dtype=np.int64)
     reward = 0.0
     payoff_sum = 0.0
+    gross = np.zeros(m)  # value each agent's served tasks produce (the economy's "value")
     start_time = np.full(n, np.nan)
     for a in range(m):
         p = by_agent.get(a, Plan(a))
@@ -102,9 +107,13 @@ def evaluate(inst: Instance, plans: list[Plan], optimum: float | None = None) ->
             if s > t["tw_end"][j] + TOL:
                 v_window += 1
             else:
-                reward += t["value"][j] * math.exp(-t["discount"][j] * (s - t["tw_start"][j]))
+                r = t["value"][j] * math.exp(-t["discount"][j] * (s - t["tw_start"][j]))
+                reward += r
+                if payoff is None:
+                    gross[a] += r
             if payoff is not None:
                 payoff_sum += payoff[a, j]
+                gross[a] += payoff[a, j]
             if claims[j] == 1:
                 start_time[j] = s
             busy[a] += d / speed + t["duration"][j]
@@ -125,22 +134,28 @@ def evaluate(inst: Instance, plans: list[Plan], optimum: float | None = None) ->
             ):
                 v_precedence += 1
 
-    conflicts = int((claims > 1).sum())
+    conflicts = int((claims > t["team"]).sum())
     covered = int((claims > 0).sum())
     violations = v_window + v_bundle + v_capability + v_capacity + v_return + v_precedence
     feasible = conflicts == 0 and violations == 0
     cost = float((distance * a_cols["cost_per_distance"]).sum())
+    # the cost side of the economy: a fixed cost per served task, plus travel at the agent's
+    # cost per distance unless the objective's value already nets the distance (max_payoff)
+    econ_cost = a_cols["fixed_cost"] * counts
+    if payoff is None:
+        econ_cost = econ_cost + distance * a_cols["cost_per_distance"]
     makespan = float(completion.max() - a_cols["avail_start"].min()) if counts.any() else 0.0
     value = {
         "max_payoff": payoff_sum,
         "max_tdr": reward,
         "min_sum": cost,
         "min_max": makespan,
+        "max_welfare": float(gross.sum() - econ_cost.sum()),
     }[inst.objective]
     complete = covered == n
     comparable = feasible and (inst.sense == "max" or complete)
     bk = inst.best_known()
-    return {
+    out = {
         "m_objective": float(value),
         "m_feasible": feasible,
         "m_complete": complete,
@@ -165,3 +180,9 @@ def evaluate(inst: Instance, plans: list[Plan], optimum: float | None = None) ->
         "m_best_known": bk,
         "m_gap_best_known": gap(value, bk, inst.sense) if comparable else None,
     }
+    if market is not None:
+        from harness.economics import market_metrics
+
+        every = [by_agent.get(a, Plan(a)) for a in range(m)]
+        out.update(market_metrics(inst, every, gross, econ_cost, market))
+    return out

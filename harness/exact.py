@@ -66,6 +66,8 @@ def solve_exact(inst: Instance, time_limit: float = 30.0) -> Optimum:
             out = _tdr(inst, time_limit)
         elif inst.objective in ("min_sum", "min_max"):
             out = _routing(inst, time_limit)
+        elif inst.objective == "max_welfare":
+            out = _welfare(inst, time_limit)
         else:  # pragma: no cover - objectives are validated
             out = Optimum(None, "skipped", "", 0.0, note=f"no exact model for {inst.objective}")
     except MemoryError:
@@ -132,6 +134,40 @@ def _assignment(inst: Instance, time_limit: float) -> Optimum:
         if (v.value() or 0) > 0.5:
             plans[a].tasks.append(int(j))
     value = pulp.value(prob.objective) if status in ("optimal", "feasible") else None
+    return Optimum(
+        None if value is None else float(value), status, "pulp.cbc", 0.0, bound, plans=plans
+    )
+
+
+def _welfare(inst: Instance, time_limit: float) -> Optimum:
+    """Market welfare with one task per agent and team tasks: maximise the sum over chosen
+    (agent, task) pairs of ``value - fixed_cost - cost_per_distance * distance``, each agent
+    on at most one task it is capable of, each task taking at most ``team`` agents; serving
+    nothing is allowed (a pair worth less than zero is never chosen)."""
+    a = inst.agents
+    if not np.all(a["max_tasks"] == 1):
+        return Optimum(None, "skipped", "", 0.0, note="max_welfare exact model: one task per agent")
+    start, _, _ = distance_matrices(inst)
+    gain = (
+        inst.tasks["value"][None, :]
+        - a["fixed_cost"][:, None]
+        - a["cost_per_distance"][:, None] * start
+    )
+    ok = capable(inst) & (gain > 0)
+    prob = pulp.LpProblem("welfare", pulp.LpMaximize)
+    pairs = list(zip(*np.nonzero(ok), strict=True))
+    x = {(i, j): prob.add_variable(f"x_{i}_{j}", cat="Binary") for i, j in pairs}
+    prob += pulp.lpSum(gain[i, j] * v for (i, j), v in x.items())
+    for i in range(inst.n_agents):
+        prob += pulp.lpSum(v for (b, _), v in x.items() if b == i) <= 1
+    for j in range(inst.n_tasks):
+        prob += pulp.lpSum(v for (_, k), v in x.items() if k == j) <= int(inst.tasks["team"][j])
+    status, bound = _cbc(prob, time_limit)
+    plans = [Plan(i) for i in range(inst.n_agents)]
+    for (i, j), v in x.items():
+        if (v.value() or 0) > 0.5:
+            plans[i].tasks.append(int(j))
+    value = (pulp.value(prob.objective) or 0.0) if status in ("optimal", "feasible") else None
     return Optimum(
         None if value is None else float(value), status, "pulp.cbc", 0.0, bound, plans=plans
     )

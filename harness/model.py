@@ -26,6 +26,7 @@ OBJECTIVES: dict[str, str] = {
     "max_tdr": "max",  # total time-discounted reward (CBBA paper)
     "min_sum": "min",  # total travel distance
     "min_max": "min",  # makespan: latest route completion time
+    "max_welfare": "max",  # market welfare: value of served tasks minus the agents' costs
 }
 
 INF = math.inf
@@ -45,6 +46,7 @@ AGENT_COLUMNS: dict[str, tuple[type, Any]] = {
     "avail_start": (float, 0.0),
     "avail_end": (float, INF),
     "cost_per_distance": (float, 1.0),
+    "fixed_cost": (float, 0.0),  # market economics: cost of serving any one task
 }
 TASK_COLUMNS: dict[str, tuple[type, Any]] = {
     "x": (float, None),
@@ -56,7 +58,11 @@ TASK_COLUMNS: dict[str, tuple[type, Any]] = {
     "value": (float, 1.0),
     "discount": (float, 0.0),  # lambda of value * exp(-lambda * (start - tw_start))
     "demand": (float, 0.0),
+    "team": (int, 1),  # how many agents the task takes (markets with team tasks); 1 = one
 }
+#: columns added after format version 1, hashed only when not all at their default, so that
+#: earlier instances keep their hashes
+_HASH_IF_SET = {"fixed_cost": 0.0, "team": 1}
 #: columns allowed to hold +inf (everything else must be finite, or NaN where the default is NaN)
 _MAY_BE_INF = {"capacity", "avail_end", "tw_end"}
 
@@ -355,6 +361,7 @@ class Instance:
             a["max_tasks"],
         )
         _check(source, "agents", "capacity", a["capacity"] >= 0, "a capacity >= 0", a["capacity"])
+        _check(source, "tasks", "team", t["team"] >= 1, "an integer >= 1 (agents)", t["team"])
         _check(
             source,
             "agents",
@@ -401,10 +408,14 @@ class Instance:
         h.update(f"v{FORMAT_VERSION}|{self.family}|{self.objective}|{self.distance_kind}|".encode())
         for table in (self.agents, self.tasks):
             for name in sorted(table):
+                if name in _HASH_IF_SET and np.all(table[name] == _HASH_IF_SET[name]):
+                    continue  # a later column at its default keeps earlier hashes valid
                 h.update(name.encode())
                 h.update(np.ascontiguousarray(table[name], dtype=np.float64).tobytes())
         for arr in (self.agent_caps, self.task_caps, self.comm.edges, self.precedence):
             h.update(b"|" if arr is None else np.ascontiguousarray(arr).tobytes())
+        if self.meta.get("public"):
+            h.update(json.dumps(self.meta["public"], sort_keys=True).encode())
         return h.hexdigest()[:16]
 
     # -- JSON -----------------------------------------------------------------------------

@@ -182,6 +182,89 @@ def gen_mtsp(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
     )
 
 
+HETEROGENEOUS = {
+    "cap_max": 0.8,
+    "req_max": 0.2,
+    "team_min": 2,
+    "team_max": 5,
+    "alpha": 0.3,
+    "beta": 0.7,
+}
+
+
+def gen_heterogeneous(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
+    """Heterogeneous agents and multi-attribute tasks, the setting of the FMMRA seed paper
+    (its §2-3 and Table 2; our reading of the ranges is in docs/markets.md).
+
+    Agents: a position, five capability levels (computing, mobility, decision, defence,
+    firepower) in [0, cap_max], a value measure V in [1, 10] (the fixed cost of doing any
+    task) and a fuel use e in [1, 10] per workspace side travelled; one task each.
+    Tasks: a position, a benefit B in [20, 30] (the ``value`` column), required levels in
+    [0, req_max] (an agent below any of them is screened out), and a team size in
+    [team_min, team_max] (how many agents the task takes). Each task's attribute weights come
+    from an AHP judgment matrix accepted only with CR < 0.1; the weights, the fitness scale
+    and the cost-effectiveness weights alpha (bid) and beta (fitness) are public.
+    Objective: welfare (benefit minus the agents' costs)."""
+    rng = np.random.default_rng(seed)
+    params = {**HETEROGENEOUS, **params}
+    k = 5
+    cap_max, req_max = float(params["cap_max"]), float(params["req_max"])
+    if not 0.0 <= req_max <= cap_max:
+        raise SpecError(
+            "family parameters", "req_max", f"a level in [0, cap_max={cap_max}]", req_max
+        )
+    lo, hi = int(params["team_min"]), int(params["team_max"])
+    if not 1 <= lo <= hi:
+        raise SpecError("family parameters", "team_max", f"an integer >= team_min ({lo}) >= 1", hi)
+    a, t = _points(rng, n_agents, 2), _points(rng, n_tasks, 2)
+    from harness.economics import ahp_sample
+
+    weights, crs, draws = [], [], 0
+    for _ in range(n_tasks):
+        w, cr, tries = ahp_sample(rng, k)
+        weights.append([round(float(v), 12) for v in w])
+        crs.append(round(cr, 12))
+        draws += tries
+    return Instance.build(
+        name=f"heterogeneous-{n_tasks}x{n_agents}-s{seed}",
+        family="heterogeneous",
+        objective="max_welfare",
+        agents={
+            "x": a[:, 0],
+            "y": a[:, 1],
+            "max_tasks": 1,
+            "fixed_cost": rng.uniform(1.0, 10.0, n_agents),
+            "cost_per_distance": rng.uniform(1.0, 10.0, n_agents) / WORLD,
+        },
+        tasks={
+            "x": t[:, 0],
+            "y": t[:, 1],
+            "value": rng.uniform(20.0, 30.0, n_tasks),
+            "team": rng.integers(lo, hi + 1, n_tasks),
+        },
+        agent_caps=rng.uniform(0.0, cap_max, (n_agents, k)),
+        task_caps=rng.uniform(0.0, req_max, (n_tasks, k)),
+        comm=comm_from_params(params, n_agents, a),
+        meta={
+            "generator": "heterogeneous",
+            "params": params,
+            "seed": seed,
+            "size": [n_tasks, n_agents],
+            "attributes": ["computing", "mobility", "decision", "defence", "firepower"],
+            "ahp_cr": crs,
+            "ahp_draws": draws,
+            "public": {
+                "ahp_weights": weights,
+                "fitness_range": [1.0, 10.0],
+                "cap_max": cap_max,
+                "alpha": float(params["alpha"]),
+                "beta": float(params["beta"]),
+            },
+        },
+        source=f"generator heterogeneous {n_tasks}x{n_agents}",
+    )
+
+
 _GRAPH = {"comm": "full", "radius": 40.0}
 
 
@@ -225,6 +308,15 @@ FAMILIES: dict[str, Family] = {
             {**_GRAPH, "dim": 2, "objective": "min_sum", "return_to_start": False},
             gen_mtsp,
             "10x5, 20x4, 30x3, 35x5, 40x6 .. 1000x50",
+        ),
+        Family(
+            "heterogeneous",
+            "heterogeneous agents, multi-attribute team tasks, AHP fitness (FMMRA paper)",
+            "generated",
+            ("max_welfare",),
+            {**_GRAPH, **HETEROGENEOUS},
+            gen_heterogeneous,
+            "4x10 .. 4x29 (the seed paper), any TASKSxAGENTS",
         ),
         _dataset_family(
             "tsplib",

@@ -79,6 +79,12 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         int,
         "actors per trial on the ray runtime, >= 1 (more agents than this share actors)",
     ),
+    "market_checks": (
+        64,
+        int,
+        "agents x tasks up to which market trials get the truthfulness and stability checks, "
+        ">= 0 (0 = never)",
+    ),
     "out": ("results", str, "a directory path"),
 }
 
@@ -171,7 +177,7 @@ def check_setting(key: str, value: Any, source: str) -> Any:
     bad = (
         (key in ("seeds", "max_rounds") and value < 1)
         or (key in ("time_limit", "optimum_time_limit") and value <= 0)
-        or (key == "workers" and value < 0)
+        or (key in ("workers", "market_checks") and value < 0)
         or (key in ("agents_per_actor", "max_actors") and value < 1)
         or (key == "runtime" and value not in RUNTIMES)
     )

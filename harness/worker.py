@@ -73,7 +73,9 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
                 inst, cls, job["params"], job["seed"], job["max_rounds"], deadline, faults
             )
         opt = job.get("optimum")
-        metrics = evaluate(inst, result.plans, opt)
+        metrics = evaluate(inst, result.plans, opt, cls.market)
+        if cls.market and inst.n_agents * inst.n_tasks <= job.get("market_checks", 0):
+            metrics.update(market_check_columns(inst, cls, job, result.plans))
         stats = result.stats.summary()
         out.update(metrics)
         out.update(
@@ -111,6 +113,16 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     out["trial_wall_s"] = time.perf_counter() - wall0
     out["trial_cpu_s"] = time.process_time() - cpu0
     out["trial_peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def market_check_columns(inst: Any, cls: Any, job: dict[str, Any], plans: list[Any]) -> dict:
+    """Truthfulness (re-runs on the local runtime, same seed, one agent misreporting at a
+    time) and stability of the outcome; see :mod:`harness.market_checks`."""
+    from harness.market_checks import stability, truthfulness
+
+    out = truthfulness(inst, cls, job["params"], job["seed"], plans)
+    out.update(stability(inst, plans, cls.market))
     return out
 
 
