@@ -219,3 +219,84 @@ def test_fmmra_dynamic_markup_raises_bids_over_rounds():
     # with the markup, winners paid more of their expected profit than without it
     assert ev_dyn["m_agent_utility_mean_winners"] < ev_fixed["m_agent_utility_mean_winners"]
     assert json.loads(ev_dyn["trial_utilities"]) != json.loads(ev_fixed["trial_utilities"])
+
+
+def market_spec(out, **settings):
+    from harness.spec import spec_from_dict
+
+    return spec_from_dict(
+        {
+            "bench": {
+                "seeds": 2,
+                "out": str(out),
+                "runtime": "local",
+                "workers": 2,
+                "time_limit": 60.0,
+                **settings,
+            },
+            "allocators": [
+                {"name": "fmmra"},
+                {"name": "vickrey"},
+                {"name": "combinatorial", "params": {"payment": ["vcg", "bid"]}},
+            ],
+            "families": [{"name": "heterogeneous", "sizes": ["3x6", "4x20"]}],
+        }
+    )
+
+
+@pytest.mark.slow
+def test_bench_stores_market_economics_and_checks_and_reproduces_them(tmp_path):
+    from harness.bench import bench
+    from harness.store import RunStore
+    from reports.views import connect
+
+    result = bench(market_spec(tmp_path / "a"))
+    assert result.counts == {"done": 16}
+    con = connect([tmp_path / "a"])
+    rows = con.execute(
+        """SELECT alg_name, inst_n_agents, m_gap, m_payments, m_welfare, m_truth_gain,
+                  m_stable, m_cost_effectiveness, m_auction_rounds
+           FROM trials ORDER BY trial_key"""
+    ).fetchall()
+    assert len(rows) == 16
+    for alg, agents, gap, payments, welfare, truth, stable, ce, rounds in rows:
+        assert payments is not None and welfare is not None and ce is not None
+        assert rounds >= 1
+        # the checks ran on the 3x6 instances only (market_checks = 64 pairs)
+        assert (truth is None) == (agents == 20), (alg, agents)
+        assert (stable is None) == (agents == 20)
+        if alg == "combinatorial" and agents == 6:
+            assert gap == pytest.approx(0.0, abs=1e-9)  # exact winner determination
+    vcg_truth = con.execute(
+        """SELECT max(m_truth_gain) FROM trials
+           WHERE alg_name = 'combinatorial' AND alg_params LIKE '%vcg%' AND inst_n_agents = 6"""
+    ).fetchall()[0][0]
+    assert vcg_truth == 0.0
+    again = bench(market_spec(tmp_path / "b", workers=1))
+    keep = ("trial_key", "trial_plans", "m_payments", "trial_utilities", "m_truth_gain")
+
+    def pick(store, run_id):
+        return sorted(tuple(r.get(k) for k in keep) for r in RunStore(store, run_id).rows())
+
+    assert pick(tmp_path / "a", result.run_id) == pick(tmp_path / "b", again.run_id)
+
+
+def test_fmmra_report_table_holds_every_mechanism_and_the_claims(tmp_path):
+    from harness.bench import bench
+    from harness.spec import spec_from_dict
+    from reports.markets import LABELS, fmmra_tables
+
+    spec = spec_from_dict(
+        {
+            "bench": {"seeds": 2, "out": str(tmp_path), "runtime": "local", "workers": 1},
+            "allocators": [{"name": n} for n in FMMRA_FIVE],
+            "families": [{"name": "heterogeneous", "sizes": ["4x10", "4x12"]}],
+        }
+    )
+    assert bench(spec).counts == {"done": 20}
+    text = fmmra_tables([tmp_path])
+    for agents in (10, 12):
+        for name in FMMRA_FIVE:
+            assert f"| {agents} | {LABELS[name]} | 2 |" in text
+    assert text.count("highest task cost-effectiveness |") == 2
+    assert "No heterogeneous trials" in fmmra_tables([tmp_path / "nothing"])
