@@ -164,11 +164,46 @@ class RoundAuction(Allocator):
         """After a lost round on ``task`` (default: nothing changes)."""
 
     def rank(self, bid: Bid) -> float:
-        """The holder's score of a bid: higher wins (default: the amount)."""
-        return bid.amount
+        """The holder's score of a bid: higher wins (default: the amount, forward; the
+        lower ask, reverse)."""
+        return bid.amount if self.market == "forward" else -bid.amount
 
     def fitness(self, task: int) -> float:
         return 0.0
+
+    def limit(self, task: int) -> float:
+        """The holder's public reserve: the least bid it takes (forward) or the most it pays
+        (reverse: the task's value, unbounded on cost-minimising instances)."""
+        if self.market == "forward":
+            return float(self.p.get("reserve", 0.0))
+        if self.view.objective in ("min_sum", "min_max"):
+            return np.inf
+        return float(self.view.tasks["value"][task])
+
+    def acceptable(self, task: int, amount: float) -> bool:
+        if self.market == "forward":
+            return amount >= self.limit(task)
+        return amount <= self.limit(task)
+
+    def price(self, task: int, amount: float, others: list[float]) -> float:
+        """The winner's price from its bid and the round's other bids on the task."""
+        if self.price_rule != "second":
+            return amount
+        if self.market == "forward":  # the best other bid not above the winner's
+            near = [b for b in others if b <= amount]
+            best_other = max(near) if near else None
+        else:  # the lowest other ask not below the winner's
+            near = [b for b in others if b >= amount]
+            best_other = min(near) if near else None
+        if best_other is not None:
+            return (
+                max(best_other, self.limit(task))
+                if self.market == "forward"
+                else min(best_other, self.limit(task))
+            )
+        if self.second_fallback == "own":
+            return amount
+        return self.limit(task) if np.isfinite(self.limit(task)) else amount
 
     # -- protocol -----------------------------------------------------------------------------
     def start(self) -> list[Outgoing]:
@@ -239,16 +274,10 @@ class RoundAuction(Allocator):
             order = sorted(offers, key=lambda sb: (-self.rank(sb[1]), sb[0]))
             winner, best = order[0]
             others = [b.amount for _, b in order[1:]]
-            reserve = self.p["reserve"]
-            if best.amount < reserve:
+            if not self.acceptable(j, best.amount):
                 out += [(s, self._answer(s, b, False, 0.0, False)) for s, b in order]
                 continue
-            if self.price_rule == "second":  # the best other bid not above the winner's
-                below = [b for b in others if b <= best.amount]
-                fallback = best.amount if self.second_fallback == "own" else reserve
-                price = max(reserve, max(below)) if below else fallback
-            else:
-                price = best.amount
+            price = self.price(j, best.amount, others)
             self.slots[j] -= 1
             full = self.slots[j] == 0
             out.append((winner, self._answer(winner, best, True, price, full)))
@@ -265,8 +294,8 @@ class RoundAuction(Allocator):
         if self.pending is not None or self.valuer.full:
             return []
         choice = self.choose()
-        while choice is not None and choice[1] < self.p["reserve"]:
-            self.open[choice[0]] = False  # below the public reserve: not worth bidding
+        while choice is not None and not self.acceptable(*choice):
+            self.open[choice[0]] = False  # beyond the public reserve: not worth bidding
             choice = self.choose()
         if choice is None:
             return []
@@ -299,12 +328,16 @@ class RoundAuction(Allocator):
         return self.choose() is None
 
     def plan(self) -> Plan:
+        """The won tasks in route order, with their bids and prices."""
+        won = {j: (b, p) for j, b, p in self.won}
+        route = self.valuer.route
+        order = [j for j in route.tasks if j in won]
         return Plan(
             self.id,
-            [j for j, _, _ in self.won],
-            None,
-            [b for _, b, _ in self.won],
-            [p for _, _, p in self.won],
+            order,
+            [float(t) for j, t in zip(route.tasks, route.times, strict=True) if j in won],
+            [won[j][0] for j in order],
+            [won[j][1] for j in order],
             {"auction_rounds": float(self.rounds)},
         )
 

@@ -203,19 +203,21 @@ class Route:
         wait_after = np.zeros(L)
         end_arrival = self.completion()
         nxt_slack = self.t_end - end_arrival if math.isfinite(self.t_end) else math.inf
-        nxt_wait = 0.0
+        nxt_wait = 0.0  # waiting before the next stop's start (none at the end)
+        cum_wait = 0.0  # waiting at every later stop
         for k in range(L - 1, -1, -1):
             j = self.tasks[k]
             own = self.tw_end[j] - self.times[k]
+            # a push of d here reaches the next stop as max(0, d - its waiting)
             slack[k] = min(own, nxt_wait + nxt_slack)
-            wait_after[k] = nxt_wait
+            wait_after[k] = cum_wait
             if k > 0:
                 prev = self.tasks[k - 1]
                 arrive = self.times[k - 1] + self.dur[prev] + self.D[prev, j] / self.speed
             else:
                 arrive = self.t0 + self.d0[j] / self.speed
             w = max(0.0, self.times[k] - arrive)
-            nxt_slack, nxt_wait = slack[k], nxt_wait + w
+            nxt_slack, nxt_wait, cum_wait = slack[k], w, cum_wait + w
         return slack, wait_after, end_arrival
 
     # -- changes ---------------------------------------------------------------------------
