@@ -109,6 +109,9 @@ def market_metrics(
     alpha, beta = float(pub.get("alpha", 0.0)), float(pub.get("beta", 0.0))
     fitness_total = ce_total = 0.0
     rounds = 0.0
+    transfers = None  # agents' net money when they trade among themselves (Contract Net)
+    if any(p.extra and "transfer" in p.extra for p in plans):
+        transfers = np.array([float((p.extra or {}).get("transfer", 0.0)) for p in plans])
     for p in plans:
         if p.extra:
             rounds = max(rounds, float(p.extra.get("auction_rounds", 0.0)))
@@ -126,6 +129,8 @@ def market_metrics(
             if fit is not None:
                 fitness_total += fit[p.agent, j]
                 ce_total += alpha * (bid if bid is not None else 0.0) + beta * fit[p.agent, j]
+    if transfers is not None:
+        paid = transfers
     if side == "forward":
         utility = gross - cost - paid
         holder = float(paid.sum())
@@ -134,7 +139,11 @@ def market_metrics(
         holder = float(gross.sum() - paid.sum())
     winners = np.array([bool(p.tasks) for p in plans])
     out: dict[str, Any] = {
-        "m_payments": float(paid.sum()),
+        "m_payments": float(
+            sum(float((p.extra or {}).get("paid", 0.0)) for p in plans)
+            if transfers is not None
+            else paid.sum()
+        ),
         "m_welfare": float(gross.sum() - cost.sum()),
         "m_value": float(gross.sum()),
         "m_cost": float(cost.sum()),
