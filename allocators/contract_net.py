@@ -13,7 +13,9 @@ other managers' awards meanwhile. If the insertion still costs no more than its 
 accepts and the manager pays it its bid; otherwise it refuses (the awardee fails) and the
 manager may announce the task again. A task with no improving bid rests until the
 manager's route changes; each task is announced at most ``max_announcements`` times. A task
-an agent cannot fit at the start is announced first and goes to any bidder.
+an agent cannot fit at the start is announced first and goes to any bidder. A manager
+checks its saving again when it awards, and refuses awards itself while its own award is
+unanswered, so that every accepted transfer gains both sides what they computed.
 
 Reverse market: contractors are paid their bids. An agent's money
 (``Plan.extra["transfer"]``) is the cost of its initial route, paid by the customer who
@@ -179,8 +181,9 @@ class ContractNet(Allocator):
         return [(k, msg) for k in range(self.view.n_agents) if k != self.id]
 
     def _close(self) -> list[Outgoing]:
-        task, seq, _, saving = self.open
+        task, seq, _, _ = self.open
         self.open = None
+        saving = self.saving(task)  # now: the route may have changed since the announcement
         ranked = sorted(self.bids)
         out: list[Outgoing] = []
         if ranked and ranked[0][0] < saving - self.p["min_gain"]:
@@ -225,7 +228,8 @@ class ContractNet(Allocator):
                     continue
                 cost = self.valuer.cost()[msg.task] * self.factor
                 ok = (
-                    msg.task not in self.valuer.route.tasks
+                    self.awarded is None  # its own route is locked while it awards a task
+                    and msg.task not in self.valuer.route.tasks
                     and np.isfinite(cost)
                     and cost <= msg.price + 1e-9
                 )

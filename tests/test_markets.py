@@ -300,3 +300,80 @@ def test_fmmra_report_table_holds_every_mechanism_and_the_claims(tmp_path):
             assert f"| {agents} | {LABELS[name]} | 2 |" in text
     assert text.count("highest task cost-effectiveness |") == 2
     assert "No heterogeneous trials" in fmmra_tables([tmp_path / "nothing"])
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_english_auction_is_within_its_increment_of_the_welfare_optimum(seed):
+    inst = hetero(4, 12, seed)
+    opt = solve_exact(inst)
+    _, p, result, ev = run(inst, "english")
+    assert ev["m_feasible"] and ev["m_ir_violations"] == 0
+    served = sum(len(plan.tasks) for plan in result.plans)
+    assert ev["m_objective"] >= opt.value - served * p["increment"] - 1e-9
+
+
+def test_dutch_auction_sells_at_falling_prices_and_is_not_truthful():
+    inst = single_item([30.0, 10.0, 20.0])
+    cls, p, result, ev = run(inst, "dutch", decrement=0.01)
+    winner = next(plan for plan in result.plans if plan.tasks)
+    assert winner.agent == 0 and ev["m_ir_violations"] == 0
+    assert winner.prices[0] <= 30.0 and winner.prices[0] > 20.0
+    assert truthfulness(inst, cls, p, 0, result.plans)["m_truth_gain"] > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_contract_net_only_improves_and_trades_rationally(seed):
+    from allocators.contract_net import initial_owner
+
+    inst = make_instance({"family": "mtsp", "size": [15, 4], "seed": seed, "params": {}})
+    cls, p, result, ev = run(inst, "contract_net")
+    assert result.converged and ev["m_feasible"] and ev["m_complete"]
+    assert ev["m_ir_violations"] == 0  # no agent ends worse off than it started
+    initial = [
+        [j for j in range(inst.n_tasks) if initial_owner(j, inst.n_agents, 0) == a]
+        for a in range(inst.n_agents)
+    ]
+    assert any(sorted(plan.tasks) != initial[plan.agent] for plan in result.plans)
+    # every transfer saved its manager more than it paid: the total cost fell
+    from allocators._market import Valuer
+    from harness.api import Plan, local_views
+
+    before = 0.0
+    for view in local_views(inst):
+        valuer = Valuer(view)
+        for j in initial[view.agent_id]:
+            valuer.add(j)
+        before += valuer.route.distance()
+    assert ev["m_objective"] < before
+    assert ev["m_payments"] > 0 and ev["m_auction_rounds"] >= 1
+    assert isinstance(result.plans[0], Plan)
+
+
+def test_ssi_and_psi_on_routing():
+    inst = make_instance({"family": "mtsp", "size": [10, 3], "seed": 1, "params": {}})
+    opt = solve_exact(inst)
+    _, _, _, ssi = run(inst, "ssi")
+    _, _, _, psi = run(inst, "psi")
+    for ev in (ssi, psi):
+        assert ev["m_feasible"] and ev["m_complete"]
+    assert ssi["m_ir_violations"] == 0  # each ask was the true marginal cost when won
+    assert ssi["m_objective"] <= psi["m_objective"]  # sequential sees its own route
+    assert ssi["m_objective"] >= opt.value - 1e-9
+    _, _, _, second = run(inst, "ssi", payment="second")
+    assert second["m_payments"] >= ssi["m_payments"]
+
+
+def test_double_auction_trades_between_cost_and_value_and_replays_from_its_seed():
+    inst = hetero(4, 16, 2)
+    cls = allocators.get("double_auction")
+    p = cls.resolve_params({})
+    a = run_local(inst, cls, p, 5)
+    b = run_local(inst, cls, p, 5)
+    assert [x.to_dict() for x in a.plans] == [x.to_dict() for x in b.plans]
+    ev = evaluate(inst, a.plans, None, cls.market)
+    assert a.converged and ev["m_feasible"] and ev["m_tasks_assigned"] > 0
+    assert ev["m_ir_violations"] == 0 and ev["m_holder_utility"] >= 0
+    for plan in a.plans:
+        for k, j in enumerate(plan.tasks):
+            assert plan.prices[k] <= inst.tasks["value"][j] + 1e-9
+            assert plan.bids[k] <= plan.prices[k] + 1e-9

@@ -202,3 +202,21 @@ def test_asynchronous_crash_silences_the_agent(pool):
     assert remote.wire["lost_crash"] > 0
     w = remote.wire
     assert remote.stats.messages == w["sent"] + w["duplicated"] - w["lost_crash"]
+
+
+@pytest.mark.parametrize("per", [1, 3])
+def test_double_auction_trades_on_ray_in_real_arrival_order(pool, per):
+    """The continuous double auction on asynchronous delivery: on Ray the trades follow the
+    real arrival order, so the allocation may differ from the local simulation's, but it is
+    feasible, every trade lies between the ask and the task's value, and it terminates."""
+    from harness.evaluate import evaluate
+
+    inst = make_instance(recipe("heterogeneous", (4, 10), {}, seed=3))
+    cls = allocators.get("double_auction")
+    p = cls.resolve_params({})
+    remote = run_ray(inst, cls, p, 3, actors=pool, agents_per_actor=per)
+    ev = evaluate(inst, remote.plans, None, cls.market)
+    assert remote.converged and ev["m_feasible"] and ev["m_tasks_assigned"] > 0
+    assert ev["m_ir_violations"] == 0 and ev["m_holder_utility"] >= 0
+    local = run_local(inst, cls, p, 3)
+    assert sum(len(x.tasks) for x in local.plans) > 0
