@@ -54,6 +54,7 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     reset_peak_rss()
     wall0, cpu0 = time.perf_counter(), time.process_time()
+    started = time.monotonic()
     try:
         inst = make_instance(job["recipe"])
         if inst.content_hash() != job["inst_hash"]:
@@ -75,7 +76,9 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         opt = job.get("optimum")
         metrics = evaluate(inst, result.plans, opt, cls.market)
         if cls.market and inst.n_agents * inst.n_tasks <= job.get("market_checks", 0):
-            metrics.update(market_check_columns(inst, cls, job, result.plans))
+            # the checks share the trial's time limit, counted from the trial's start
+            check_deadline = started + job["time_limit"]
+            metrics.update(market_check_columns(inst, cls, job, result.plans, check_deadline))
         stats = result.stats.summary()
         out.update(metrics)
         out.update(
@@ -116,12 +119,15 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def market_check_columns(inst: Any, cls: Any, job: dict[str, Any], plans: list[Any]) -> dict:
+def market_check_columns(
+    inst: Any, cls: Any, job: dict[str, Any], plans: list[Any], deadline: float
+) -> dict:
     """Truthfulness (re-runs on the local runtime, same seed, one agent misreporting at a
-    time) and stability of the outcome; see :mod:`harness.market_checks`."""
+    time, until ``deadline``) and stability of the outcome; see
+    :mod:`harness.market_checks`."""
     from harness.market_checks import stability, truthfulness
 
-    out = truthfulness(inst, cls, job["params"], job["seed"], plans)
+    out = truthfulness(inst, cls, job["params"], job["seed"], plans, deadline=deadline)
     out.update(stability(inst, plans, cls.market))
     return out
 

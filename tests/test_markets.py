@@ -377,3 +377,14 @@ def test_double_auction_trades_between_cost_and_value_and_replays_from_its_seed(
         for k, j in enumerate(plan.tasks):
             assert plan.prices[k] <= inst.tasks["value"][j] + 1e-9
             assert plan.bids[k] <= plan.prices[k] + 1e-9
+
+
+def test_truthfulness_check_stops_at_its_deadline():
+    import time
+
+    inst = single_item([30.0, 10.0, 20.0])
+    cls, p, result, _ = run(inst, "vickrey")
+    full = truthfulness(inst, cls, p, 0, result.plans)
+    assert full["m_truth_complete"] and full["m_truth_runs"] == 3 * len(FACTORS)
+    cut = truthfulness(inst, cls, p, 0, result.plans, deadline=time.monotonic() - 1.0)
+    assert not cut["m_truth_complete"] and cut["m_truth_runs"] == 0
