@@ -55,7 +55,8 @@ class Route:
         self.limit = view.bundle_limit
         self.d0 = t.from_point(view.position)
         end = view.end
-        self.dend = None if end is None else t.from_point(end)
+        self.dend = None if end is None else t.to_point(end)
+        self.inside = t["service_distance"]  # distance driven within each task
         self.d0_end = (
             None
             if end is None
@@ -80,6 +81,7 @@ class Route:
             return 0.0
         p = self.tasks
         d = self.d0[p[0]] + sum(self.D[p[k], p[k + 1]] for k in range(len(p) - 1))
+        d += float(self.inside[p].sum())
         if self.dend is not None:
             d += self.dend[p[-1]]
         return float(d)
@@ -141,7 +143,7 @@ class Route:
         completion = np.empty_like(est)
         if L:
             slack, wait_suffix, _ = self._slack()
-            to_next = self.D[path]  # task -> the stop after gap k (symmetric distances)
+            to_next = self.D[:, path].T  # task -> the stop after gap k
             new_start = np.maximum(after[:L] + to_next / self.speed, self.tw_start[path][:, None])
             push = new_start - times[:, None]
             ok[:L] &= push <= slack[:, None] + EPS
@@ -158,7 +160,7 @@ class Route:
             ok[L] &= after[L] <= self.t_end + EPS
             completion[L] = after[L]
         if self.mode == "min_sum":
-            score = -self.cpd * (prev_rows + dnext - dold[:, None])
+            score = -self.cpd * (prev_rows + dnext - dold[:, None] + self.inside[None, :])
         else:
             score = -completion
         score = np.where(ok, score, NEG)
@@ -183,7 +185,7 @@ class Route:
         ok = est <= self.tw_end + EPS
         if k < len(self.tasks):
             b = self.tasks[k]
-            ok &= est <= self.times[k] - self.dur - self.D[b] / self.speed + EPS
+            ok &= est <= self.times[k] - self.dur - self.D[:, b] / self.speed + EPS
         else:
             ok &= self._can_finish(est)
         score = np.where(ok, self.value * np.exp(-self.disc * (est - self.tw_start)), NEG)

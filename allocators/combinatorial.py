@@ -60,7 +60,7 @@ def bundle_costs(view: LocalView, pool: int, size: int) -> dict[tuple[int, ...],
     t = view.tasks
     d0 = t.from_point(view.position)
     end = view.end
-    dend = None if end is None else t.from_point(end)
+    dend = None if end is None else t.to_point(end)
     limit = min(view.bundle_limit, size or t.n)
     ok = np.flatnonzero(view.capable())
     cand = [int(j) for j in ok[np.argsort(d0[ok], kind="stable")][:pool]]
@@ -92,7 +92,8 @@ def bundle_costs(view: LocalView, pool: int, size: int) -> dict[tuple[int, ...],
             while a != -1:
                 order.append(cand[a])
                 m, a = m ^ (1 << a), best[(m, a)][1]
-            out[tuple(reversed(order))] = fixed * n_in + cpd * total
+            inside = float(sum(t["service_distance"][cand[a]] for a in combo))
+            out[tuple(reversed(order))] = fixed * n_in + cpd * (total + inside)
     return out
 
 

@@ -144,7 +144,7 @@ class ContractNet(Allocator):
             skip = r.d0_end if k == 0 else r.dend[r.tasks[k - 1]]
         else:
             nxt, skip = 0.0, 0.0
-        return float(self.valuer.fixed + r.cpd * (prev[task] + nxt - skip))
+        return float(self.valuer.fixed + r.cpd * (prev[task] + nxt - skip + r.inside[task]))
 
     def _drop(self, task: int) -> None:
         if task in self.unplaced:

@@ -88,18 +88,31 @@ class PublicTasks:
         return _readonly(np.stack([self["x"], self["y"], self["z"]], axis=1))
 
     @cached_property
+    def exit_xyz(self) -> np.ndarray:
+        """Where each task is left from (its exit point, else its location)."""
+        ex = np.stack([self["exit_x"], self["exit_y"], self["exit_z"]], axis=1)
+        return _readonly(np.where(np.isnan(ex), self.xyz, ex))
+
+    @cached_property
     def between(self) -> np.ndarray:
-        """Task-to-task distance matrix."""
+        """Task-to-task distances, from the exit of the row task to the column task."""
         from harness.geometry import pairwise
 
-        return _readonly(pairwise(self.xyz, self.xyz, self.distance))
+        return _readonly(pairwise(self.exit_xyz, self.xyz, self.distance))
 
     def from_point(self, point: np.ndarray) -> np.ndarray:
+        """Distance from a point to every task."""
         from harness.geometry import pairwise
 
-        return pairwise(np.asarray(point, dtype=np.float64).reshape(1, 3), self.xyz, self.distance)[
-            0
-        ]
+        p = np.asarray(point, dtype=np.float64).reshape(1, 3)
+        return pairwise(p, self.xyz, self.distance)[0]
+
+    def to_point(self, point: np.ndarray) -> np.ndarray:
+        """Distance from every task's exit to a point."""
+        from harness.geometry import pairwise
+
+        p = np.asarray(point, dtype=np.float64).reshape(1, 3)
+        return pairwise(self.exit_xyz, p, self.distance)[:, 0]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -96,7 +96,7 @@ def evaluate(
         prev = None
         for k, j in enumerate(seq):
             d = start_d[a, j] if prev is None else between[prev, j]
-            distance[a] += d
+            distance[a] += d + t["service_distance"][j]
             arrive = clock + d / speed
             s = max(arrive, t["tw_start"][j])
             if p.times is not None:

@@ -19,12 +19,16 @@ def pairwise(a: np.ndarray, b: np.ndarray, kind: str = "euclidean") -> np.ndarra
 
 
 def distance_matrices(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(agent start -> task, task -> task, task -> agent end) distances; NaN where no end."""
+    """(agent start -> task, task -> task, task -> agent end) distances; NaN where no end.
+    A task is entered at its location and left from its exit point (the same point unless
+    the task is a transport), so ``between[i, j]`` runs from i's exit to j's location and
+    need not be symmetric."""
     kind = inst.distance_kind
     tasks = inst.task_xyz()
+    exits = inst.task_exit_xyz()
     start = pairwise(inst.agent_xyz(), tasks, kind)
-    between = pairwise(tasks, tasks, kind)
-    end = pairwise(tasks, np.nan_to_num(inst.agent_end_xyz()), kind)
+    between = pairwise(exits, tasks, kind)
+    end = pairwise(exits, np.nan_to_num(inst.agent_end_xyz()), kind)
     end[:, np.isnan(inst.agents["end_x"])] = np.nan
     return start, between, end.T.copy()
 

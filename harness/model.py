@@ -59,10 +59,22 @@ TASK_COLUMNS: dict[str, tuple[type, Any]] = {
     "discount": (float, 0.0),  # lambda of value * exp(-lambda * (start - tw_start))
     "demand": (float, 0.0),
     "team": (int, 1),  # how many agents the task takes (markets with team tasks); 1 = one
+    # a task that leaves from elsewhere than where it starts (a transport: pickup ... return)
+    "exit_x": (float, NAN),  # NaN: the task ends where it starts
+    "exit_y": (float, NAN),
+    "exit_z": (float, NAN),
+    "service_distance": (float, 0.0),  # distance driven inside the task (counted as travel)
 }
 #: columns added after format version 1, hashed only when not all at their default, so that
 #: earlier instances keep their hashes
-_HASH_IF_SET = {"fixed_cost": 0.0, "team": 1}
+_HASH_IF_SET = {
+    "fixed_cost": 0.0,
+    "team": 1,
+    "exit_x": NAN,
+    "exit_y": NAN,
+    "exit_z": NAN,
+    "service_distance": 0.0,
+}
 #: columns allowed to hold +inf (everything else must be finite, or NaN where the default is NaN)
 _MAY_BE_INF = {"capacity", "avail_end", "tw_end"}
 
@@ -245,6 +257,7 @@ class Instance:
         # a 2-D end point (end_x, end_y given) lies in the plane z = 0
         a["end_z"] = np.where(np.isnan(a["end_z"]) & ~np.isnan(a["end_x"]), 0.0, a["end_z"])
         t = _columns(tasks, TASK_COLUMNS, source, "tasks")
+        t["exit_z"] = np.where(np.isnan(t["exit_z"]) & ~np.isnan(t["exit_x"]), 0.0, t["exit_z"])
         n_agents = len(a["x"])
         if comm is None:
             comm = make_comm_graph("full", n_agents)
@@ -316,6 +329,12 @@ class Instance:
     def task_xyz(self) -> np.ndarray:
         return np.stack([self.tasks["x"], self.tasks["y"], self.tasks["z"]], axis=1)
 
+    def task_exit_xyz(self) -> np.ndarray:
+        """Where each task is left from: its exit point, or its location if it has none."""
+        t = self.tasks
+        ex = np.stack([t["exit_x"], t["exit_y"], t["exit_z"]], axis=1)
+        return np.where(np.isnan(ex), self.task_xyz(), ex)
+
     def best_known(self) -> float | None:
         bk = self.meta.get("best_known", {})
         value = bk.get(self.objective) if isinstance(bk, dict) else None
@@ -341,7 +360,7 @@ class Instance:
             for name, arr in cols.items():
                 if name in _MAY_BE_INF:
                     bad = np.isnan(arr)
-                elif name.startswith("end_"):
+                elif name.startswith(("end_", "exit_")):
                     bad = np.isinf(arr)
                 else:
                     bad = ~np.isfinite(arr)
@@ -369,6 +388,23 @@ class Instance:
             a["avail_end"] >= a["avail_start"],
             "avail_end >= avail_start",
             a["avail_end"],
+        )
+        exits = np.isnan(t["exit_x"]) == np.isnan(t["exit_y"])
+        _check(
+            source,
+            "tasks",
+            "exit_y",
+            exits,
+            "exit_x and exit_y both set or both empty",
+            t["exit_y"],
+        )
+        _check(
+            source,
+            "tasks",
+            "service_distance",
+            t["service_distance"] >= 0,
+            "a distance >= 0",
+            t["service_distance"],
         )
         ends = np.isnan(a["end_x"]) == np.isnan(a["end_y"])
         _check(
@@ -408,7 +444,7 @@ class Instance:
         h.update(f"v{FORMAT_VERSION}|{self.family}|{self.objective}|{self.distance_kind}|".encode())
         for table in (self.agents, self.tasks):
             for name in sorted(table):
-                if name in _HASH_IF_SET and np.all(table[name] == _HASH_IF_SET[name]):
+                if name in _HASH_IF_SET and _at_default(table[name], _HASH_IF_SET[name]):
                     continue  # a later column at its default keeps earlier hashes valid
                 h.update(name.encode())
                 h.update(np.ascontiguousarray(table[name], dtype=np.float64).tobytes())
@@ -592,3 +628,9 @@ def _check(
     if not ok.all():
         row = int(np.flatnonzero(~ok)[0])
         raise InstanceError(source, f"{table}[{row}].{name}", expected, values[row].item())
+
+
+def _at_default(arr: np.ndarray, default: float) -> bool:
+    if isinstance(default, float) and math.isnan(default):
+        return bool(np.isnan(arr).all())
+    return bool(np.all(arr == default))
