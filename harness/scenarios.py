@@ -265,6 +265,116 @@ def gen_heterogeneous(n_tasks: int, n_agents: int, seed: int, **params: Any) -> 
     )
 
 
+#: the MAGNET seed's Tables 1 and 3: (low, high, share) bins of a container trip's length
+#: (pickup -> destination -> return, km) and of pickup/return distances to headquarters (km);
+#: the open-ended top bins are closed at 250 and 40 km here
+TRIP_KM = ((3, 10, 0.064), (10, 30, 0.263), (30, 60, 0.361), (60, 120, 0.041), (120, 250, 0.271))
+HQ_KM = ((10, 15, 0.004), (15, 20, 0.401), (20, 25, 0.157), (25, 30, 0.413), (30, 40, 0.025))
+LOGISTICS = {"port_width": 0.1, "handling": 30.0, "slack_min": 60.0, "slack_max": 300.0}
+
+
+def _from_bins(rng: np.random.Generator, bins: tuple, n: int) -> np.ndarray:
+    shares = np.array([b[2] for b in bins])
+    which = rng.choice(len(bins), size=n, p=shares / shares.sum())
+    lo = np.array([b[0] for b in bins])[which]
+    hi = np.array([b[1] for b in bins])[which]
+    return rng.uniform(lo, hi)
+
+
+def gen_logistics(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
+    """A day of container transports, calibrated to the MAGNET seed paper (§4.1, Tables
+        1-3): each task picks a container up in the port area, drives it to a destination and
+        returns it to a (usually other) port terminal; it is available at the pickup from a time
+        and due back at the return by a deadline. Trucks carry one container, start and end at
+        headquarters (0, 0) within an availability slot, drive 1 km a minute; the price of
+        driving is 1 a km. Units: km and minutes from 06:00.
+
+        Pickups and returns lie at Table 3's distances from headquarters, within a sector of
+        half-width ``port_width`` radians (the Rotterdam port area); a trip's length follows
+        Table 1 (its destination on the ellipse through which pickup -> destination -> return
+    has that length). Duration = trip
+        driving + ``handling`` minutes; the deadline leaves ``slack_min``-``slack_max`` minutes
+        of slack. Every task is redrawn until some truck could serve it alone."""
+    rng = np.random.default_rng(seed)
+    params = {**LOGISTICS, **params}
+    width = float(params["port_width"])
+    handling = float(params["handling"])
+    lo_slack, hi_slack = float(params["slack_min"]), float(params["slack_max"])
+    if not lo_slack <= hi_slack:
+        raise SpecError(
+            "family parameters", "slack_max", f"a value >= slack_min ({lo_slack})", hi_slack
+        )
+    slot_start = rng.uniform(0.0, 120.0, n_agents)
+    slot_end = slot_start + rng.uniform(540.0, 720.0, n_agents)
+
+    def port(k: int) -> np.ndarray:
+        r = _from_bins(rng, HQ_KM, k)
+        theta = rng.uniform(-width, width, k)
+        return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+
+    pick, ret, dest = np.zeros((n_tasks, 2)), np.zeros((n_tasks, 2)), np.zeros((n_tasks, 2))
+    inside, ready, latest, duration = (np.zeros(n_tasks) for _ in range(4))
+    for j in range(n_tasks):
+        for _attempt in range(1000):
+            p, r = port(2)
+            gap = float(np.linalg.norm(r - p))
+            trip = max(_from_bins(rng, TRIP_KM, 1)[0], gap + 1e-6)
+            # the destination on the ellipse of foci p and r whose points are ``trip`` away
+            # from p and r together
+            a_, c_ = 0.5 * trip, 0.5 * gap
+            b_ = math.sqrt(max(a_ * a_ - c_ * c_, 0.0))
+            u = (r - p) / gap if gap > 0 else np.array([1.0, 0.0])
+            v = np.array([-u[1], u[0]])
+            phi = rng.uniform(0.0, 2.0 * math.pi)
+            d = 0.5 * (p + r) + a_ * math.cos(phi) * u + b_ * math.sin(phi) * v
+            drive = float(np.linalg.norm(d - p) + np.linalg.norm(r - d))
+            dur = drive + handling
+            a = rng.uniform(0.0, 420.0)
+            due = a + dur + rng.uniform(lo_slack, hi_slack)  # back at the return point by then
+            go, back = float(np.linalg.norm(p)), float(np.linalg.norm(r))
+            start = np.maximum(slot_start + go, a)
+            if np.any((start + dur <= due) & (start + dur + back <= slot_end)):
+                break
+        else:  # pragma: no cover - the ranges make this practically impossible
+            raise RuntimeError(f"logistics: no truck can serve task {j} (seed {seed})")
+        pick[j], ret[j], dest[j] = p, r, d
+        inside[j], ready[j], latest[j], duration[j] = drive, a, due - dur, dur
+    zeros = np.zeros(n_agents)
+    return Instance.build(
+        name=f"logistics-{n_tasks}x{n_agents}-s{seed}",
+        family="logistics",
+        objective="min_sum",
+        agents={
+            "x": zeros,
+            "y": zeros,
+            "end_x": zeros,
+            "end_y": zeros,
+            "avail_start": slot_start,
+            "avail_end": slot_end,
+        },
+        tasks={
+            "x": pick[:, 0],
+            "y": pick[:, 1],
+            "exit_x": ret[:, 0],
+            "exit_y": ret[:, 1],
+            "service_distance": inside,
+            "duration": duration,
+            "tw_start": ready,
+            "tw_end": latest,
+        },
+        comm=comm_from_params(params, n_agents, np.zeros((n_agents, 3))),
+        meta={
+            "generator": "logistics",
+            "params": params,
+            "seed": seed,
+            "size": [n_tasks, n_agents],
+            "destinations": dest.round(6).tolist(),
+            "units": "km, minutes from 06:00, 1 km/min",
+        },
+        source=f"generator logistics {n_tasks}x{n_agents}",
+    )
+
+
 _GRAPH = {"comm": "full", "radius": 40.0}
 
 
@@ -317,6 +427,15 @@ FAMILIES: dict[str, Family] = {
             {**_GRAPH, **HETEROGENEOUS},
             gen_heterogeneous,
             "4x10 .. 4x29 (the seed paper), any TASKSxAGENTS",
+        ),
+        Family(
+            "logistics",
+            "container transports with time windows, trucks with slots (MAGNET paper)",
+            "generated",
+            ("min_sum",),
+            {**_GRAPH, **LOGISTICS},
+            gen_logistics,
+            "2x1 .. 20x10 (the seed's days), any TASKSxAGENTS",
         ),
         _dataset_family(
             "tsplib",
