@@ -137,6 +137,8 @@ class LocalView:
     #: public facts of the instance every agent knows (``inst.meta["public"]``), such as
     #: the task-attribute weights of the heterogeneous family
     public: dict[str, Any] = field(default_factory=dict)
+    #: precedence pairs (task a starts before task b), public like the task table
+    precedence: np.ndarray | None = None
 
     @cached_property
     def neighbour_set(self) -> frozenset[int]:
@@ -313,6 +315,7 @@ def local_views(inst: Any, only: list[int] | None = None) -> list[LocalView]:
                 caps,
                 tasks,
                 inst.meta.get("public", {}),
+                inst.precedence,
             )
         )
     return views

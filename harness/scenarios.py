@@ -283,18 +283,20 @@ def _from_bins(rng: np.random.Generator, bins: tuple, n: int) -> np.ndarray:
 
 def gen_logistics(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
     """A day of container transports, calibrated to the MAGNET seed paper (§4.1, Tables
-        1-3): each task picks a container up in the port area, drives it to a destination and
-        returns it to a (usually other) port terminal; it is available at the pickup from a time
-        and due back at the return by a deadline. Trucks carry one container, start and end at
-        headquarters (0, 0) within an availability slot, drive 1 km a minute; the price of
-        driving is 1 a km. Units: km and minutes from 06:00.
+    1-3): each task picks a container up in the port area, drives it to a destination and
+    returns it to a (usually other) port terminal; it is available at the pickup from a time
+    and due back at the return by a deadline. Trucks carry one container, start and end at
+    headquarters (0, 0) within an availability slot, drive 1 km a minute; the price of
+    driving is 1 a km. Units: km and minutes from 06:00.
 
-        Pickups and returns lie at Table 3's distances from headquarters, within a sector of
-        half-width ``port_width`` radians (the Rotterdam port area); a trip's length follows
-        Table 1 (its destination on the ellipse through which pickup -> destination -> return
-    has that length). Duration = trip
-        driving + ``handling`` minutes; the deadline leaves ``slack_min``-``slack_max`` minutes
-        of slack. Every task is redrawn until some truck could serve it alone."""
+    Pickups and returns lie at Table 3's distances from headquarters, within a sector of
+    half-width ``port_width`` radians (the Rotterdam port area); a trip's length follows
+    Table 1 (its destination on the ellipse through which pickup -> destination -> return
+    has that length). Duration = trip driving + ``handling`` minutes. Time windows are drawn
+    around a hidden feasible plan (tasks dealt to the trucks in turn in a random order; a
+    container is ready up to an hour before that plan reaches it; the deadline leaves
+    ``slack_min``-``slack_max`` minutes of slack), and a truck's slot is stretched to cover
+    that plan, so every day can be served completely."""
     rng = np.random.default_rng(seed)
     params = {**LOGISTICS, **params}
     width = float(params["port_width"])
@@ -313,32 +315,36 @@ def gen_logistics(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Inst
         return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
 
     pick, ret, dest = np.zeros((n_tasks, 2)), np.zeros((n_tasks, 2)), np.zeros((n_tasks, 2))
-    inside, ready, latest, duration = (np.zeros(n_tasks) for _ in range(4))
+    inside = np.zeros(n_tasks)
     for j in range(n_tasks):
-        for _attempt in range(1000):
-            p, r = port(2)
-            gap = float(np.linalg.norm(r - p))
-            trip = max(_from_bins(rng, TRIP_KM, 1)[0], gap + 1e-6)
-            # the destination on the ellipse of foci p and r whose points are ``trip`` away
-            # from p and r together
-            a_, c_ = 0.5 * trip, 0.5 * gap
-            b_ = math.sqrt(max(a_ * a_ - c_ * c_, 0.0))
-            u = (r - p) / gap if gap > 0 else np.array([1.0, 0.0])
-            v = np.array([-u[1], u[0]])
-            phi = rng.uniform(0.0, 2.0 * math.pi)
-            d = 0.5 * (p + r) + a_ * math.cos(phi) * u + b_ * math.sin(phi) * v
-            drive = float(np.linalg.norm(d - p) + np.linalg.norm(r - d))
-            dur = drive + handling
-            a = rng.uniform(0.0, 420.0)
-            due = a + dur + rng.uniform(lo_slack, hi_slack)  # back at the return point by then
-            go, back = float(np.linalg.norm(p)), float(np.linalg.norm(r))
-            start = np.maximum(slot_start + go, a)
-            if np.any((start + dur <= due) & (start + dur + back <= slot_end)):
-                break
-        else:  # pragma: no cover - the ranges make this practically impossible
-            raise RuntimeError(f"logistics: no truck can serve task {j} (seed {seed})")
+        p, r = port(2)
+        gap = float(np.linalg.norm(r - p))
+        trip = max(_from_bins(rng, TRIP_KM, 1)[0], gap + 1e-6)
+        # the destination on the ellipse of foci p and r whose points are ``trip`` away from
+        # p and r together
+        a_, c_ = 0.5 * trip, 0.5 * gap
+        b_ = math.sqrt(max(a_ * a_ - c_ * c_, 0.0))
+        u = (r - p) / gap if gap > 0 else np.array([1.0, 0.0])
+        v = np.array([-u[1], u[0]])
+        phi = rng.uniform(0.0, 2.0 * math.pi)
+        d = 0.5 * (p + r) + a_ * math.cos(phi) * u + b_ * math.sin(phi) * v
         pick[j], ret[j], dest[j] = p, r, d
-        inside[j], ready[j], latest[j], duration[j] = drive, a, due - dur, dur
+        inside[j] = float(np.linalg.norm(d - p) + np.linalg.norm(r - d))
+    duration = inside + handling
+    # windows drawn around a hidden feasible plan (tasks in random order, dealt to the
+    # trucks in turn), so that every day can be served completely, as the company's could
+    ready, latest = np.zeros(n_tasks), np.zeros(n_tasks)
+    clock, where = slot_start.copy(), np.zeros((n_agents, 2))
+    for k, j in enumerate(rng.permutation(n_tasks)):
+        a = k % n_agents
+        arrive = clock[a] + float(np.linalg.norm(pick[j] - where[a]))
+        ready[j] = max(0.0, arrive - rng.uniform(0.0, 60.0))
+        begin = max(arrive, ready[j])
+        due = begin + duration[j] + rng.uniform(lo_slack, hi_slack)  # back at the return by then
+        latest[j] = due - duration[j]
+        clock[a], where[a] = begin + duration[j], ret[j]
+    home = clock + np.linalg.norm(where, axis=1)
+    slot_end = np.maximum(slot_end, home)
     zeros = np.zeros(n_agents)
     return Instance.build(
         name=f"logistics-{n_tasks}x{n_agents}-s{seed}",

@@ -43,7 +43,7 @@ PAIRS = [
     for name, cls in allocators.available().items()
     if cls.synchronous and name != "milp"
     for family in cls.families
-    if family in ("assignment", "tdr", "mtsp", "heterogeneous")
+    if family in ("assignment", "tdr", "mtsp", "heterogeneous", "logistics")
     for case, params in CASES[family]
     if isinstance(case, tuple) and case[1] <= 12
 ]
