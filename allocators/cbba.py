@@ -106,7 +106,7 @@ class CBBA(Allocator):
     name = "cbba"
     summary = "consensus-based bundle algorithm: bundle construction + Table-1 consensus"
     paper = "Choi, Brunet, How. Consensus-Based Decentralized Auctions for Robust Task Allocation. IEEE T-RO 25(4), 2009"
-    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "solomon")
+    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "solomon", "logistics")
     termination = "stable"
     params = (
         Param(

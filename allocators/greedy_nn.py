@@ -36,7 +36,7 @@ class GreedyNN(Allocator):
     name = "greedy_nn"
     summary = "decentralised nearest-neighbour claims, conflicts settled by flooding"
     paper = "greedy baseline of Patel, Sun, Lowe et al. (ICRA 2020), here made decentralised"
-    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "solomon")
+    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "solomon", "logistics")
 
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
         super().__init__(view, params, rng)

@@ -12,7 +12,7 @@ class MILP(Centralised):
     name = "milp"
     summary = "centralised exact MILP (PuLP + CBC); best found plan when time-limited"
     paper = "exact formulations in harness/exact.py"
-    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3")
+    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "logistics")
     params = (Param("time_limit", 30.0, "CBC time limit in seconds", low=0.1),)
 
     @classmethod

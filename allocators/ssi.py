@@ -20,7 +20,7 @@ import numpy as np
 from allocators._market import MISREPORT, Bid, Result, RoundAuction, Valuer, holder_of
 from harness.api import Allocator, Outgoing, Param, Plan
 
-ROUTING = ("mtsp", "mtsp_lkh3", "tsplib", "solomon", "tdr")
+ROUTING = ("mtsp", "mtsp_lkh3", "tsplib", "solomon", "tdr", "logistics")
 
 
 class SSI(RoundAuction):

@@ -320,9 +320,11 @@ def _windowed_routes(inst: Instance, time_limit: float) -> Optimum:
     x = [prob.add_variable(f"x_{k}", cat="Binary") for k in range(len(columns))]
     miss = [prob.add_variable(f"miss_{j}", 0, 1) for j in range(n)]
     penalty = 1.0 + sum(c for _, _, c, _, _ in columns)
-    prob += pulp.lpSum(col[2] * v for col, v in zip(columns, x, strict=True)) + penalty * (
-        pulp.lpSum(miss)
-    )
+    # identical trucks give tied optima; a tiny preference for lower agent ids makes the
+    # answer one and the same on every run (CBC alone need not pick the same tie twice)
+    prob += pulp.lpSum(
+        (col[2] + 1e-7 * (col[0] + 1)) * v for col, v in zip(columns, x, strict=True)
+    ) + penalty * pulp.lpSum(miss)
     for j in range(n):
         prob += (
             pulp.lpSum(v for col, v in zip(columns, x, strict=True) if col[1] >> j & 1) + miss[j]

@@ -29,7 +29,7 @@ CASES: dict[str, list[tuple[Any, dict[str, Any]]]] = {
         ((15, 5), {"return_to_start": True}),
     ],
     "heterogeneous": [((4, 10), {}), ((5, 16), {"team_max": 3, "req_max": 0.3})],
-    "logistics": [((6, 3), {}), ((12, 6), {})],
+    "logistics": [((6, 3), {}), ((10, 5), {})],
     "tsplib": [("eil51", {"agents": 3})],
     "mtsp_lkh3": [("eil51-m3", {})],
     "solomon": [("C101", {"vehicles": 12})],
