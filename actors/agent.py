@@ -197,6 +197,7 @@ class AgentHost:
             "wire": self.wire_log,
             "round": self.round,
             "crashed": self.crashed,
+            "measures": {} if self.crashed else self.agent.measurements(),
         }
 
 
@@ -267,6 +268,7 @@ class AsyncAgentHost:
             "converged": self.agent.converged,
             "crashed": self.crashed,
             "limited": self.activations >= self.limit,
+            "measures": {} if self.crashed else self.agent.measurements(),
         }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import ray
 
 from actors.agent import HostActor, Monitor
-from harness.api import Allocator, Plan
+from harness.api import Allocator, Plan, merge_measures
 from harness.faults import COUNTERS, NO_FAULTS, Faults, new_counts
 from harness.model import Instance
 from harness.runtime_local import MessageStats, RunResult, TrialTimeout
@@ -199,7 +199,8 @@ def assemble(results: dict[int, dict[str, Any]], max_rounds: int) -> RunResult:
         if not results[a]["wire"]:  # no faults injected: every message sent was delivered
             wire["sent"] += sum(1 for rnd, *_ in results[a]["log"] if rnd <= final)
     stats.per_round = per_round
-    return RunResult(plans, final, converged, stats, wire=wire, crashed=crashed)
+    measures = merge_measures([results[a]["measures"] for a in agents])
+    return RunResult(plans, final, converged, stats, wire=wire, crashed=crashed, measures=measures)
 
 
 def assemble_async(results: dict[int, dict[str, Any]]) -> RunResult:
@@ -222,4 +223,5 @@ def assemble_async(results: dict[int, dict[str, Any]]) -> RunResult:
         else:
             converged = converged and res["converged"] and not res["limited"]
     rounds = max((r["activations"] for r in results.values()), default=0)
-    return RunResult(plans, rounds, converged, stats, wire=wire, crashed=crashed)
+    measures = merge_measures([results[a]["measures"] for a in sorted(results)])
+    return RunResult(plans, rounds, converged, stats, wire=wire, crashed=crashed, measures=measures)

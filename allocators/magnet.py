@@ -20,9 +20,11 @@ cover every task once at least total price, consistent with precedence between t
 different bids (winner determination by ``ida_star`` or an exact ``milp``), awards them
 (first price: a winner is paid its bid) and rejects the others. A supplier checks an award
 against its schedule again (another customer may have filled it) and accepts or refuses.
-Tasks left to dummies or refused go into the next cycle's RFQ, up to ``max_cycles``; a
-cycle in which nothing could be awarded ends the customer's auctions under ``Closeby``
-(the bids would repeat) and counts toward ``max_cycles`` under ``Random``.
+Tasks left to dummies or refused go into the next cycle's RFQ, up to ``max_cycles``. Under
+``Closeby`` a cycle that awards nothing would bring the same bids again, so the next RFQ
+is marked ``relax`` and Closeby suppliers then bid on any task that fits (our reading: the
+paper's Closeby covers every day); a relaxed cycle that awards nothing ends the
+customer's auctions. Under ``Random`` every cycle counts toward ``max_cycles``.
 
 Each plan's ``extra`` carries the customer's cycle count and, for the report's Table 5,
 the bids received, tasks in bids and winner-determination search nodes.
@@ -30,6 +32,7 @@ the bids received, tasks in bids and winner-determination search nodes.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +49,7 @@ FAMILIES = ("logistics", "solomon", "mtsp", "tsplib", "mtsp_lkh3")
 class RFQ(Message):
     cycle: int
     tasks: tuple[int, ...]
+    relax: bool = False  # the last cycle awarded nothing: Closeby drops its closeness test
 
 
 @dataclass(frozen=True)
@@ -170,11 +174,11 @@ def winners_milp(
     for a, c in [] if precedence is None else precedence.tolist():
         for p, bp in enumerate(bids):
             for q, bq in enumerate(bids):
-                if a in bp[1] and c in bq[1] and p != q:
+                if a in bp[1] and c in bq[1]:
                     sa = bp[2][bp[1].index(a)]
                     sc = bq[2][bq[1].index(c)]
-                    if sa >= sc:
-                        prob += x[p] + x[q] <= 1
+                    if sa >= sc:  # together (or alone, p == q) they break the precedence
+                        prob += x[p] + x[q] <= 1 if p != q else x[p] == 0
     fd, log = tempfile.mkstemp(suffix=".cbc.log")
     os.close(fd)
     try:
@@ -222,6 +226,7 @@ class Magnet(Allocator):
         self.open = list(self.mine)
         self.cycle = 0
         self.phase = "idle"  # customer: "bidding" -> "awarding" -> next cycle or "done"
+        self.relaxed = False
         self.quotes: dict[int, Quote] = {}
         self.waiting: dict[int, tuple[int, ...]] = {}  # supplier -> awarded tasks
         self.due = 0
@@ -234,11 +239,12 @@ class Magnet(Allocator):
             "wd_calls": 0.0,
         }
         self.now = 0
+        self.wd_seconds: list[float] = []
         self.self_box: list[Outgoing] = []
         self.precedence = view.precedence
 
     # -- supplier -----------------------------------------------------------------------------
-    def quote(self, cycle: int, tasks: tuple[int, ...]) -> Quote:
+    def quote(self, cycle: int, tasks: tuple[int, ...], relax: bool = False) -> Quote:
         t = self.view.tasks
         trial = clone(self.valuer.route)
         chosen: list[int] = []
@@ -250,7 +256,7 @@ class Magnet(Allocator):
                 continue  # does not fit the schedule
             if self.p["strategy"] == "random":
                 include = self.rng.random() < self.p["p_include"]
-            elif not trial.tasks:
+            elif not trial.tasks or relax:
                 include = True  # an empty schedule takes the first task that fits
             else:
                 here = np.array(trial.tasks)
@@ -283,16 +289,17 @@ class Magnet(Allocator):
         return True
 
     # -- customer -----------------------------------------------------------------------------
-    def _rfq(self) -> list[Outgoing]:
+    def _rfq(self, relax: bool = False) -> list[Outgoing]:
         if not self.open or self.cycle >= self.p["max_cycles"]:
             self.phase = "done"
             return []
+        self.relaxed = relax
         self.cycle += 1
         self.stats["cycles"] += 1
         self.phase = "bidding"
         self.quotes = {}
         self.due = self.now + 2
-        msg = RFQ(self.cycle, tuple(self.open))
+        msg = RFQ(self.cycle, tuple(self.open), relax)
         return self._send([(k, msg) for k in range(self.view.n_agents)])
 
     def _determine(self) -> list[Outgoing]:
@@ -304,7 +311,9 @@ class Magnet(Allocator):
         self.stats["bids"] += len(bids)
         self.stats["bid_tasks"] += sum(len(b[1]) for b in bids)
         solve = winners_ida if self.p["winners"] == "ida_star" else winners_milp
+        t0 = time.perf_counter()  # measured for the report, never used to decide
         chosen, _, nodes = solve(bids, list(self.open), self.p["dummy_price"], self.precedence)
+        self.wd_seconds.append(time.perf_counter() - t0)
         self.stats["wd_nodes"] += nodes
         self.stats["wd_calls"] += 1
         self.stats["wd_nodes_max"] = max(self.stats["wd_nodes_max"], nodes)
@@ -343,7 +352,7 @@ class Magnet(Allocator):
             if isinstance(msg, RFQ):
                 key = (sender, msg.cycle)
                 if key not in self.quoted:
-                    self.quoted[key] = self.quote(msg.cycle, msg.tasks)
+                    self.quoted[key] = self.quote(msg.cycle, msg.tasks, msg.relax)
                     out += self._send([(sender, self.quoted[key])])
             elif isinstance(msg, Quote):
                 if self.phase == "bidding" and msg.cycle == self.cycle:
@@ -361,15 +370,28 @@ class Magnet(Allocator):
             out += self._determine()
         if self.phase == "awarding" and (not self.waiting or self.now >= self.due + 2):
             self.waiting = {}
-            if not self.awarded_any and self.p["strategy"] == "closeby":
-                self.phase = "done"  # the same schedules would bring the same bids
+            stalled = not self.awarded_any and self.p["strategy"] == "closeby"
+            if stalled and self.relaxed:
+                self.phase = "done"  # even without the closeness test nobody can take them
             else:
-                out += self._rfq()
+                out += self._rfq(relax=stalled)
         return out
 
     @property
     def converged(self) -> bool:
         return not self.self_box and self.phase in ("idle", "done")
+
+    def measurements(self) -> dict[str, float]:
+        """Winner-determination wall time (for the report's Table 5)."""
+        if not self.wd_seconds:
+            return {}
+        w = self.wd_seconds
+        return {
+            "wd_s": float(sum(w)),
+            "wd_s_sq": float(sum(x * x for x in w)),
+            "wd_s_max": float(max(w)),
+            "wd_calls": float(len(w)),
+        }
 
     def plan(self) -> Plan:
         r = self.valuer.route

@@ -259,6 +259,12 @@ class Allocator(ABC):
     def plan(self) -> Plan:
         """This agent's tasks in execution order, with start times and bids if any."""
 
+    def measurements(self) -> dict[str, float]:
+        """Wall-clock figures the agent took of its own work (e.g. winner-determination time).
+        They never steer the algorithm and are not part of the plan; the runtime sums them
+        over agents (keys ending in ``_max``: the largest) into ``trial_<key>`` columns."""
+        return {}
+
     # -- helpers ---------------------------------------------------------------------------
     def broadcast(self, message: Message) -> list[Outgoing]:
         return [(n, message) for n in self.view.neighbours]
@@ -319,3 +325,12 @@ def local_views(inst: Any, only: list[int] | None = None) -> list[LocalView]:
             )
         )
     return views
+
+
+def merge_measures(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Agents' measurements, summed (``*_max`` keys: the largest)."""
+    out: dict[str, float] = {}
+    for part in parts:
+        for k, v in part.items():
+            out[k] = max(out.get(k, v), v) if k.endswith("_max") else out.get(k, 0.0) + v
+    return out

@@ -112,9 +112,17 @@ def market_metrics(
     transfers = None  # agents' net money when they trade among themselves (Contract Net)
     if any(p.extra and "transfer" in p.extra for p in plans):
         transfers = np.array([float((p.extra or {}).get("transfer", 0.0)) for p in plans])
+    reported: dict[str, float] = {}  # other protocol counts the allocators report
     for p in plans:
         if p.extra:
             rounds = max(rounds, float(p.extra.get("auction_rounds", 0.0)))
+            for k, v in p.extra.items():
+                if k in ("auction_rounds", "transfer", "paid"):
+                    continue
+                v = float(v)
+                reported[k] = (
+                    max(reported.get(k, v), v) if k.endswith("_max") else (reported.get(k, 0.0) + v)
+                )
         if not p.tasks:
             continue
         if p.prices is None or len(p.prices) != len(p.tasks):
@@ -158,6 +166,7 @@ def market_metrics(
         "m_auction_rounds": int(rounds),
         "trial_utilities": json.dumps([round(float(u), 9) for u in utility]),
     }
+    out.update({f"m_{k}": v for k, v in sorted(reported.items())})
     if fit is not None:
         out["m_fitness_total"] = float(fitness_total)
         out["m_cost_effectiveness"] = float(ce_total)

@@ -16,7 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from harness.api import Allocator, Message, Outgoing, Plan, ProtocolError, agent_rng, local_views
+from harness.api import (
+    Allocator,
+    Message,
+    Outgoing,
+    Plan,
+    ProtocolError,
+    agent_rng,
+    local_views,
+    merge_measures,
+)
 from harness.faults import NO_FAULTS, Faults, Wire, new_counts
 from harness.model import Instance
 
@@ -74,6 +83,7 @@ class RunResult:
     setup_s: float | None = None  # driver time to hand the trial to the actors (ray runtime)
     wire: dict[str, int] = field(default_factory=new_counts)  # faults.COUNTERS
     crashed: list[int] = field(default_factory=list)  # agents crashed by injection
+    measures: dict[str, float] = field(default_factory=dict)  # Allocator.measurements, merged
 
 
 def sized(msg: Message, cache: dict[int, int]) -> int:
@@ -162,7 +172,10 @@ def run_local(
     def result(converged: bool) -> RunResult:
         crashed = [] if wire is None else [a.id for a in agents if not wire.alive(a.id, rnd)]
         plans = [Plan(a.id) if a.id in crashed else a.plan() for a in agents]
-        return RunResult(plans, rnd, converged, stats, wire=counts, crashed=crashed)
+        measures = merge_measures([a.measurements() for a in agents if a.id not in crashed])
+        return RunResult(
+            plans, rnd, converged, stats, wire=counts, crashed=crashed, measures=measures
+        )
 
     while (in_flight and quiescence) or not all(a.converged for a in live):
         if rnd >= max_rounds:
@@ -247,4 +260,7 @@ def run_local_async(
             crashed.add(dst)
     plans = [Plan(a.id) if a.id in crashed else a.plan() for a in agents]
     converged = not limited and all(a.converged for a in agents if a.id not in crashed)
-    return RunResult(plans, max(acts), converged, stats, wire=counts, crashed=sorted(crashed))
+    measures = merge_measures([a.measurements() for a in agents if a.id not in crashed])
+    return RunResult(
+        plans, max(acts), converged, stats, wire=counts, crashed=sorted(crashed), measures=measures
+    )

@@ -99,6 +99,7 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
                 "trial_setup_s": result.setup_s,
                 **{f"m_msgs_{k}": v for k, v in result.wire.items()},
                 "m_crashed": len(result.crashed),
+                **{f"trial_{k}": v for k, v in result.measures.items()},
                 "trial_crashed_agents": json.dumps(result.crashed),
                 "trial_status": "done",
                 "trial_message": ""
