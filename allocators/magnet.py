@@ -20,11 +20,13 @@ cover every task once at least total price, consistent with precedence between t
 different bids (winner determination by ``ida_star`` or an exact ``milp``), awards them
 (first price: a winner is paid its bid) and rejects the others. A supplier checks an award
 against its schedule again (another customer may have filled it) and accepts or refuses.
-Tasks left to dummies or refused go into the next cycle's RFQ, up to ``max_cycles``. Under
+Tasks left to dummies or refused go into the next cycle's RFQ (``max_cycles`` caps the
+cycles if set). Under
 ``Closeby`` a cycle that awards nothing would bring the same bids again, so the next RFQ
 is marked ``relax`` and Closeby suppliers then bid on any task that fits (our reading: the
 paper's Closeby covers every day); a relaxed cycle that awards nothing ends the
-customer's auctions. Under ``Random`` every cycle counts toward ``max_cycles``.
+customer's auctions. Under ``Random``, ``max_idle`` cycles in a row that award nothing end
+them.
 
 Each plan's ``extra`` carries the customer's cycle count and, for the report's Table 5,
 the bids received, tasks in bids and winner-determination search nodes.
@@ -210,7 +212,10 @@ class Magnet(Allocator):
         Param("winners", "ida_star", "winner determination", ("ida_star", "milp")),
         Param("customers", 1, "agents 0..k-1 hold the tasks and auction them", low=1),
         Param("dummy_price", 1e6, "price of the dummy bid per task", low=0.0),
-        Param("max_cycles", 20, "RFQ cycles per customer at most", low=1),
+        Param("max_cycles", 0, "RFQ cycles per customer at most (0 = no limit)", low=0),
+        Param(
+            "max_idle", 3, "Random: consecutive cycles that award nothing before it stops", low=1
+        ),
         *MISREPORT,
     )
 
@@ -227,6 +232,7 @@ class Magnet(Allocator):
         self.cycle = 0
         self.phase = "idle"  # customer: "bidding" -> "awarding" -> next cycle or "done"
         self.relaxed = False
+        self.idle = 0  # cycles in a row that awarded nothing
         self.quotes: dict[int, Quote] = {}
         self.waiting: dict[int, tuple[int, ...]] = {}  # supplier -> awarded tasks
         self.due = 0
@@ -250,9 +256,10 @@ class Magnet(Allocator):
         chosen: list[int] = []
         prices: dict[int, float] = {}
         pick, exit_ = t.xyz, t.exit_xyz
+        capable = self.view.capable()
+        score, pos, start = trial.candidates()  # again only after an insertion
         for j in sorted(tasks, key=lambda j: (t["tw_start"][j], j)):
-            score, pos, start = trial.candidates()
-            if not (np.isfinite(score[j]) and self.view.capable()[j]):
+            if not (np.isfinite(score[j]) and capable[j]):
                 continue  # does not fit the schedule
             if self.p["strategy"] == "random":
                 include = self.rng.random() < self.p["p_include"]
@@ -267,6 +274,7 @@ class Magnet(Allocator):
                 prices[j] = -float(score[j]) * self.factor
                 trial.insert(j, int(pos[j]), float(start[j]))
                 chosen.append(j)
+                score, pos, start = trial.candidates()
         order = [j for j in trial.tasks if j in prices]
         times = {j: s for j, s in zip(trial.tasks, trial.times, strict=True)}
         return Quote(
@@ -290,7 +298,8 @@ class Magnet(Allocator):
 
     # -- customer -----------------------------------------------------------------------------
     def _rfq(self, relax: bool = False) -> list[Outgoing]:
-        if not self.open or self.cycle >= self.p["max_cycles"]:
+        limit = self.p["max_cycles"]
+        if not self.open or (limit and self.cycle >= limit):
             self.phase = "done"
             return []
         self.relaxed = relax
@@ -370,9 +379,12 @@ class Magnet(Allocator):
             out += self._determine()
         if self.phase == "awarding" and (not self.waiting or self.now >= self.due + 2):
             self.waiting = {}
+            self.idle = 0 if self.awarded_any else self.idle + 1
             stalled = not self.awarded_any and self.p["strategy"] == "closeby"
             if stalled and self.relaxed:
                 self.phase = "done"  # even without the closeness test nobody can take them
+            elif self.p["strategy"] == "random" and self.idle >= self.p["max_idle"]:
+                self.phase = "done"
             else:
                 out += self._rfq(relax=stalled)
         return out

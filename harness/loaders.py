@@ -259,7 +259,188 @@ def load_solomon(
     )
 
 
-LOADERS = {"tsplib": load_tsplib, "mtsp_lkh3": load_mtsp_lkh3, "solomon": load_solomon}
+def _read_rows(
+    path: Path, widths: tuple[int, ...], header_fields: int
+) -> tuple[list[float], np.ndarray]:
+    """A whitespace table whose first line has ``header_fields`` numbers and whose other
+    lines have one of ``widths`` numbers each; errors name the file and line."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    if not lines:
+        raise InstanceError(
+            str(path), "line 1", f"a header of {header_fields} numbers", "empty file"
+        )
+    try:
+        head = [float(v) for v in lines[0].split()]
+    except ValueError:
+        raise InstanceError(str(path), "line 1", f"{header_fields} numbers", lines[0]) from None
+    if len(head) < header_fields:
+        raise InstanceError(str(path), "line 1", f"{header_fields} numbers", lines[0])
+    rows = []
+    for k, ln in enumerate(lines[1:], start=2):
+        parts = ln.split()
+        if len(parts) not in widths:
+            raise InstanceError(
+                str(path), f"line {k}", f"{' or '.join(map(str, widths))} numbers", ln
+            )
+        try:
+            rows.append([float(v) for v in parts[: min(widths)]])
+        except ValueError:
+            raise InstanceError(str(path), f"line {k}", "numbers", ln) from None
+    return head, np.array(rows)
+
+
+def _transports(
+    xy: np.ndarray,
+    pairs: list[tuple[int, int]],
+    early: np.ndarray,
+    late: np.ndarray,
+    service: np.ndarray,
+    speed: float,
+) -> dict[str, np.ndarray]:
+    """Requests (pickup node, delivery node) as atomic transport tasks: entered at the
+    pickup, left from the delivery, driving between them inside the task. The task's start
+    window is the pickup's, narrowed so that the delivery's window can be met without
+    waiting there (waiting at the pickup instead is the same for the schedule); where the
+    delivery opens too late even for the latest pickup, the wait is added to the duration."""
+    p = np.array([a for a, _ in pairs])
+    d = np.array([b for _, b in pairs])
+    ride = np.hypot(*(xy[d] - xy[p]).T)
+    travel = ride / speed
+    lead = service[p] + travel  # from the start at the pickup to the arrival at the delivery
+    start = np.maximum(early[p], np.minimum(late[p], early[d] - lead))
+    wait = np.maximum(0.0, early[d] - (start + lead))
+    return {
+        "x": xy[p, 0],
+        "y": xy[p, 1],
+        "exit_x": xy[d, 0],
+        "exit_y": xy[d, 1],
+        "service_distance": ride,
+        "duration": lead + wait + service[d],
+        "tw_start": start,
+        "tw_end": np.minimum(late[p], late[d] - lead),
+    }
+
+
+def load_li_lim(
+    instance: str, objective: str = "min_sum", vehicles: int = 0, **params: Any
+) -> Instance:
+    """Li & Lim PDPTW as atomic transports: each request (a pickup row and its delivery row)
+    is one task served pickup-then-delivery with nothing else on board (a restriction of
+    the PDPTW, whose vehicles may carry several loads: costs are comparable to the
+    best-known ones but cannot beat them). Vehicles start and end at the depot (row 0)
+    within its window. Best-known: total distance of the real PDPTW."""
+    candidates = [
+        datasets_dir() / folder / f"{instance}.txt" for folder in ("li_lim_100", "li_lim_1000")
+    ]
+    path = next((p for p in candidates if p.exists()), None)
+    if path is None:
+        raise InstanceError(
+            "li_lim",
+            "instance",
+            "a file name from datasets/li_lim_100 or li_lim_1000, like 'lc101'",
+            instance,
+        )
+    head, rows = _read_rows(path, (9,), 3)
+    n_vehicles, speed = int(head[0]), float(head[2]) or 1.0
+    ids = rows[:, 0].astype(int)
+    if not np.array_equal(ids, np.arange(len(rows))):
+        raise InstanceError(str(path), "id column", "rows numbered 0, 1, 2, ... in order", ids[:5])
+    pairs = [(int(i), int(rows[i, 8])) for i in range(1, len(rows)) if rows[i, 8] > 0]
+    for a, b in pairs:
+        if not (0 < b < len(rows)) or int(rows[b, 7]) != a:
+            raise InstanceError(
+                str(path), f"line {a + 2}", "a delivery row that names this pickup", b
+            )
+    m = vehicles or n_vehicles
+    depot = rows[0]
+    set_name = path.parent.name
+    bk = best_known_table().get((set_name, instance.lower())) or best_known_table().get(
+        (set_name, instance)
+    )
+    return Instance.build(
+        name=f"{set_name}-{instance}" + (f"-v{m}" if vehicles else ""),
+        family="li_lim",
+        objective=objective,
+        agents={
+            "x": np.full(m, depot[1]),
+            "y": np.full(m, depot[2]),
+            "end_x": np.full(m, depot[1]),
+            "end_y": np.full(m, depot[2]),
+            "speed": speed,
+            "avail_start": depot[4],
+            "avail_end": depot[5],
+        },
+        tasks=_transports(rows[:, 1:3], pairs, rows[:, 4], rows[:, 5], rows[:, 6], speed),
+        comm=comm_from_params(params, m, np.tile(depot[1:3], (m, 1))),
+        meta={
+            "source": str(path.relative_to(datasets_dir().parent)),
+            "params": params,
+            "requests": pairs,
+            "model": "atomic transports: one request on board at a time",
+            "best_known": {"min_sum": bk} if bk is not None and objective == "min_sum" else {},
+        },
+        source=str(path),
+    )
+
+
+def load_cordeau_darp(
+    instance: str, objective: str = "min_sum", vehicles: int = 0, **params: Any
+) -> Instance:
+    """Cordeau & Laporte dial-a-ride as atomic transports (one request on board at a time:
+    within the vehicle capacity, a restriction of the DARP). Vehicles start and end at the
+    depot within its window. The maximum ride time holds by construction (a direct ride);
+    the maximum route duration is not modelled (stated in ``meta``). No best-known costs
+    are shipped."""
+    path = datasets_dir() / "cordeau_darp" / f"{instance}.txt"
+    if not path.exists():
+        raise InstanceError(
+            "cordeau_darp",
+            "instance",
+            "a file name from datasets/cordeau_darp, like 'a2-16'",
+            instance,
+        )
+    head, rows = _read_rows(path, (7,), 5)
+    n_vehicles, nodes = int(head[0]), int(head[1])
+    n = nodes // 2
+    if len(rows) < 2 * n + 1:
+        raise InstanceError(str(path), "rows", f"a depot and {2 * n} request nodes", len(rows))
+    m = vehicles or n_vehicles
+    depot = rows[0]
+    pairs = [(i, i + n) for i in range(1, n + 1)]
+    tasks = _transports(rows[:, 1:3], pairs, rows[:, 5], rows[:, 6], rows[:, 3], 1.0)
+    return Instance.build(
+        name=f"cordeau-{instance}" + (f"-v{m}" if vehicles else ""),
+        family="cordeau_darp",
+        objective=objective,
+        agents={
+            "x": np.full(m, depot[1]),
+            "y": np.full(m, depot[2]),
+            "end_x": np.full(m, depot[1]),
+            "end_y": np.full(m, depot[2]),
+            "avail_start": depot[5],
+            "avail_end": depot[6],
+        },
+        tasks=tasks,
+        comm=comm_from_params(params, m, np.tile(depot[1:3], (m, 1))),
+        meta={
+            "source": str(path.relative_to(datasets_dir().parent)),
+            "params": params,
+            "model": "atomic transports: one request on board at a time",
+            "max_route_duration": float(head[2]),
+            "max_ride_time": float(head[4]),
+            "not_modelled": ["max_route_duration"],
+        },
+        source=str(path),
+    )
+
+
+LOADERS = {
+    "tsplib": load_tsplib,
+    "mtsp_lkh3": load_mtsp_lkh3,
+    "solomon": load_solomon,
+    "li_lim": load_li_lim,
+    "cordeau_darp": load_cordeau_darp,
+}
 
 
 def load(family: str, instance: str, **params: Any) -> Instance:
@@ -276,4 +457,10 @@ def list_instances(family: str) -> list[str]:
         return sorted(
             p.stem for d in ("solomon", "homberger_1000") for p in (root / d).glob("*.txt")
         )
+    if family == "li_lim":
+        return sorted(
+            p.stem for d in ("li_lim_100", "li_lim_1000") for p in (root / d).glob("*.txt")
+        )
+    if family == "cordeau_darp":
+        return sorted(p.stem for p in (root / "cordeau_darp").glob("*.txt"))
     return []

@@ -456,6 +456,18 @@ FAMILIES: dict[str, Family] = {
             {"objective": "min_sum"},
         ),
         _dataset_family(
+            "li_lim",
+            "Li & Lim PDPTW (100 and 1000 nodes) as atomic transports, best-known distance",
+            ("min_sum", "min_max"),
+            {"objective": "min_sum", "vehicles": 0},
+        ),
+        _dataset_family(
+            "cordeau_darp",
+            "Cordeau & Laporte dial-a-ride as atomic transports",
+            ("min_sum", "min_max"),
+            {"objective": "min_sum", "vehicles": 0},
+        ),
+        _dataset_family(
             "solomon",
             "Solomon VRPTW (100 customers) and Gehring-Homberger (1000)",
             ("min_sum", "min_max"),

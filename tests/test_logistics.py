@@ -216,3 +216,65 @@ def test_magnet_report_renders_the_papers_tables(tmp_path):
     assert "| 5 | " in text and "1.025" in text  # the paper's Table 4 figure beside ours
     assert (tmp_path / "plots" / "magnet_time.svg").read_text().startswith("<svg")
     assert "No MAGNET trials" in magnet_report([tmp_path / "none"])
+
+
+def test_li_lim_requests_load_as_atomic_transports_with_their_best_known_cost(tmp_path):
+    inst = make_instance({"family": "li_lim", "instance": "lc101", "params": {}})
+    assert (inst.n_tasks, inst.n_agents) == (53, 25)
+    assert inst.best_known() == pytest.approx(828.94)
+    t = inst.tasks
+    assert (t["tw_start"] <= t["tw_end"] + 1e-9).all()
+    assert (t["service_distance"] >= 0).all() and (t["service_distance"] > 0).mean() > 0.8
+    # every request can be served on its own: depot -> pickup -> delivery -> depot
+    ev = evaluate(inst, [Plan(0, [0])])
+    assert ev["m_violations"] == 0
+    big = make_instance({"family": "li_lim", "instance": "LC1_10_1", "params": {}})
+    assert big.n_tasks > 500 and big.best_known() > 0
+    # a broken pairing names the file and line
+    from harness.loaders import load_li_lim
+
+    src = (inst.meta["source"]).split("/", 1)[1]
+    import shutil
+
+    from harness.loaders import datasets_dir
+
+    root = tmp_path / "data"
+    (root / "li_lim_100").mkdir(parents=True)
+    text = (datasets_dir() / src).read_text().splitlines()
+    cells = text[1 + 3].split()  # node 3 is a pickup: point its delivery elsewhere
+    cells[8] = "1"
+    text[1 + 3] = "\t".join(cells)
+    (root / "li_lim_100" / "broken.txt").write_text("\n".join(text))
+    shutil.copy(datasets_dir() / "best_known.csv", root / "best_known.csv")
+    import os
+
+    old = os.environ.get("HARNESS_DATASETS")
+    os.environ["HARNESS_DATASETS"] = str(root)
+    try:
+        from harness.loaders import best_known_table
+
+        best_known_table.cache_clear()
+        with pytest.raises(Exception, match=r"broken.txt.*line 5"):
+            load_li_lim("broken")
+    finally:
+        if old is None:
+            os.environ.pop("HARNESS_DATASETS")
+        else:
+            os.environ["HARNESS_DATASETS"] = old
+        best_known_table.cache_clear()
+
+
+def test_cordeau_darp_loads_and_magnet_serves_it():
+    inst = make_instance({"family": "cordeau_darp", "instance": "a2-16", "params": {}})
+    assert (inst.n_tasks, inst.n_agents) == (16, 2)
+    assert inst.meta["not_modelled"] == ["max_route_duration"]
+    result, ev = magnet(inst)
+    assert result.converged and ev["m_feasible"]
+
+
+def test_magnet_on_li_lim_reports_the_gap_to_the_best_known_cost():
+    inst = make_instance({"family": "li_lim", "instance": "lc101", "params": {}})
+    result, ev = magnet(inst)
+    assert ev["m_feasible"] and ev["m_complete"]
+    # atomic transports cannot beat the best-known PDPTW cost, which interleaves loads
+    assert ev["m_gap_best_known"] > 0
