@@ -106,7 +106,17 @@ class CBBA(Allocator):
     name = "cbba"
     summary = "consensus-based bundle algorithm: bundle construction + Table-1 consensus"
     paper = "Choi, Brunet, How. Consensus-Based Decentralized Auctions for Robust Task Allocation. IEEE T-RO 25(4), 2009"
-    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "solomon", "logistics")
+    families = (
+        "assignment",
+        "tdr",
+        "mtsp",
+        "tsplib",
+        "mtsp_lkh3",
+        "solomon",
+        "logistics",
+        "li_lim",
+        "cordeau_darp",
+    )
     termination = "stable"
     params = (
         Param(

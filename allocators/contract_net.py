@@ -37,7 +37,7 @@ from allocators._market import MISREPORT, Valuer
 from harness.api import Allocator, Message, Outgoing, Param, Plan
 from harness.faults import uniform
 
-ROUTING = ("mtsp", "mtsp_lkh3", "tsplib", "solomon", "logistics")
+ROUTING = ("mtsp", "mtsp_lkh3", "tsplib", "solomon", "logistics", "li_lim", "cordeau_darp")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,17 @@ class GreedyNN(Allocator):
     name = "greedy_nn"
     summary = "decentralised nearest-neighbour claims, conflicts settled by flooding"
     paper = "greedy baseline of Patel, Sun, Lowe et al. (ICRA 2020), here made decentralised"
-    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "solomon", "logistics")
+    families = (
+        "assignment",
+        "tdr",
+        "mtsp",
+        "tsplib",
+        "mtsp_lkh3",
+        "solomon",
+        "logistics",
+        "li_lim",
+        "cordeau_darp",
+    )
 
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
         super().__init__(view, params, rng)

@@ -44,7 +44,7 @@ from allocators._market import MISREPORT, Valuer
 from allocators._routes import Route
 from harness.api import Allocator, LocalView, Message, Outgoing, Param, Plan
 
-FAMILIES = ("logistics", "solomon", "mtsp", "tsplib", "mtsp_lkh3")
+FAMILIES = ("logistics", "li_lim", "cordeau_darp", "solomon", "mtsp", "tsplib", "mtsp_lkh3")
 
 
 @dataclass(frozen=True)
@@ -82,17 +82,23 @@ def clone(route: Route) -> Route:
     return other
 
 
+class SearchBudget(Exception):
+    """IDA* expanded more nodes than it was allowed."""
+
+
 def winners_ida(
     bids: list[tuple[int, tuple[int, ...], tuple[float, ...], float]],
     tasks: list[int],
     dummy: float,
     precedence: np.ndarray | None,
+    max_nodes: int = 0,
 ) -> tuple[list[int], float, int]:
     """IDA* over the tasks in order: the first uncovered task is covered by a bid that holds
     it and overlaps no chosen bid, or by its dummy. ``h`` = the sum over uncovered tasks of
     the least price share (bid price / bid size, or the dummy price) of any bid holding it:
     it never overestimates, so the first solution within the threshold is optimal.
-    Returns the chosen bid indices, the total price and the nodes expanded."""
+    Returns the chosen bid indices, the total price and the nodes expanded; raises
+    :class:`SearchBudget` past ``max_nodes`` expansions (0: no limit)."""
     order = sorted(tasks)
     share = {j: dummy for j in order}
     holding: dict[int, list[int]] = {j: [] for j in order}
@@ -117,6 +123,8 @@ def winners_ida(
     def search(covered: frozenset, chosen: list[int], g: float, limit: float):
         nonlocal nodes
         nodes += 1
+        if max_nodes and nodes > max_nodes:
+            raise SearchBudget(nodes)
         open_tasks = [j for j in order if j not in covered]
         h = sum(share[j] for j in open_tasks)
         f = g + h
@@ -210,6 +218,7 @@ class Magnet(Allocator):
             "p_include", 0.5, "probability of including a fitting task (Random)", low=0.0, high=1.0
         ),
         Param("winners", "ida_star", "winner determination", ("ida_star", "milp")),
+        Param("ida_nodes", 200_000, "IDA* node budget before the MILP takes over (0: none)", low=0),
         Param("customers", 1, "agents 0..k-1 hold the tasks and auction them", low=1),
         Param("dummy_price", 1e6, "price of the dummy bid per task", low=0.0),
         Param("max_cycles", 0, "RFQ cycles per customer at most (0 = no limit)", low=0),
@@ -243,6 +252,7 @@ class Magnet(Allocator):
             "wd_nodes": 0.0,
             "wd_nodes_max": 0.0,
             "wd_calls": 0.0,
+            "wd_fallbacks": 0.0,
         }
         self.now = 0
         self.wd_seconds: list[float] = []
@@ -319,9 +329,17 @@ class Magnet(Allocator):
         ]
         self.stats["bids"] += len(bids)
         self.stats["bid_tasks"] += sum(len(b[1]) for b in bids)
-        solve = winners_ida if self.p["winners"] == "ida_star" else winners_milp
         t0 = time.perf_counter()  # measured for the report, never used to decide
-        chosen, _, nodes = solve(bids, list(self.open), self.p["dummy_price"], self.precedence)
+        args = (bids, list(self.open), self.p["dummy_price"], self.precedence)
+        if self.p["winners"] == "ida_star":
+            try:
+                chosen, _, nodes = winners_ida(*args, max_nodes=self.p["ida_nodes"])
+            except SearchBudget as over:  # as exact, and bounded: the MILP takes over
+                chosen, _, _ = winners_milp(*args)
+                nodes = over.args[0]
+                self.stats["wd_fallbacks"] += 1
+        else:
+            chosen, _, nodes = winners_milp(*args)
         self.wd_seconds.append(time.perf_counter() - t0)
         self.stats["wd_nodes"] += nodes
         self.stats["wd_calls"] += 1

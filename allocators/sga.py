@@ -44,7 +44,17 @@ class SGA(Centralised):
     name = "sga"
     summary = "centralised sequential greedy (CBBA's reference): best (agent, task) pair first"
     paper = "Choi, Brunet, How 2009, §IV-C (sequential greedy algorithm)"
-    families = ("assignment", "tdr", "mtsp", "tsplib", "mtsp_lkh3", "solomon", "logistics")
+    families = (
+        "assignment",
+        "tdr",
+        "mtsp",
+        "tsplib",
+        "mtsp_lkh3",
+        "solomon",
+        "logistics",
+        "li_lim",
+        "cordeau_darp",
+    )
     params = (
         Param("score", "auto", "marginal score", ("auto", "tdr", "min_sum", "min_max", "payoff")),
     )

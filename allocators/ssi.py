@@ -20,7 +20,7 @@ import numpy as np
 from allocators._market import MISREPORT, Bid, Result, RoundAuction, Valuer, holder_of
 from harness.api import Allocator, Outgoing, Param, Plan
 
-ROUTING = ("mtsp", "mtsp_lkh3", "tsplib", "solomon", "tdr", "logistics")
+ROUTING = ("mtsp", "mtsp_lkh3", "tsplib", "solomon", "tdr", "logistics", "li_lim", "cordeau_darp")
 
 
 class SSI(RoundAuction):

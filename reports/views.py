@@ -16,7 +16,8 @@ import duckdb
 EMPTY = {
     "trials": "trial_key VARCHAR, trial_run_id VARCHAR, trial_status VARCHAR, alg_name VARCHAR, inst_family VARCHAR, "
     "inst_size VARCHAR, inst_n_tasks BIGINT, inst_n_agents BIGINT, m_gap DOUBLE, m_objective DOUBLE, "
-    "m_messages BIGINT, m_rounds BIGINT, trial_wall_s DOUBLE",
+    "m_messages BIGINT, m_rounds BIGINT, trial_wall_s DOUBLE, trial_fault_name VARCHAR, "
+    "m_feasible BOOLEAN, m_coverage DOUBLE, m_conflicts BIGINT",
     "runs": "run_id VARCHAR, status VARCHAR, started VARCHAR, git_commit VARCHAR",
     "optima": "inst_hash VARCHAR, opt_value DOUBLE, opt_status VARCHAR",
 }

@@ -30,6 +30,8 @@ CASES: dict[str, list[tuple[Any, dict[str, Any]]]] = {
     ],
     "heterogeneous": [((4, 10), {}), ((5, 16), {"team_max": 3, "req_max": 0.3})],
     "logistics": [((6, 3), {}), ((10, 5), {})],
+    "li_lim": [("lc101", {})],
+    "cordeau_darp": [("a2-16", {})],
     "tsplib": [("eil51", {"agents": 3})],
     "mtsp_lkh3": [("eil51-m3", {})],
     "solomon": [("C101", {"vehicles": 12})],
