@@ -142,6 +142,7 @@ def magnet_report(results: list[str | Path], out: Path | None = None) -> str:
     for n in sizes:
         c = by.get((n, "closeby"), {})
         lines.append(f"| {n} | {_f(c.get('eval_ms'), '.3f')} | {_f(c.get('opt_ms'), '.1f')} |")
+    lines += public_instances(results)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         cyc = {
@@ -166,6 +167,41 @@ def magnet_report(results: list[str | Path], out: Path | None = None) -> str:
         )
         lines += ["", f"Plots: {out / 'magnet_cycles.svg'}, {out / 'magnet_time.svg'}"]
     return "\n".join(lines) + "\n"
+
+
+PUBLIC_SQL = """
+SELECT inst_family AS family, inst_name AS instance, alg_name AS allocator,
+       avg(m_coverage) AS served, avg(m_objective) AS cost, any_value(m_best_known) AS best,
+       avg(m_gap_best_known) AS gap, avg(m_cycles) AS cycles
+FROM trials
+WHERE trial_status = 'done' AND inst_family IN ('li_lim', 'cordeau_darp')
+GROUP BY ALL ORDER BY family, instance, allocator
+"""
+
+
+def public_instances(results: list[str | Path]) -> list[str]:
+    """Rows for Li & Lim and Cordeau-Laporte trials in the same results, if any."""
+    import duckdb
+
+    try:
+        rows = connect(results).execute(PUBLIC_SQL).fetchall()
+    except duckdb.BinderException:
+        return []
+    if not rows:
+        return []
+    out = [
+        "",
+        "## Public instances (atomic transports; gap to the best-known PDPTW cost)",
+        "",
+        "| family | instance | allocator | served | cost | best-known | gap | cycles |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for fam, name, alg, served, cost, best, gap, cycles in rows:
+        out.append(
+            f"| {fam} | {name} | {alg} | {served:.1%} | {_f(cost, '.1f')} | {_f(best, '.2f')} | "
+            f"{'' if gap is None else f'{gap:.1%}'} | {_f(cycles, '.1f')} |"
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

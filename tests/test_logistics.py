@@ -206,15 +206,19 @@ def test_magnet_report_renders_the_papers_tables(tmp_path):
             "allocators": [
                 {"name": "magnet", "params": {"strategy": ["closeby", "random"]}},
             ],
-            "families": [{"name": "logistics", "sizes": ["2x1", "5x2", "12x6"]}],
+            "families": [
+                {"name": "logistics", "sizes": ["2x1", "5x2", "12x6"]},
+                {"name": "li_lim", "instances": ["lc101"]},
+            ],
         }
     )
-    assert bench(spec).counts == {"done": 18}
+    assert bench(spec).counts == {"done": 24}
     text = magnet_report([tmp_path / "r"], tmp_path / "plots")
     for heading in ("Table 4", "Table 5", "Figure 5", "Figure 4"):
         assert heading in text
     assert "| 5 | " in text and "1.025" in text  # the paper's Table 4 figure beside ours
     assert (tmp_path / "plots" / "magnet_time.svg").read_text().startswith("<svg")
+    assert "| li_lim | li_lim_100-lc101 | magnet | 100.0% |" in text
     assert "No MAGNET trials" in magnet_report([tmp_path / "none"])
 
 
