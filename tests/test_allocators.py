@@ -249,3 +249,30 @@ def test_decentralised_allocators_at_scale(family, size):
         assert m["m_conflicts"] == 0 and m["m_feasible"], name
         if family == "mtsp":
             assert m["m_complete"], name
+
+
+@pytest.mark.parametrize("name", ["ga_ms", "ga_mm", "ga_multi"])
+@pytest.mark.parametrize("size", [(10, 5), (20, 4), (35, 5)])
+def test_decentralised_ga_agrees_and_never_loses_its_seed(name, size):
+    """Every agent ends with the same solution (one allocation, no conflict, all tasks),
+    and elitism keeps the GA at least as good as the min-max nearest-neighbour seed under
+    its own fitness."""
+    from harness.api import agent_rng, local_views
+
+    inst = make_instance(
+        {"family": "mtsp", "size": list(size), "seed": 4, "params": {"objective": "min_max"}}
+    )
+    cls = allocators.get(name)
+    p = cls.resolve_params({})
+    result = run_local(inst, cls, p, 4)
+    ev = evaluate(inst, result.plans)
+    assert result.converged and ev["m_feasible"] and ev["m_complete"]
+    assert all(plan.tasks for plan in result.plans)  # every agent at least one task
+    probe = cls(local_views(inst)[0], p, agent_rng(4, 0))
+    probe.starts = {v.agent_id: v.position for v in local_views(inst)}
+    probe.ends = {v.agent_id: v.end for v in local_views(inst)}
+    probe._setup()
+    seed_cost = probe.cost(*probe.nearest_neighbours())
+    order = np.array([j for plan in result.plans for j in plan.tasks])
+    breaks = np.cumsum([len(plan.tasks) for plan in result.plans])[:-1]
+    assert probe.cost(order, breaks) <= seed_cost + 1e-9
