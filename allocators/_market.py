@@ -71,6 +71,15 @@ class Valuer:
         self.route.insert(task, int(pos[task]), float(start[task]))
         self._cand = None
 
+    def remove(self, task: int) -> None:
+        self.route.remove({task})
+        self._cand = None
+
+    def replace(self, route: Route) -> None:
+        """Take another route (one built on a copy) as this agent's schedule."""
+        self.route = route
+        self._cand = None
+
     @property
     def full(self) -> bool:
         return self.route.full
@@ -98,7 +107,33 @@ class Closed(Message):
     tasks: tuple[int, ...]
 
 
-class RoundAuction(Allocator):
+class TwoRoles(Allocator):
+    """An agent that plays two roles of a market at once (bidder and holder, supplier and
+    customer). What it sends to itself never goes on the wire: it is kept and read with the
+    next step's inbox, in the round any other receiver would read it, and is not counted as
+    traffic."""
+
+    def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
+        super().__init__(view, params, rng)
+        self.self_box: list[Outgoing] = []
+
+    def keep_local(self, out: list[Outgoing]) -> list[Outgoing]:
+        """The messages for other agents; those for itself go to the next step."""
+        keep = []
+        for dst, msg in out:
+            if dst == self.id:
+                self.self_box.append((self.id, msg))
+            else:
+                keep.append((dst, msg))
+        return keep
+
+    def with_own(self, inbox: list[Outgoing]) -> list[Outgoing]:
+        """This step's inbox: its own messages of last round first, then the others'."""
+        own, self.self_box = self.self_box, []
+        return own + list(inbox)
+
+
+class RoundAuction(TwoRoles):
     """Multi-round sealed-bid auctions of single tasks, held by the tasks' holders in
     parallel. Each auction round: every bidder with room bids on one open task (its choice
     rule), each holder ranks the bids it received for each task, awards one winner per task
@@ -148,7 +183,6 @@ class RoundAuction(Allocator):
         self.mine = [j for j in range(n) if holder_of(j, view.n_agents) == self.id]
         self.slots = {j: int(self.team[j]) if self.team is not None else 1 for j in self.mine}
         self.answered: dict[int, Result] = {}  # bidder -> its last answered bid's result
-        self.self_box: list[Outgoing] = []
 
     # -- strategy hooks ----------------------------------------------------------------------
     def choose(self) -> tuple[int, float] | None:
@@ -211,8 +245,7 @@ class RoundAuction(Allocator):
 
     def step(self, rnd: int, inbox: list[Outgoing]) -> list[Outgoing]:
         self.now = rnd
-        inbox = self.self_box + list(inbox)
-        self.self_box = []
+        inbox = self.with_own(inbox)
         bids: dict[int, dict[int, Bid]] = {}
         late: list[Outgoing] = []
         for sender, msg in inbox:
@@ -232,7 +265,7 @@ class RoundAuction(Allocator):
                     self.open[msg.task] = False
             elif isinstance(msg, Closed):
                 self.open[list(msg.tasks)] = False
-        out = self._route(late)
+        out = self.keep_local(late)
         out += self._award({j: sorted(b.items()) for j, b in bids.items()})
         out += self._resend()
         out += self._bid()
@@ -254,7 +287,7 @@ class RoundAuction(Allocator):
         self.sends += 1
         self.sent_at = self.now
         bid = Bid(j, float(self.bid[j]), self.rounds, self.fitness(j))
-        return self._route([(holder_of(j, self.view.n_agents), bid)])
+        return self.keep_local([(holder_of(j, self.view.n_agents), bid)])
 
     def _result(self, msg: Result) -> None:
         self.pending = None
@@ -288,7 +321,7 @@ class RoundAuction(Allocator):
             self.open[closed] = False
             msg = Closed(tuple(closed))
             out += [(k, msg) for k in range(self.view.n_agents) if k != self.id]
-        return self._route(out)
+        return self.keep_local(out)
 
     def _bid(self) -> list[Outgoing]:
         if self.pending is not None or self.valuer.full:
@@ -305,18 +338,7 @@ class RoundAuction(Allocator):
         self.rounds += 1
         self.sent_at, self.sends = self.now, 1
         bid = Bid(j, amount, self.rounds, self.fitness(j))
-        return self._route([(holder_of(j, self.view.n_agents), bid)])
-
-    def _route(self, out: list[Outgoing]) -> list[Outgoing]:
-        """Messages to oneself (as bidder to one's own holder role, or back) stay local and
-        are read at the next step, like any other message of this round."""
-        keep = []
-        for dst, msg in out:
-            if dst == self.id:
-                self.self_box.append((self.id, msg))
-            else:
-                keep.append((dst, msg))
-        return keep
+        return self.keep_local([(holder_of(j, self.view.n_agents), bid)])
 
     @property
     def converged(self) -> bool:

@@ -26,6 +26,20 @@ import numpy as np
 from harness.api import LocalView
 from harness.geometry import pairwise
 
+#: families whose agents serve routes of located tasks (the allocators built on ``Route``)
+ROUTING_FAMILIES = (
+    "tdr",
+    "mtsp",
+    "tsplib",
+    "mtsp_lkh3",
+    "solomon",
+    "logistics",
+    "li_lim",
+    "cordeau_darp",
+)
+#: the same without time-discounted rewards (cost-minimising routing only)
+COST_ROUTING_FAMILIES = tuple(f for f in ROUTING_FAMILIES if f != "tdr")
+
 NEG = -math.inf
 EPS = 1e-9
 MODES = ("tdr", "min_sum", "min_max", "nn", "payoff")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocators._routes import NEG, Route, default_mode
+from allocators._routes import NEG, ROUTING_FAMILIES, Route, default_mode
 from harness.api import Allocator, Message, Outgoing, Param, Plan
 
 NONE = -1
@@ -106,17 +106,7 @@ class CBBA(Allocator):
     name = "cbba"
     summary = "consensus-based bundle algorithm: bundle construction + Table-1 consensus"
     paper = "Choi, Brunet, How. Consensus-Based Decentralized Auctions for Robust Task Allocation. IEEE T-RO 25(4), 2009"
-    families = (
-        "assignment",
-        "tdr",
-        "mtsp",
-        "tsplib",
-        "mtsp_lkh3",
-        "solomon",
-        "logistics",
-        "li_lim",
-        "cordeau_darp",
-    )
+    families = ("assignment", *ROUTING_FAMILIES)
     termination = "stable"
     params = (
         Param(

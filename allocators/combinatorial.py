@@ -124,9 +124,11 @@ def determine_winners(
             for j in tasks:
                 left[j] -= 1
         return sum(gain[b] for b in chosen), sorted(chosen)
+    if not idx:
+        return 0.0, []
     import pulp
 
-    from harness.exact import cbc_solver
+    from harness.exact import solve_to_optimality
 
     prob = pulp.LpProblem("winners", pulp.LpMaximize)
     x = {b: prob.add_variable(f"x_{b}", cat="Binary") for b in idx}
@@ -135,19 +137,7 @@ def determine_winners(
         prob += pulp.lpSum(x[b] for b in idx if bids[b][0] == agent) <= 1
     for j in {j for b in idx for j in bids[b][1]}:
         prob += pulp.lpSum(x[b] for b in idx if j in bids[b][1]) <= int(team[j])
-    if not idx:
-        return 0.0, []
-    import os
-    import tempfile
-
-    fd, log = tempfile.mkstemp(suffix=".cbc.log")
-    os.close(fd)
-    try:
-        prob.solve(cbc_solver(60.0, log))
-    finally:
-        os.unlink(log)
-    if prob.sol_status != pulp.LpSolutionOptimal:
-        raise RuntimeError(f"winner determination: CBC status {pulp.LpStatus[prob.status]}")
+    solve_to_optimality(prob, 60.0, "winner determination")
     chosen = sorted(b for b in idx if (x[b].value() or 0.0) > 0.5)
     return sum(gain[b] for b in chosen), chosen
 

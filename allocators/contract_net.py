@@ -34,10 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocators._market import MISREPORT, Valuer
+from allocators._routes import COST_ROUTING_FAMILIES
 from harness.api import Allocator, Message, Outgoing, Param, Plan
 from harness.faults import uniform
-
-ROUTING = ("mtsp", "mtsp_lkh3", "tsplib", "solomon", "logistics", "li_lim", "cordeau_darp")
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ class ContractNet(Allocator):
     name = "contract_net"
     summary = "Contract Net: concurrent managers announce tasks, marginal-cost bids, award"
     paper = "Smith. The Contract Net Protocol. IEEE Trans. Computers C-29(12), 1980; Sandholm, AAAI 1993"
-    families = ROUTING
+    families = COST_ROUTING_FAMILIES
     market = "reverse"
     centralised = True
     params = (
@@ -123,7 +122,8 @@ class ContractNet(Allocator):
         self.open: tuple[int, int, int, float] | None = None  # (task, seq, due round, saving)
         self.bids: list[tuple[float, int]] = []
         self.awarded: tuple[int, int] | None = None  # (agent, seq) waiting for its reply
-        self.answered: dict[tuple[int, int, int], Message] = {}  # (manager, task, seq) -> reply
+        self.bid_on: set[tuple[int, int, int]] = set()  # (manager, task, seq): bid once
+        self.replies: dict[tuple[int, int, int], Reply] = {}  # (manager, task, seq) -> reply
         self.now = 0
         self.negotiations = 0
 
@@ -150,8 +150,7 @@ class ContractNet(Allocator):
         if task in self.unplaced:
             self.unplaced.remove(task)
         else:
-            self.valuer.route.remove({task})
-            self.valuer._cand = None
+            self.valuer.remove(task)
         self.resting.clear()
 
     def _take(self, task: int) -> None:
@@ -212,19 +211,19 @@ class ContractNet(Allocator):
         for sender, msg in sorted(unique, key=lambda sm: (_RANK[type(sm[1])], sm[0], repr(sm[1]))):
             if isinstance(msg, Announce):
                 key = (sender, msg.task, msg.seq)
-                if key not in self.answered:
+                if key not in self.bid_on:
+                    self.bid_on.add(key)
                     cost = self.valuer.cost()[msg.task] * self.factor
                     if np.isfinite(cost) and msg.task not in self.valuer.route.tasks:
                         out.append((sender, CnpBid(msg.task, msg.seq, float(cost))))
-                    self.answered[key] = Reject(msg.task, msg.seq)  # bid once
             elif isinstance(msg, CnpBid):
                 current = self.open is not None and (msg.task, msg.seq) == self.open[:2]
                 if current and all(k != sender for _, k in self.bids):
                     self.bids.append((msg.cost, sender))
             elif isinstance(msg, Award):
-                key = (sender, msg.task, -msg.seq)
-                if key in self.answered:  # a duplicate award: the same answer
-                    out.append((sender, self.answered[key]))
+                key = (sender, msg.task, msg.seq)
+                if key in self.replies:  # a duplicate award: the same answer
+                    out.append((sender, self.replies[key]))
                     continue
                 cost = self.valuer.cost()[msg.task] * self.factor
                 ok = (
@@ -238,7 +237,7 @@ class ContractNet(Allocator):
                     self.received[msg.task] = msg.price
                     self.income += msg.price
                 reply = Reply(msg.task, msg.seq, bool(ok))
-                self.answered[key] = reply
+                self.replies[key] = reply
                 out.append((sender, reply))
             elif isinstance(msg, Reply) and self.awarded == (sender, msg.seq):
                 task, price = self.award_task

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocators._routes import Route
+from allocators._routes import ROUTING_FAMILIES, Route
 from allocators.cbba import pick_best
 from harness.api import Allocator, Message, Outgoing, Plan
 
@@ -36,17 +36,7 @@ class GreedyNN(Allocator):
     name = "greedy_nn"
     summary = "decentralised nearest-neighbour claims, conflicts settled by flooding"
     paper = "greedy baseline of Patel, Sun, Lowe et al. (ICRA 2020), here made decentralised"
-    families = (
-        "assignment",
-        "tdr",
-        "mtsp",
-        "tsplib",
-        "mtsp_lkh3",
-        "solomon",
-        "logistics",
-        "li_lim",
-        "cordeau_darp",
-    )
+    families = ("assignment", *ROUTING_FAMILIES)
 
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
         super().__init__(view, params, rng)

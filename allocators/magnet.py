@@ -40,11 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from allocators._market import MISREPORT, Valuer
-from allocators._routes import Route
-from harness.api import Allocator, LocalView, Message, Outgoing, Param, Plan
-
-FAMILIES = ("logistics", "li_lim", "cordeau_darp", "solomon", "mtsp", "tsplib", "mtsp_lkh3")
+from allocators._market import MISREPORT, TwoRoles, Valuer
+from allocators._routes import COST_ROUTING_FAMILIES, Route
+from harness.api import LocalView, Message, Outgoing, Param, Plan
 
 
 @dataclass(frozen=True)
@@ -166,12 +164,9 @@ def winners_milp(
     precedence: np.ndarray | None,
 ) -> tuple[list[int], float, int]:
     """The same winner determination as a set-partitioning MILP (PuLP + CBC)."""
-    import os
-    import tempfile
-
     import pulp
 
-    from harness.exact import cbc_solver
+    from harness.exact import solve_to_optimality
 
     prob = pulp.LpProblem("magnet_winners", pulp.LpMinimize)
     x = [prob.add_variable(f"x_{b}", cat="Binary") for b in range(len(bids))]
@@ -189,14 +184,7 @@ def winners_milp(
                     sc = bq[2][bq[1].index(c)]
                     if sa >= sc:  # together (or alone, p == q) they break the precedence
                         prob += x[p] + x[q] <= 1 if p != q else x[p] == 0
-    fd, log = tempfile.mkstemp(suffix=".cbc.log")
-    os.close(fd)
-    try:
-        prob.solve(cbc_solver(60.0, log))
-    finally:
-        os.unlink(log)
-    if prob.sol_status != pulp.LpSolutionOptimal:
-        raise RuntimeError(f"MAGNET winner determination: CBC {pulp.LpStatus[prob.status]}")
+    solve_to_optimality(prob, 60.0, "MAGNET winner determination")
     chosen = [b for b, v in enumerate(x) if (v.value() or 0.0) > 0.5]
     total = sum(bids[b][3] for b in chosen) + dummy * sum(
         1 for v in d.values() if (v.value() or 0.0) > 0.5
@@ -204,11 +192,11 @@ def winners_milp(
     return chosen, float(total), 1
 
 
-class Magnet(Allocator):
+class Magnet(TwoRoles):
     name = "magnet"
     summary = "MAGNET: first-price reverse combinatorial auctions with windows, RFQ cycles"
     paper = "MAGNET for logistics (seed paper), after Collins et al., MAGNET (2002)"
-    families = FAMILIES
+    families = COST_ROUTING_FAMILIES
     market = "reverse"
     centralised = True
     params = (
@@ -234,6 +222,7 @@ class Magnet(Allocator):
         self.valuer = Valuer(view)
         self.won: dict[int, tuple[float, float]] = {}  # task -> (bid share, price share)
         self.quoted: dict[tuple[int, int], Quote] = {}  # (customer, cycle) -> my quote
+        self.decided: set[tuple[int, int]] = set()  # (customer, cycle) awards answered
         k = min(params["customers"], view.n_agents)
         n = view.tasks.n
         self.mine = [j for j in range(n) if j % k == self.id] if self.id < k else []
@@ -256,14 +245,12 @@ class Magnet(Allocator):
         }
         self.now = 0
         self.wd_seconds: list[float] = []
-        self.self_box: list[Outgoing] = []
         self.precedence = view.precedence
 
     # -- supplier -----------------------------------------------------------------------------
     def quote(self, cycle: int, tasks: tuple[int, ...], relax: bool = False) -> Quote:
         t = self.view.tasks
         trial = clone(self.valuer.route)
-        chosen: list[int] = []
         prices: dict[int, float] = {}
         pick, exit_ = t.xyz, t.exit_xyz
         capable = self.view.capable()
@@ -283,7 +270,6 @@ class Magnet(Allocator):
             if include:
                 prices[j] = -float(score[j]) * self.factor
                 trial.insert(j, int(pos[j]), float(start[j]))
-                chosen.append(j)
                 score, pos, start = trial.candidates()
         order = [j for j in trial.tasks if j in prices]
         times = {j: s for j, s in zip(trial.tasks, trial.times, strict=True)}
@@ -300,8 +286,7 @@ class Magnet(Allocator):
             if not np.isfinite(score[j]):
                 return False
             trial.insert(j, int(pos[j]), float(start[j]))
-        self.valuer.route = trial
-        self.valuer._cand = None
+        self.valuer.replace(trial)
         for j, p in zip(quote.tasks, quote.prices, strict=True):
             self.won[j] = (p, p)  # first price: paid what it asked for each task
         return True
@@ -319,7 +304,7 @@ class Magnet(Allocator):
         self.quotes = {}
         self.due = self.now + 2
         msg = RFQ(self.cycle, tuple(self.open), relax)
-        return self._send([(k, msg) for k in range(self.view.n_agents)])
+        return self.keep_local([(k, msg) for k in range(self.view.n_agents)])
 
     def _determine(self) -> list[Outgoing]:
         bids = [
@@ -350,7 +335,7 @@ class Magnet(Allocator):
         self.due = self.now + 2
         self.awarded_any = bool(winners)
         out = [(k, Award(self.cycle, winners.get(k, ()))) for k in sorted(self.quotes)]
-        return self._send(out)
+        return self.keep_local(out)
 
     def _answered(self, supplier: int, ans: Answer) -> None:
         tasks = self.waiting.pop(supplier, ())
@@ -358,39 +343,29 @@ class Magnet(Allocator):
             self.open = [j for j in self.open if j not in tasks]
 
     # -- protocol ---------------------------------------------------------------------------
-    def _send(self, out: list[Outgoing]) -> list[Outgoing]:
-        keep = []
-        for dst, msg in out:
-            if dst == self.id:
-                self.self_box.append((self.id, msg))
-            else:
-                keep.append((dst, msg))
-        return keep
-
     def start(self) -> list[Outgoing]:
         return self._rfq() if self.mine else []
 
     def step(self, rnd: int, inbox: list[Outgoing]) -> list[Outgoing]:
         self.now = rnd
-        inbox = self.self_box + list(inbox)
-        self.self_box = []
+        inbox = self.with_own(inbox)
         out: list[Outgoing] = []
         for sender, msg in sorted(inbox, key=lambda sm: (_RANK[type(sm[1])], sm[0])):
             if isinstance(msg, RFQ):
                 key = (sender, msg.cycle)
                 if key not in self.quoted:
                     self.quoted[key] = self.quote(msg.cycle, msg.tasks, msg.relax)
-                    out += self._send([(sender, self.quoted[key])])
+                    out += self.keep_local([(sender, self.quoted[key])])
             elif isinstance(msg, Quote):
                 if self.phase == "bidding" and msg.cycle == self.cycle:
                     self.quotes[sender] = msg
             elif isinstance(msg, Award):
-                quote = self.quoted.get((sender, msg.cycle))
-                key = (sender, -msg.cycle)
-                if msg.tasks and quote is not None and key not in self.quoted:
+                key = (sender, msg.cycle)
+                quote = self.quoted.get(key)
+                if msg.tasks and quote is not None and key not in self.decided:
                     ok = self.accept(msg, quote)
-                    self.quoted[key] = quote  # answered once
-                    out += self._send([(sender, Answer(msg.cycle, ok))])
+                    self.decided.add(key)
+                    out += self.keep_local([(sender, Answer(msg.cycle, ok))])
             elif isinstance(msg, Answer) and self.phase == "awarding" and msg.cycle == self.cycle:
                 self._answered(sender, msg)
         if self.phase == "bidding" and self.now >= self.due:

@@ -20,13 +20,14 @@ closes unsold. Strategically the Dutch auction is a first-price auction.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 
-from allocators._market import MISREPORT, Valuer, holder_of
+from allocators._market import MISREPORT, TwoRoles, Valuer, holder_of
 from allocators._routes import NEG
-from harness.api import Allocator, Message, Outgoing, Param, Plan
+from harness.api import Message, Outgoing, Param, Plan
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Standing(Message):
     accepted: bool  # False: rejected, or outbid after standing
 
 
-class _OpenCry(Allocator):
+class _OpenCry(TwoRoles):
     market = "forward"
     centralised = True
     families = ("assignment", "heterogeneous")
@@ -69,28 +70,17 @@ class _OpenCry(Allocator):
         self.seq = 0
         self.pending: int | None = None
         self.holding: tuple[int, float] | None = None  # (task, amount) standing or won
-        self.self_box: list[Outgoing] = []
         self.offers_made = 0
 
+    @abstractmethod
     def opening(self) -> float:
-        raise NotImplementedError
-
-    def _local(self, out: list[Outgoing]) -> list[Outgoing]:
-        """Messages to oneself (bidder and holder roles of one agent) are read next step."""
-        keep = []
-        for dst, msg in out:
-            if dst == self.id:
-                self.self_box.append((self.id, msg))
-            else:
-                keep.append((dst, msg))
-        return keep
+        """The price every task's auction opens at (public)."""
 
     def _announce(self, tasks: list[int]) -> list[Outgoing]:
         if not tasks:
             return []
         msg = Asks(tuple(tasks), tuple(float(self.ask[j]) for j in tasks))
-        self.self_box.append((self.id, msg))
-        return [(k, msg) for k in range(self.view.n_agents) if k != self.id]
+        return self.keep_local([(k, msg) for k in range(self.view.n_agents)])
 
     def _choose(self) -> int | None:
         surplus = np.where(np.isfinite(self.ask), self.value - self.ask, NEG)
@@ -98,8 +88,9 @@ class _OpenCry(Allocator):
         j = int(np.argmax(surplus))
         return j if self.wants(j, surplus[j]) else None
 
+    @abstractmethod
     def wants(self, task: int, surplus: float) -> bool:
-        raise NotImplementedError
+        """Whether to bid now on ``task``, the one of largest surplus at current prices."""
 
     def _offer(self) -> list[Outgoing]:
         if self.holding is not None or self.pending is not None:
@@ -110,7 +101,7 @@ class _OpenCry(Allocator):
         self.seq += 1
         self.offers_made += 1
         self.pending = j
-        return self._local(
+        return self.keep_local(
             [(holder_of(j, self.view.n_agents), Offer(j, float(self.ask[j]), self.seq))]
         )
 
@@ -148,8 +139,7 @@ class English(_OpenCry):
         return self._offer()
 
     def step(self, rnd: int, inbox: list[Outgoing]) -> list[Outgoing]:
-        inbox = self.self_box + list(inbox)
-        self.self_box = []
+        inbox = self.with_own(inbox)
         out: list[Outgoing] = []
         offers: list[tuple[int, Offer]] = []
         for sender, msg in inbox:
@@ -183,7 +173,7 @@ class English(_OpenCry):
                 self.ask[j] = places[-1][0] + self.p["increment"]
             changed.add(j)
         out += self._announce(sorted(changed))
-        out = self._local(out)
+        out = self.keep_local(out)
         return out + self._offer()
 
     def _standing(self, msg: Standing) -> None:
@@ -251,8 +241,7 @@ class Dutch(_OpenCry):
         return self._announce(sorted(self.open_mine))
 
     def step(self, rnd: int, inbox: list[Outgoing]) -> list[Outgoing]:
-        inbox = self.self_box + list(inbox)
-        self.self_box = []
+        inbox = self.with_own(inbox)
         out: list[Outgoing] = []
         takes: list[tuple[int, Offer]] = []
         for sender, msg in inbox:
@@ -289,7 +278,7 @@ class Dutch(_OpenCry):
         for j in closed:
             self.ask[j] = np.inf
         out += self._announce(sorted(set(self.open_mine) | set(closed)))
-        out = self._local(out)
+        out = self.keep_local(out)
         return out + self._offer()
 
     @property

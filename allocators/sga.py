@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from allocators._central import Centralised
-from allocators._routes import Route, default_mode
+from allocators._routes import ROUTING_FAMILIES, Route, default_mode
 from harness.api import Param, Plan, local_views
 from harness.model import Instance
 
@@ -44,17 +44,7 @@ class SGA(Centralised):
     name = "sga"
     summary = "centralised sequential greedy (CBBA's reference): best (agent, task) pair first"
     paper = "Choi, Brunet, How 2009, §IV-C (sequential greedy algorithm)"
-    families = (
-        "assignment",
-        "tdr",
-        "mtsp",
-        "tsplib",
-        "mtsp_lkh3",
-        "solomon",
-        "logistics",
-        "li_lim",
-        "cordeau_darp",
-    )
+    families = ("assignment", *ROUTING_FAMILIES)
     params = (
         Param("score", "auto", "marginal score", ("auto", "tdr", "min_sum", "min_max", "payoff")),
     )

@@ -18,9 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from allocators._market import MISREPORT, Bid, Result, RoundAuction, Valuer, holder_of
+from allocators._routes import ROUTING_FAMILIES
 from harness.api import Allocator, Outgoing, Param, Plan
-
-ROUTING = ("mtsp", "mtsp_lkh3", "tsplib", "solomon", "tdr", "logistics", "li_lim", "cordeau_darp")
 
 
 class SSI(RoundAuction):
@@ -29,7 +28,7 @@ class SSI(RoundAuction):
     paper = (
         "Koenig, Tovey, Lagoudakis et al. The power of sequential single-item auctions. AAAI 2006"
     )
-    families = ROUTING
+    families = ROUTING_FAMILIES
     market = "reverse"
     params = (Param("payment", "first", "price rule", ("first", "second")), *MISREPORT)
 
@@ -50,7 +49,7 @@ class PSI(Allocator):
     name = "psi"
     summary = "parallel single-item reverse auctions: every task at once, standalone asks"
     paper = "Koenig, Tovey, Lagoudakis et al. The power of sequential single-item auctions. AAAI 2006 (PSI)"
-    families = ROUTING
+    families = ROUTING_FAMILIES
     market = "reverse"
     centralised = True
     params = (Param("payment", "first", "price rule", ("first", "second")), *MISREPORT)

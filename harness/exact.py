@@ -88,7 +88,8 @@ def cbc_solver(time_limit: float, log: str) -> pulp.LpSolver:
         return pulp.PULP_CBC_CMD(**opts)
 
 
-def _cbc(prob: pulp.LpProblem, time_limit: float) -> tuple[str, float | None]:
+def run_cbc(prob: pulp.LpProblem, time_limit: float) -> tuple[str, float | None]:
+    """Solve with CBC; ``("optimal" | "feasible" | "infeasible" | "no_solution", bound)``."""
     fd, log = tempfile.mkstemp(suffix=".cbc.log")
     os.close(fd)
     try:
@@ -110,6 +111,14 @@ def _cbc(prob: pulp.LpProblem, time_limit: float) -> tuple[str, float | None]:
     return "no_solution", None
 
 
+def solve_to_optimality(prob: pulp.LpProblem, time_limit: float, what: str) -> None:
+    """Solve a model that must be solved exactly (winner determination inside an allocator);
+    anything short of a proven optimum is an error naming ``what``."""
+    status, _ = run_cbc(prob, time_limit)
+    if status != "optimal":
+        raise RuntimeError(f"{what}: CBC ended {status}")
+
+
 def _assignment(inst: Instance, time_limit: float) -> Optimum:
     from allocators.hungarian import optimal_assignment
 
@@ -129,7 +138,7 @@ def _assignment(inst: Instance, time_limit: float) -> Optimum:
         )
     for j in range(inst.n_tasks):
         prob += pulp.lpSum(v for (_, k), v in x.items() if k == j) <= 1
-    status, bound = _cbc(prob, time_limit)
+    status, bound = run_cbc(prob, time_limit)
     plans = [Plan(a) for a in range(inst.n_agents)]
     for (a, j), v in x.items():
         if (v.value() or 0) > 0.5:
@@ -163,7 +172,7 @@ def _welfare(inst: Instance, time_limit: float) -> Optimum:
         prob += pulp.lpSum(v for (b, _), v in x.items() if b == i) <= 1
     for j in range(inst.n_tasks):
         prob += pulp.lpSum(v for (_, k), v in x.items() if k == j) <= int(inst.tasks["team"][j])
-    status, bound = _cbc(prob, time_limit)
+    status, bound = run_cbc(prob, time_limit)
     plans = [Plan(i) for i in range(inst.n_agents)]
     for (i, j), v in x.items():
         if (v.value() or 0) > 0.5:
@@ -232,7 +241,7 @@ def _tdr(inst: Instance, time_limit: float) -> Optimum:
     for j in range(inst.n_tasks):
         prob += pulp.lpSum(v for col, v in zip(columns, x, strict=True) if j in col[1]) <= 1
     remaining = max(1.0, deadline - time.perf_counter())
-    status, bound = _cbc(prob, remaining)
+    status, bound = run_cbc(prob, remaining)
     plans = [Plan(a) for a in range(inst.n_agents)]
     for (a, seq, times, _r), v in zip(columns, x, strict=True):
         if (v.value() or 0) > 0.5:
@@ -333,7 +342,7 @@ def _windowed_routes(inst: Instance, time_limit: float) -> Optimum:
         )
     for a in range(m):
         prob += pulp.lpSum(v for col, v in zip(columns, x, strict=True) if col[0] == a) <= 1
-    status, bound = _cbc(prob, time_limit)
+    status, bound = run_cbc(prob, time_limit)
     if status not in ("optimal", "feasible"):
         return Optimum(None, status, "pulp.cbc", 0.0, bound, f"{len(columns)} route columns")
     plans = [Plan(a) for a in range(m)]
@@ -451,7 +460,7 @@ def _routing(inst: Instance, time_limit: float) -> Optimum:
             prob += v == e[a, j] + pulp.lpSum(w for (b, i, k), w in x.items() if b == a and i == j)
     for (_a, i, j), v in x.items():
         prob += u[j] >= u[i] + 1 - n * (1 - v)
-    status, bound = _cbc(prob, time_limit)
+    status, bound = run_cbc(prob, time_limit)
     plans = [Plan(a) for a in range(m)]
     if status in ("optimal", "feasible"):
         for a in range(m):

@@ -206,6 +206,21 @@ def load_mtsp_lkh3(instance: str, objective: str = "min_sum", **params: Any) -> 
     )
 
 
+def _depot_fleet(
+    xy: np.ndarray, m: int, start: float, end: float, **columns: float
+) -> dict[str, Any]:
+    """``m`` vehicles that leave the depot ``xy`` and return to it within [start, end]."""
+    return {
+        "x": np.full(m, xy[0]),
+        "y": np.full(m, xy[1]),
+        "end_x": np.full(m, xy[0]),
+        "end_y": np.full(m, xy[1]),
+        "avail_start": start,
+        "avail_end": end,
+        **columns,
+    }
+
+
 def load_solomon(
     instance: str, objective: str = "min_sum", vehicles: int = 0, **params: Any
 ) -> Instance:
@@ -232,15 +247,7 @@ def load_solomon(
         name=f"{set_name}-{instance}" + (f"-v{m}" if vehicles else ""),
         family="solomon",
         objective=objective,
-        agents={
-            "x": np.full(m, depot[1]),
-            "y": np.full(m, depot[2]),
-            "end_x": np.full(m, depot[1]),
-            "end_y": np.full(m, depot[2]),
-            "capacity": cap,
-            "avail_start": depot[4],
-            "avail_end": depot[5],
-        },
+        agents=_depot_fleet(depot[1:3], m, depot[4], depot[5], capacity=cap),
         tasks={
             "x": cust[:, 1],
             "y": cust[:, 2],
@@ -361,15 +368,7 @@ def load_li_lim(
         name=f"{set_name}-{instance}" + (f"-v{m}" if vehicles else ""),
         family="li_lim",
         objective=objective,
-        agents={
-            "x": np.full(m, depot[1]),
-            "y": np.full(m, depot[2]),
-            "end_x": np.full(m, depot[1]),
-            "end_y": np.full(m, depot[2]),
-            "speed": speed,
-            "avail_start": depot[4],
-            "avail_end": depot[5],
-        },
+        agents=_depot_fleet(depot[1:3], m, depot[4], depot[5], speed=speed),
         tasks=_transports(rows[:, 1:3], pairs, rows[:, 4], rows[:, 5], rows[:, 6], speed),
         comm=comm_from_params(params, m, np.tile(depot[1:3], (m, 1))),
         meta={
@@ -412,14 +411,7 @@ def load_cordeau_darp(
         name=f"cordeau-{instance}" + (f"-v{m}" if vehicles else ""),
         family="cordeau_darp",
         objective=objective,
-        agents={
-            "x": np.full(m, depot[1]),
-            "y": np.full(m, depot[2]),
-            "end_x": np.full(m, depot[1]),
-            "end_y": np.full(m, depot[2]),
-            "avail_start": depot[5],
-            "avail_end": depot[6],
-        },
+        agents=_depot_fleet(depot[1:3], m, depot[5], depot[6]),
         tasks=tasks,
         comm=comm_from_params(params, m, np.tile(depot[1:3], (m, 1))),
         meta={

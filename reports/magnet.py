@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from reports.svg import line_plot
-from reports.views import connect
+from reports.views import rows_or_none
 
 #: Table 4 of the paper: tasks per day -> (mean cost / optimum, standard deviation), Closeby
 PAPER_T4 = {
@@ -76,12 +76,7 @@ def _f(v: object, fmt: str = ".3f") -> str:
 
 
 def magnet_report(results: list[str | Path], out: Path | None = None) -> str:
-    import duckdb
-
-    try:
-        rows = connect(results).execute(SQL).fetchall()
-    except duckdb.BinderException:
-        rows = []
+    rows = rows_or_none(results, SQL)
     if not rows:
         return "No MAGNET trials on the logistics family found.\n"
     cols = [
@@ -181,12 +176,7 @@ GROUP BY ALL ORDER BY family, instance, allocator
 
 def public_instances(results: list[str | Path]) -> list[str]:
     """Rows for Li & Lim and Cordeau-Laporte trials in the same results, if any."""
-    import duckdb
-
-    try:
-        rows = connect(results).execute(PUBLIC_SQL).fetchall()
-    except duckdb.BinderException:
-        return []
+    rows = rows_or_none(results, PUBLIC_SQL)
     if not rows:
         return []
     out = [

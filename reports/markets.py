@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.views import connect
+from reports.views import rows_or_none
 
 FIVE = ("fmmra", "fmmra_fitness", "mssca", "fmmra_fp", "fmmra_sp")
 LABELS = {
@@ -44,12 +44,7 @@ GROUP BY ALL ORDER BY agents, alg
 
 
 def fmmra_tables(results: list[str | Path]) -> str:
-    import duckdb
-
-    try:
-        rows = connect(results).execute(SQL).fetchall()
-    except duckdb.BinderException:  # no market columns stored at all
-        rows = []
+    rows = rows_or_none(results, SQL)
     by_count: dict[int, dict[str, tuple]] = {}
     for agents, alg, n, *vals in rows:
         by_count.setdefault(agents, {})[alg] = (n, *vals)

@@ -79,3 +79,12 @@ WHERE trial_run_id = ?
 GROUP BY ALL
 ORDER BY family, min(inst_n_tasks * 100000 + inst_n_agents), allocator, faults
 """
+
+
+def rows_or_none(results: list[str | Path], sql: str) -> list[tuple]:
+    """The rows of a query over the stores, or none when the columns it names were never
+    stored (a report section over trials that were not run)."""
+    try:
+        return connect(results).execute(sql).fetchall()
+    except duckdb.BinderException:
+        return []
