@@ -6,6 +6,11 @@ whose score beats the current winning bid, and bids it. Phase 2 (consensus): win
 max-consensus over neighbours; an agent outbid on its task becomes unassigned. Bids for a task
 only rise, so no time stamps are needed. Ties go to the lower agent id. The result equals the
 centralised greedy assignment and is within half of the optimum (the paper's Theorem 1 setting).
+
+On routing families the score is that of serving the task next: minus the distance
+(``min_sum``: CBAA-ms of Patel et al., ICRA 2020), or minus the distance driven so far plus
+the distance (``min_max``: CBAA-mm), the agent's available time standing for what it drove
+when it re-plans during execution (harness/execution.py).
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocators._routes import NEG, Route
+from allocators._routes import NEG, Route, default_mode
 from allocators.cbba import NONE, outbids, pick_best
-from harness.api import Allocator, Message, Outgoing, Plan
+from harness.api import Allocator, Message, Outgoing, Param, Plan
 
 
 @dataclass(frozen=True)
@@ -31,11 +36,23 @@ class CBAA(Allocator):
     name = "cbaa"
     summary = "consensus-based auction: one task per agent, max-consensus on winning bids"
     paper = "Choi, Brunet, How. Consensus-Based Decentralized Auctions for Robust Task Allocation. IEEE T-RO 25(4), 2009"
-    families = ("assignment",)
+    families = ("assignment", "mtsp", "tsplib", "mtsp_lkh3")
+    params = (
+        Param(
+            "score",
+            "auto",
+            "payoff (100 / distance), min_sum (minus the distance to the task) or min_max "
+            "(minus distance driven so far plus distance to the task: the agent's available "
+            "time counts); auto follows the objective",
+            ("auto", "payoff", "min_sum", "min_max"),
+        ),
+    )
 
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
         super().__init__(view, params, rng)
-        self.c = Route(view, "payoff").candidates()[0]
+        mode = params.get("score", "auto")  # subclasses may declare other parameters
+        mode = default_mode(view.objective) if mode == "auto" else mode
+        self.c = Route(view, mode).candidates()[0]
         n = view.tasks.n
         self.y = np.full(n, NEG)
         self.z = np.full(n, NONE, dtype=np.int64)
