@@ -63,6 +63,7 @@ class DecentralisedGA(Allocator):
         Param("w", 0.01, "ga_multi: weight of the total distance", low=0.0),
     )
     fitness = "min_sum"
+    online = True  # keeps evolving while the agents travel (harness/execution.py)
 
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
         super().__init__(view, params, rng)
@@ -79,6 +80,11 @@ class DecentralisedGA(Allocator):
         self.chosen: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         self.round = 0
         self.done = False
+        # online execution: distance each agent has driven, locations still to visit
+        self.travelled = np.zeros(view.n_agents)
+        self.left = np.ones(view.tasks.n, dtype=bool)
+        self.executing = False
+        self.sent: tuple | None = None
 
     # -- costs ----------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -102,7 +108,7 @@ class DecentralisedGA(Allocator):
             if hi <= lo:
                 continue
             out[a] = self.d0[a, order[lo]] + (csum[hi - 1] - csum[lo]) + self.dend[a, order[hi - 1]]
-        return out
+        return out + self.travelled
 
     def cost(self, order: np.ndarray, breaks: np.ndarray) -> float:
         d = self.lengths(order, breaks)
@@ -117,10 +123,11 @@ class DecentralisedGA(Allocator):
         """Min-max nearest neighbours: repeatedly append the (agent, task) pair that leaves
         that agent's sequence shortest; with at least as many tasks as agents, every agent
         first gets one task."""
-        m, n = self.view.n_agents, self.view.tasks.n
+        m = self.view.n_agents
         seqs: list[list[int]] = [[] for _ in range(m)]
-        length = np.zeros(m)
-        left = set(range(n))
+        length = self.travelled.copy()
+        left = set(int(j) for j in np.flatnonzero(self.left))
+        n = len(left)
         while left:
             cand = sorted(left)
             best = None
@@ -139,6 +146,15 @@ class DecentralisedGA(Allocator):
         order = np.array([j for s in seqs for j in s], dtype=np.int64)
         breaks = np.cumsum([len(s) for s in seqs])[:-1].astype(np.int64)
         return order, breaks
+
+    def strip(self, order: np.ndarray, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A solution without the locations already visited; each agent keeps the rest of its
+        sequence (it may become empty until new breakpoints fill it)."""
+        keep = self.left[order]
+        if keep.all():
+            return order, breaks
+        kept = np.concatenate([[0], np.cumsum(keep)])
+        return order[keep], kept[breaks].astype(np.int64)
 
     def random_breaks(self, n: int) -> np.ndarray:
         m = self.view.n_agents
@@ -176,7 +192,7 @@ class DecentralisedGA(Allocator):
         return float(self.costs[k]), self.pop[k][0], self.pop[k][1]
 
     def adopt(self, msg: Solution) -> None:
-        order, breaks = np.array(msg.order), np.array(msg.breaks, dtype=np.int64)
+        order, breaks = self.strip(np.array(msg.order), np.array(msg.breaks, dtype=np.int64))
         if any(np.array_equal(o, order) and np.array_equal(b, breaks) for o, b in self.pop):
             return  # already held (a duplicate, or the same best from two agents)
         worst = int(np.argmax(self.costs))
@@ -205,6 +221,8 @@ class DecentralisedGA(Allocator):
                         self.finals.append(entry)
                 elif self.pop:
                     self.adopt(msg)
+        if self.executing:
+            return self._online_step()
         if self.done:
             return []
         if self.chosen is None and len(self.finals) and self.round > self.p["rounds"]:
@@ -232,13 +250,52 @@ class DecentralisedGA(Allocator):
             return self.broadcast_all(msg)
         return []
 
+    # -- online execution -----------------------------------------------------------------
+    def observe(
+        self, now: float, positions: np.ndarray, travelled: np.ndarray, visited: np.ndarray
+    ) -> None:
+        """The team's status: start points move to where the agents are, visited locations
+        leave every solution, and costs count the distance already driven."""
+        self.executing = True
+        for a in range(self.view.n_agents):
+            self.starts[a] = positions[a]
+        self.travelled = np.asarray(travelled, dtype=np.float64)
+        self.left = ~np.asarray(visited, dtype=bool)
+        if not self.pop:
+            return  # the first round sets up from these start points
+        t = self.view.tasks
+        self.d0 = np.stack([t.from_point(self.starts[a]) for a in range(self.view.n_agents)])
+        self.pop = [self.strip(o, b) for o, b in self.pop]
+        self.costs = np.array([self.cost(o, b) for o, b in self.pop])
+
+    def _online_step(self) -> list[Outgoing]:
+        """One period of the GA during execution: evolve, and share the best when it changed."""
+        if not self.pop:
+            self._setup()
+            self._seed()
+        if int(self.left.sum()) < max(2, self.view.n_agents):
+            return []  # the execution follows nearest neighbours (plan()) from here on
+        self.evolve()
+        cost, order, breaks = self.best()
+        key = (tuple(int(j) for j in order), tuple(int(b) for b in breaks))
+        if key == self.sent:
+            return []
+        self.sent = key
+        return self.broadcast_all(Solution(key[0], key[1], cost))
+
+    def progress(self) -> float | None:
+        if self.costs is None or not len(self.costs):
+            return None
+        return float(np.min(self.costs))
+
     def _seed(self) -> None:
         order, breaks = self.nearest_neighbours()
         self.pop = [(order, breaks)]
-        n = self.view.tasks.n
+        ids = np.flatnonzero(self.left)
+        n = len(ids)
         if n >= self.view.n_agents:
             while len(self.pop) < self.p["population"]:
-                self.pop.append((self.rng.permutation(n).astype(np.int64), self.random_breaks(n)))
+                self.pop.append((self.rng.permutation(ids).astype(np.int64), self.random_breaks(n)))
         self.costs = np.array([self.cost(o, b) for o, b in self.pop])
 
     @property
@@ -246,6 +303,13 @@ class DecentralisedGA(Allocator):
         return self.done
 
     def plan(self) -> Plan:
+        if self.executing:  # the current best, or nearest neighbours near the end
+            if int(self.left.sum()) < max(2, self.view.n_agents) or not self.pop:
+                order, breaks = self.nearest_neighbours()
+            else:
+                _, order, breaks = self.best()
+            bounds = [0, *breaks, len(order)]
+            return Plan(self.id, [int(j) for j in order[bounds[self.id] : bounds[self.id + 1]]])
         if self.chosen is None:
             return Plan(self.id)
         order, breaks = self.chosen

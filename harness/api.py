@@ -226,6 +226,9 @@ class Allocator(ABC):
     #: of each task it wins) or "reverse" (task holders buy service: an agent is paid the
     #: price); None for allocators without payments. The evaluator's economic metrics read it.
     market: ClassVar[str | None] = None
+    #: runs while agents travel (harness/execution.py, online mode): the runtime calls
+    #: ``observe`` before each round and follows ``plan()`` between rounds
+    online: ClassVar[bool] = False
 
     def __init__(self, view: LocalView, params: dict[str, Any], rng: np.random.Generator) -> None:
         self.view = view
@@ -264,6 +267,18 @@ class Allocator(ABC):
         They never steer the algorithm and are not part of the plan; the runtime sums them
         over agents (keys ending in ``_max``: the largest) into ``trial_<key>`` columns."""
         return {}
+
+    def observe(
+        self, now: float, positions: np.ndarray, travelled: np.ndarray, visited: np.ndarray
+    ) -> None:
+        """Online execution: the team's status this period (every agent's position and distance
+        driven, the locations visited so far), as the agents' status broadcasts tell it."""
+        return None  # allocators that do not run online ignore it
+
+    def progress(self) -> float | None:
+        """Online execution: the agent's current estimate of the whole mission's cost (for
+        convergence traces), or None."""
+        return None
 
     # -- helpers ---------------------------------------------------------------------------
     def broadcast(self, message: Message) -> list[Outgoing]:

@@ -239,6 +239,7 @@ def _trial_job(
         "max_rounds": s["max_rounds"],
         "runtime": trial.runtime,
         "faults": trial.faults,
+        "execution": trial.execution,
         "agents_per_actor": s["agents_per_actor"],
         "max_actors": s["max_actors"],
         "market_checks": s["market_checks"],

@@ -74,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a fault profile as a TOML inline table, e.g. '{drop = 0.1, reorder = true}' "
         "(repeat for several; replaces the spec's [[faults]])",
     )
+    b.add_argument(
+        "--execute",
+        nargs="?",
+        const="{}",
+        metavar="TABLE",
+        help="agents travel while the allocator re-plans: optional TOML inline table "
+        "'{speed = 5.0, period = 0.01, mode = \"auto\"}' (replaces the spec's [execution])",
+    )
     b.add_argument("--run-id", help="name of the run directory (default: time + spec hash)")
     b.add_argument(
         "--resume",
@@ -186,6 +194,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         family_params=family_params,
         settings=settings,
         faults=args.faults,
+        execution=args.execute,
     )
     columns = (
         TextColumn("[progress.description]{task.description}"),

@@ -117,6 +117,9 @@ class BenchSpec:
     families: list[FamilyEntry]
     source: str = "spec"
     faults: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+    #: ``[execution]``: agents travel while the allocator re-plans (harness/execution.py);
+    #: empty: trials only plan
+    execution: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +135,7 @@ class BenchSpec:
                 for f in self.families
             ],
             "faults": [dict(f) for f in self.faults],
+            **({"execution": dict(self.execution)} if self.execution else {}),
         }
 
     def spec_hash(self) -> str:
@@ -189,10 +193,12 @@ def check_setting(key: str, value: Any, source: str) -> Any:
 def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
     if not isinstance(d, dict):
         raise SpecError(source, "(top level)", "a table")
-    unknown = sorted(set(d) - {"bench", "allocators", "families", "faults"})
+    unknown = sorted(set(d) - {"bench", "allocators", "families", "faults", "execution"})
     if unknown:
         raise SpecError(
-            source, unknown[0], "only [bench], [[allocators]], [[families]] and [[faults]]"
+            source,
+            unknown[0],
+            "only [bench], [[allocators]], [[families]], [[faults]] and [execution]",
         )
     settings = {k: v[0] for k, v in SETTINGS.items()}
     bench = d.get("bench", {})
@@ -266,7 +272,16 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
                 source, f"{where}.name", f"a name not used by faults[{seen[label]}]", label
             )
         seen[label] = i
-    return BenchSpec(settings, allocs, fams, source, [dict(p) for p in profiles])
+    execution = d.get("execution") or {}
+    if not isinstance(execution, dict):
+        raise SpecError(
+            source, "execution", "a table (speed, period, mode, trace_every)", execution
+        )
+    if execution:
+        from harness.execution import ExecSettings
+
+        execution = ExecSettings.from_dict(execution, source, "execution").to_dict()
+    return BenchSpec(settings, allocs, fams, source, [dict(p) for p in profiles], execution)
 
 
 def _list(value: Any, source: str, where: str) -> list[Any]:
@@ -314,6 +329,7 @@ def apply_overrides(
     family_params: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
     faults: list[str] | None = None,
+    execution: str | None = None,
 ) -> BenchSpec:
     """Command-line flags over a spec: flags win over the file's values. ``faults``: fault
     profiles as TOML inline tables (``{drop = 0.1, reorder = true}``), replacing the spec's."""
@@ -328,6 +344,13 @@ def apply_overrides(
                 raise SpecError(
                     src, f"--faults[{i}]", "a TOML inline table like '{drop = 0.1}'", text
                 ) from exc
+    if execution is not None:
+        try:
+            d["execution"] = tomllib.loads(f"x = {execution}")["x"] or {"mode": "auto"}
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(
+                src, "--execute", "a TOML inline table like '{speed = 5.0}'", execution
+            ) from exc
     for k, v in (settings or {}).items():
         if v is not None:
             d["bench"][k] = check_setting(k, v, src)

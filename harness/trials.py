@@ -33,6 +33,7 @@ def trial_key(
     seed: int,
     runtime: str,
     faults: dict[str, Any],
+    execution: dict[str, Any] | None = None,
 ) -> str:
     payload = {
         "allocator": alg,
@@ -42,6 +43,8 @@ def trial_key(
         "runtime": runtime,
         "faults": faults,
     }
+    if execution:  # planning-only trials keep the keys they had before execution existed
+        payload["execution"] = execution
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -79,6 +82,7 @@ class Trial:
     runtime: str
     faults: dict[str, Any] = field(default_factory=dict)
     fault_name: str = "none"
+    execution: dict[str, Any] = field(default_factory=dict)
 
     def base_row(self, run_id: str, time_limit: float) -> dict[str, Any]:
         """Identifying columns every stored row has, whatever its status."""
@@ -91,6 +95,7 @@ class Trial:
             "trial_runtime": self.runtime,
             "trial_faults": json.dumps(self.faults, sort_keys=True),
             "trial_fault_name": self.fault_name,
+            "trial_execution": json.dumps(self.execution, sort_keys=True) if self.execution else "",
             "trial_time_limit": time_limit,
             "alg_name": self.allocator,
             "alg_params": json.dumps(self.params, sort_keys=True),
@@ -204,7 +209,13 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
                     for label, prof in profiles:
                         faults = prof.to_dict()
                         key = trial_key(
-                            entry.name, params, inst_spec.hash, seed, s["runtime"], faults
+                            entry.name,
+                            params,
+                            inst_spec.hash,
+                            seed,
+                            s["runtime"],
+                            faults,
+                            spec.execution,
                         )
                         trials.append(
                             Trial(
@@ -217,6 +228,7 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
                                 s["runtime"],
                                 faults,
                                 label,
+                                dict(spec.execution),
                             )
                         )
     seen: set[str] = set()

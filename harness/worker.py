@@ -66,7 +66,11 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         if reason:
             raise SkipTrial(reason)
         faults = parse_faults(job.get("faults") or {})
-        if job.get("runtime") == "ray":
+        executed = None
+        if job.get("execution"):
+            executed = run_executed(inst, cls, job, faults)
+            result = executed.as_run()
+        elif job.get("runtime") == "ray":
             result = run_on_ray(inst, cls, job, faults)
         else:
             deadline = time.monotonic() + job["time_limit"]
@@ -75,6 +79,8 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
             )
         opt = job.get("optimum")
         metrics = evaluate(inst, result.plans, opt, cls.market)
+        if executed is not None:
+            metrics.update(executed.columns(inst, opt))
         if cls.market and inst.n_agents * inst.n_tasks <= job.get("market_checks", 0):
             # the checks share the trial's time limit, counted from the trial's start
             check_deadline = started + job["time_limit"]
@@ -102,7 +108,9 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
                 **{f"trial_{k}": v for k, v in result.measures.items()},
                 "trial_crashed_agents": json.dumps(result.crashed),
                 "trial_status": "done",
-                "trial_message": ""
+                "trial_message": executed.message
+                if executed is not None
+                else ""
                 if result.converged
                 else f"round limit {job['max_rounds']} reached before convergence",
             }
@@ -118,6 +126,24 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     out["trial_cpu_s"] = time.process_time() - cpu0
     out["trial_peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+def run_executed(inst: Any, cls: Any, job: dict[str, Any], faults: Faults) -> Any:
+    """A trial whose agents travel while the allocator re-plans (harness/execution.py). Each
+    re-plan runs on the trial's runtime; online allocators run on the local runtime."""
+    from harness.execution import ExecSettings, execute
+
+    if faults.active:
+        raise SkipTrial("fault injection is not combined with execution yet")
+    settings = ExecSettings.from_dict(job["execution"])
+    deadline = time.monotonic() + job["time_limit"]
+
+    def episode(sub: Any, seed: int) -> RunResult:
+        if job.get("runtime") == "ray":
+            return run_on_ray(sub, cls, {**job, "seed": seed}, faults)
+        return run_local(sub, cls, job["params"], seed, job["max_rounds"], deadline)
+
+    return execute(inst, cls, job["params"], job["seed"], settings, episode, deadline)
 
 
 def market_check_columns(

@@ -78,7 +78,12 @@ def test_time_limited_solve_reports_feasible_with_bound():
         {"family": "mtsp", "size": [12, 4], "seed": 0, "params": {"objective": "min_max"}}
     )
     opt = solve_exact(inst, time_limit=1)
-    assert opt.status in ("optimal", "feasible")
+    # how far CBC gets in one second depends on the machine's load: on a busy machine it may
+    # find no solution at all, which must then be said, with no value and no plans
+    assert opt.status in ("optimal", "feasible", "no_solution")
+    if opt.status == "no_solution":
+        assert opt.value is None and not any(p.tasks for p in opt.plans)
+        return
     if opt.status == "feasible":
         assert opt.bound is not None and opt.bound <= opt.value + 1e-9
     assert evaluate(inst, opt.plans)["m_complete"]

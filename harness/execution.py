@@ -1,0 +1,454 @@
+"""Execution: agents travel their task sequences while the allocator keeps re-planning
+(issue 6; the experiment of Patel et al., ICRA 2020, the seed ``decentralized-ga-mtsp``).
+
+Simulated time is deterministic. Agents move in straight lines at a constant ``speed`` toward
+the first task of their current sequence; a location is visited the moment an agent reaches
+it, and from then on it is done for everyone (the other agents drop it from their sequences,
+as the paper's execution thread does with the completed tasks it hears of). A trial ends when
+every location is visited; the stored figures are the executed makespan (the time the last
+location was visited), the executed distance (everything the agents drove, detours
+included), the re-plans, and the allocator's messages, bytes and compute time summed over
+the mission.
+
+Two ways to re-plan:
+
+``restart`` (any allocator): the allocator runs to convergence on the remaining problem,
+    agents at their current positions. An agent's distance so far enters as its available
+    time (``avail_start = travelled / speed``), so a min-max score is "distance travelled
+    plus distance to the task", the paper's "-mm" variants. The team re-plans whenever an
+    agent that had a sequence runs out of tasks while locations remain (the paper's "Phase 1
+    when no sequence exists"); allocation is instantaneous in simulated time, and its wall
+    and CPU time are measured instead.
+``online`` (allocators with ``online = True``, the decentralised GA): the allocator keeps
+    running. Every ``period`` seconds of simulated time each agent hears the team's status
+    (every agent broadcasts its position and the locations it visited: counted as ``Status``
+    messages), the allocator runs one round of its protocol, and each agent follows its
+    current sequence for the next period.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.api import (
+    Allocator,
+    Message,
+    Outgoing,
+    Plan,
+    agent_rng,
+    local_views,
+    merge_measures,
+)
+from harness.errors import SpecError
+from harness.model import Instance
+from harness.runtime_local import MessageStats, RunResult, TrialTimeout, check_outgoing, sized
+
+EPS = 1e-9
+MODES = ("auto", "restart", "online")
+
+
+@dataclass(frozen=True)
+class Status(Message):
+    """What an agent's execution thread tells the others each period (online mode)."""
+
+    x: float
+    y: float
+    z: float
+    travelled: float
+    visited: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ExecSettings:
+    """How a trial is executed: agent speed, re-plan period (online), and the mode."""
+
+    speed: float = 5.0
+    period: float = 0.01
+    mode: str = "auto"
+    trace_every: float = 1.0  # seconds between samples of the allocator's cost estimate
+
+    @classmethod
+    def from_dict(
+        cls, d: dict[str, Any], source: str = "spec", where: str = "execution"
+    ) -> ExecSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        for k in d:
+            if k not in known:
+                raise SpecError(source, f"{where}.{k}", f"one of {', '.join(sorted(known))}")
+        vals: dict[str, Any] = {}
+        for k, v in d.items():
+            if k == "mode":
+                vals[k] = v
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                vals[k] = float(v)
+            else:
+                raise SpecError(source, f"{where}.{k}", "a number > 0", v)
+        out = cls(**vals)
+        if out.mode not in MODES:
+            raise SpecError(source, f"{where}.mode", f"one of {', '.join(MODES)}", out.mode)
+        for name in ("speed", "period", "trace_every"):
+            if not getattr(out, name) > 0:
+                raise SpecError(source, f"{where}.{name}", "a number > 0", getattr(out, name))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class ExecResult:
+    """The executed mission, and the allocator's effort over all of it."""
+
+    plans: list[Plan]  # each agent's visits in order, with visit times
+    makespan: float
+    distance: float
+    per_agent: list[float]
+    replans: int
+    complete: bool
+    rounds: int
+    stats: MessageStats
+    alloc_wall_s: float
+    alloc_cpu_s: float
+    measures: dict[str, float] = field(default_factory=dict)
+    trace: list[tuple[float, float]] = field(default_factory=list)
+    message: str = ""
+    nodes: list[str] | None = None  # the node of each agent (Ray runtime), last re-plan
+    calls: int | None = None  # remote calls between agents over the mission (Ray runtime)
+
+    def as_run(self) -> RunResult:
+        return RunResult(
+            self.plans,
+            self.rounds,
+            self.complete,
+            self.stats,
+            nodes=self.nodes,
+            calls=self.calls,
+            measures=self.measures,
+        )
+
+    def columns(self, inst: Instance, optimum: float | None) -> dict[str, Any]:
+        """The ``m_exec_*`` result columns. The executed objective is the distance driven
+        (``min_sum``) or the longest distance one agent drove (``min_max``), return legs
+        included, so it compares with the exact optimum and the best-known cost."""
+        import json
+
+        from harness.evaluate import gap
+
+        value = self.distance if inst.objective == "min_sum" else max(self.per_agent, default=0.0)
+        ok = self.complete and inst.objective in ("min_sum", "min_max")
+        return {
+            "m_exec_objective": value if ok else None,
+            "m_exec_gap": gap(value, optimum, inst.sense) if ok else None,
+            "m_exec_gap_best_known": gap(value, inst.best_known(), inst.sense) if ok else None,
+            "m_exec_makespan": self.makespan,
+            "m_exec_distance": self.distance,
+            "m_exec_max_distance": max(self.per_agent, default=0.0),
+            "m_exec_replans": self.replans,
+            "m_exec_complete": self.complete,
+            "m_exec_alloc_wall_s": self.alloc_wall_s,
+            "m_exec_alloc_cpu_s": self.alloc_cpu_s,
+            "trial_exec_trace": json.dumps([[round(t, 6), c] for t, c in self.trace]),
+        }
+
+
+class Fleet:
+    """Where the agents are, what they drove, and which locations are done."""
+
+    def __init__(self, inst: Instance, speed: float) -> None:
+        a = inst.agents
+        self.pos = np.stack([a["x"], a["y"], a["z"]], axis=1).astype(np.float64)
+        self.travelled = np.zeros(inst.n_agents)
+        self.xyz = np.stack([inst.tasks["x"], inst.tasks["y"], inst.tasks["z"]], axis=1)
+        self.visited = np.zeros(inst.n_tasks, dtype=bool)
+        self.visits: list[list[tuple[int, float]]] = [[] for _ in range(inst.n_agents)]
+        self.speed = speed
+        self.now = 0.0
+        self.news: list[list[int]] = [[] for _ in range(inst.n_agents)]
+        ends = np.stack([a["end_x"], a["end_y"], a["end_z"]], axis=1).astype(np.float64)
+        self.ends = None if np.isnan(ends[:, 0]).all() else ends
+
+    @property
+    def done(self) -> bool:
+        return bool(self.visited.all())
+
+    def dist(self, a: int, task: int) -> float:
+        return float(np.linalg.norm(self.xyz[task] - self.pos[a]))
+
+    def prune(self, seqs: list[list[int]]) -> None:
+        """Drop visited locations from every sequence (and repeats within one)."""
+        for k, s in enumerate(seqs):
+            seen: set[int] = set()
+            seqs[k] = [j for j in s if not self.visited[j] and not (j in seen or seen.add(j))]
+
+    def advance(self, seqs: list[list[int]], horizon: float) -> None:
+        """Move every agent along its sequence for ``horizon`` seconds (an infinite horizon:
+        until the next arrival), visiting what it reaches. Agents move together, so the time
+        left is the same for all."""
+        start = self.now
+        while True:
+            self.prune(seqs)
+            left = horizon - (self.now - start)
+            moving = [a for a, s in enumerate(seqs) if s]
+            if not moving or left <= EPS:
+                break
+            eta = {a: self.dist(a, seqs[a][0]) / self.speed for a in moving}
+            step = min(min(eta.values()), left)
+            for a in moving:
+                target = seqs[a][0]
+                if eta[a] <= step + EPS:
+                    self.travelled[a] += eta[a] * self.speed
+                    self.pos[a] = self.xyz[target]
+                else:
+                    self.travelled[a] += step * self.speed
+                    self.pos[a] = self.pos[a] + (step / eta[a]) * (self.xyz[target] - self.pos[a])
+            self.now += step
+            for a in moving:  # in agent order: the lower id visits a location reached together
+                target = seqs[a][0]
+                if eta[a] <= step + EPS and not self.visited[target]:
+                    self.visited[target] = True
+                    self.visits[a].append((target, self.now))
+                    self.news[a].append(target)
+            if math.isinf(horizon):
+                self.prune(seqs)
+                return
+        if not math.isinf(horizon):
+            self.now = start + horizon
+
+    def plans(self) -> list[Plan]:
+        return [Plan(a, [j for j, _ in v], [t for _, t in v]) for a, v in enumerate(self.visits)]
+
+
+def remaining_instance(inst: Instance, fleet: Fleet, remaining: np.ndarray) -> Instance:
+    """The problem left: unvisited tasks, agents where they are now, the distance each has
+    driven as its available time, and the execution speed."""
+    keep = np.flatnonzero(remaining)
+    index = -np.ones(inst.n_tasks, dtype=np.int64)
+    index[keep] = np.arange(len(keep))
+    agents = dict(inst.agents)
+    agents.update(
+        {
+            "x": fleet.pos[:, 0].copy(),
+            "y": fleet.pos[:, 1].copy(),
+            "z": fleet.pos[:, 2].copy(),
+            "speed": np.full(inst.n_agents, fleet.speed),
+            "avail_start": fleet.travelled / fleet.speed,
+            "avail_end": np.full(inst.n_agents, np.inf),
+        }
+    )
+    prec = None
+    if inst.precedence is not None:
+        ok = remaining[inst.precedence].all(axis=1)
+        prec = index[inst.precedence[ok]] if ok.any() else None
+    return dataclasses.replace(
+        inst,
+        name=f"{inst.name}@{fleet.now:.3f}s",
+        agents=agents,
+        tasks={k: v[keep] for k, v in inst.tasks.items()},
+        task_caps=None if inst.task_caps is None else inst.task_caps[keep],
+        precedence=prec,
+    )
+
+
+Episode = Callable[[Instance, int], RunResult]
+
+
+def execute(
+    inst: Instance,
+    cls: type[Allocator],
+    params: dict[str, Any],
+    seed: int,
+    settings: ExecSettings,
+    episode: Episode,
+    deadline: float | None = None,
+    max_rounds: int = 10_000,
+) -> ExecResult:
+    """Run one executed mission. ``episode(instance, seed)`` runs the allocator to
+    convergence on a problem (the local or the Ray runtime); it serves the restart mode."""
+    mode = settings.mode
+    if mode == "auto":
+        mode = "online" if getattr(cls, "online", False) else "restart"
+    if mode == "online" and not getattr(cls, "online", False):
+        raise SpecError("spec", "execution.mode", f"restart ({cls.name} does not run online)", mode)
+    if mode == "online":
+        return _execute_online(inst, cls, params, seed, settings, deadline)
+    return _execute_restart(inst, seed, settings, episode, deadline)
+
+
+def _execute_restart(
+    inst: Instance, seed: int, settings: ExecSettings, episode: Episode, deadline: float | None
+) -> ExecResult:
+    fleet = Fleet(inst, settings.speed)
+    stats = MessageStats()
+    measures: list[dict[str, float]] = []
+    rounds = replans = 0
+    wall = cpu = 0.0
+    seqs: list[list[int]] = [[] for _ in range(inst.n_agents)]
+    message = ""
+    nodes: list[str] | None = None
+    calls: int | None = None
+    while not fleet.done:
+        if deadline is not None and time.monotonic() > deadline:
+            raise TrialTimeout(f"time limit reached at {fleet.now:.2f} s of the mission")
+        remaining = ~fleet.visited
+        sub = remaining_instance(inst, fleet, remaining)
+        w0, c0 = time.perf_counter(), time.process_time()
+        res = episode(sub, _episode_seed(seed, replans))
+        wall += time.perf_counter() - w0
+        cpu += time.process_time() - c0
+        replans += 1
+        rounds += res.rounds
+        _merge_stats(stats, res.stats)
+        measures.append(res.measures)
+        nodes = res.nodes or nodes
+        if res.calls is not None:
+            calls = (calls or 0) + res.calls
+        ids = np.flatnonzero(remaining)
+        seqs = [[int(ids[j]) for j in p.tasks] for p in sorted(res.plans, key=lambda p: p.agent)]
+        fleet.prune(seqs)
+        if not any(seqs):
+            message = f"the allocator assigned none of the {int(remaining.sum())} locations left"
+            break
+        had = [bool(s) for s in seqs]
+        # travel until an agent that had a sequence has none left (or the mission is over)
+        while not fleet.done and not any(h and not s for h, s in zip(had, seqs, strict=True)):
+            fleet.advance(seqs, math.inf)
+    out = _result(fleet, replans, rounds, stats, wall, cpu, measures, [], message)
+    out.nodes, out.calls = nodes, calls
+    return out
+
+
+def _execute_online(
+    inst: Instance,
+    cls: type[Allocator],
+    params: dict[str, Any],
+    seed: int,
+    settings: ExecSettings,
+    deadline: float | None,
+) -> ExecResult:
+    fleet = Fleet(inst, settings.speed)
+    views = local_views(inst)
+    agents = [cls(v, params, agent_rng(seed, v.agent_id)) for v in views]
+    m = len(agents)
+    stats = MessageStats()
+    wall = cpu = 0.0
+    trace: list[tuple[float, float]] = []
+    next_sample = 0.0
+    w0, c0 = time.perf_counter(), time.process_time()
+    outgoing = [check_outgoing(a, a.start(), m) for a in agents]
+    wall += time.perf_counter() - w0
+    cpu += time.process_time() - c0
+    rnd = 0
+    seqs: list[list[int]] = [[] for _ in range(m)]
+    while not fleet.done:
+        if deadline is not None and time.monotonic() > deadline:
+            raise TrialTimeout(f"time limit reached at {fleet.now:.2f} s of the mission")
+        rnd += 1
+        inboxes: list[list[Outgoing]] = [[] for _ in range(m)]
+        cache: dict[int, int] = {}
+        for src, out in enumerate(outgoing):
+            for dst, msg in out:
+                stats.record(src, dst, type(msg).__name__, sized(msg, cache))
+                inboxes[dst].append((src, msg))
+        # the execution threads' status broadcast: every agent to every other
+        for src in range(m):
+            p = fleet.pos[src]
+            status = Status(
+                float(p[0]),
+                float(p[1]),
+                float(p[2]),
+                float(fleet.travelled[src]),
+                tuple(fleet.news[src]),
+            )
+            fleet.news[src] = []
+            size = len(pickle.dumps(status, protocol=5))
+            for dst in range(m):
+                if dst != src:
+                    stats.record(src, dst, "Status", size)
+        stats.per_round.append(sum(len(b) for b in inboxes))
+        w0, c0 = time.perf_counter(), time.process_time()
+        for a in agents:
+            a.observe(fleet.now, fleet.pos.copy(), fleet.travelled.copy(), fleet.visited.copy())
+        outgoing = [check_outgoing(a, a.step(rnd, inboxes[a.id]), m) for a in agents]
+        seqs = [list(a.plan().tasks) for a in agents]
+        wall += time.perf_counter() - w0
+        cpu += time.process_time() - c0
+        if fleet.now + EPS >= next_sample:
+            estimates = [e for e in (a.progress() for a in agents) if e is not None]
+            if estimates:
+                trace.append((fleet.now, float(min(estimates))))
+            next_sample += settings.trace_every
+        fleet.prune(seqs)
+        if not any(seqs):
+            return _result(
+                fleet,
+                rnd,
+                rnd,
+                stats,
+                wall,
+                cpu,
+                [a.measurements() for a in agents],
+                trace,
+                f"no agent has a location to visit at {fleet.now:.2f} s",
+            )
+        fleet.advance(seqs, settings.period)
+    measures = [a.measurements() for a in agents]
+    return _result(fleet, rnd, rnd, stats, wall, cpu, measures, trace, "")
+
+
+def _episode_seed(seed: int, k: int) -> int:
+    """The seed of re-plan ``k`` of a trial: derived from the trial seed only."""
+    ss = np.random.SeedSequence(entropy=seed, spawn_key=(0x6578, k))
+    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def _merge_stats(into: MessageStats, part: MessageStats) -> None:
+    for kind, (count, size, biggest) in part.by_type.items():
+        e = into.by_type[kind]
+        e[0] += count
+        e[1] += size
+        e[2] = max(e[2], biggest)
+    into.pairs.update(part.pairs)
+    into.per_round.extend(part.per_round)
+
+
+def _result(
+    fleet: Fleet,
+    replans: int,
+    rounds: int,
+    stats: MessageStats,
+    wall: float,
+    cpu: float,
+    measures: list[dict[str, float]],
+    trace: list[tuple[float, float]],
+    message: str,
+) -> ExecResult:
+    last = [v[-1][1] for v in fleet.visits if v]
+    if fleet.done and fleet.ends is not None:  # agents with an end point drive back to it
+        back = np.where(
+            np.isnan(fleet.ends[:, 0]), 0.0, np.linalg.norm(fleet.ends - fleet.pos, axis=1)
+        )
+        fleet.travelled += np.nan_to_num(back)
+        fleet.pos = np.where(np.isnan(fleet.ends), fleet.pos, fleet.ends)
+    return ExecResult(
+        plans=fleet.plans(),
+        makespan=max(last, default=0.0),
+        distance=float(fleet.travelled.sum()),
+        per_agent=[float(d) for d in fleet.travelled],
+        replans=replans,
+        complete=fleet.done,
+        rounds=rounds,
+        stats=stats,
+        alloc_wall_s=wall,
+        alloc_cpu_s=cpu,
+        measures=merge_measures(measures),
+        trace=trace,
+        message=message,
+    )
