@@ -15,6 +15,7 @@ from harness.runtime_local import run_local
 from harness.scenarios import make_instance
 from harness.spec import apply_overrides, spec_from_dict
 from harness.store import RunStore
+from reports.routing import convergence, label, mean_ci, routing_report, spearman
 
 
 def mtsp(n, m, seed=1, **params):
@@ -184,6 +185,21 @@ def test_executed_trials_are_stored_with_their_figures_and_keys(tmp_path):
     assert keys.isdisjoint({r["trial_key"] for r in rows})
     over = apply_overrides(plain, execution="{period = 0.5}")
     assert over.execution["period"] == 0.5
+    # the routing report reads the executed trials only, with the paper's layout
+    text = routing_report([tmp_path], tmp_path / "plots")
+    assert "Table I" in text and "Table II" in text and "Table III" in text
+    assert "| NN |" in text and "| GA-mm |" in text and "(45.5)" not in text  # 8x3: no paper
+    assert (tmp_path / "plots" / "routing_makespan.svg").read_text().startswith("<svg")
+
+
+def test_report_statistics():
+    mean, half = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / 3**0.5, rel=1e-5)
+    assert spearman({"a": 1, "b": 2, "c": 3}, {"a": 10, "b": 20, "c": 30}) == pytest.approx(1.0)
+    assert spearman({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == pytest.approx(-1.0)
+    trace = [[0.5, 120.0], [1.5, 110.0], [2.5, 100.0]]
+    assert convergence(trace, (0.0, 1.0, 2.0)) == pytest.approx([20.0, 10.0, 0.0])
+    assert label("acbba", {"score": "min_max"}) == "ACBBA-mm" and label("ga_ms", "{}") == "GA-ms"
 
 
 @pytest.mark.parametrize("comm", ["full", "ring"])
