@@ -7,7 +7,8 @@ knows of a task is the latest *statement* of each author about it: a claim (a bi
 release, stamped with the author's own counter, which grows with each statement it makes.
 The winner is the best live claim (higher bid, ties to the lower id). Statements flood the
 graph: an agent forwards a statement that is fresh to it (a larger stamp than it holds from
-that author for that task) to its other neighbours, and ignores the rest. The table is a
+that author for that task), or that came a shorter way than before, to its other
+neighbours while it has come fewer hops than the graph's diameter, and ignores the rest. The table is a
 last-writer-wins map per author, so every delivery order, duplicates included, ends in the
 same table once the same statements have arrived; stamps are compared only within one
 author, so no shared clock is needed.
@@ -57,6 +58,7 @@ class Statements(Message):
     """Fresh statements: (task, bid or -inf for a release, author, author's stamp)."""
 
     items: tuple[tuple[int, float, int, int], ...]
+    hops: int = 1  # how far these statements have come
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Position(Message):
     y: float
     z: float
     travelled: float
+    hops: int = 1
 
 
 def outbid(y_new: float, z_new: int, y_old: float, z_old: int) -> bool:
@@ -108,6 +111,7 @@ class ACBBA(Allocator):
         self.z = np.full(n, NONE, dtype=np.int64)
         self.bids = np.full((n, m), NEG)  # latest statement of each author per task
         self.last = np.zeros((n, m), dtype=np.int64)  # its stamp (0: none yet)
+        self.hops = np.zeros((n, m), dtype=np.int64)  # fewest hops that statement came
         self.clock = 0
         self.bundle: list[int] = []
         self.builds = 0
@@ -122,15 +126,24 @@ class ACBBA(Allocator):
         self.settle(task)
         return (task, float(bid), self.id, self.clock)
 
-    def merge(self, item: tuple[int, float, int, int]) -> bool:
-        """Read one statement; True if it was fresh (and is forwarded)."""
+    def merge(self, item: tuple[int, float, int, int], hops: int) -> bool:
+        """Read one statement that came ``hops`` hops; True if it is to be forwarded: it is
+        fresh, or came a shorter way than before (a delayed copy may come the long way
+        first), and has come fewer hops than the graph's diameter (farther, everybody has
+        it: on a complete graph nobody forwards)."""
         task, bid, author, stamp = item
-        if stamp <= self.last[task, author]:
+        if stamp < self.last[task, author]:
             return False
+        if stamp == self.last[task, author]:
+            if hops >= self.hops[task, author]:
+                return False
+            self.hops[task, author] = hops
+            return hops < self.view.diameter
         self.last[task, author] = stamp
+        self.hops[task, author] = hops
         self.bids[task, author] = bid
         self.settle(task)
-        return True
+        return hops < self.view.diameter
 
     def settle(self, task: int) -> None:
         """The winner of ``task``: the best live claim (the first maximum: the lowest id)."""
@@ -190,15 +203,15 @@ class ACBBA(Allocator):
         return self.send(self.build(), None)
 
     def receive(self, sender: int, message: Message) -> list[Outgoing]:
-        fresh = [item for item in message.items if self.merge(item)]
+        fresh = [item for item in message.items if self.merge(item, message.hops)]
         own = self.release_lost()
         own += self.build()
-        return self.send(fresh, sender) + self.send(own, None)
+        return self.send(fresh, sender, message.hops + 1) + self.send(own, None)
 
-    def send(self, items: list[tuple], skip: int | None) -> list[Outgoing]:
+    def send(self, items: list[tuple], skip: int | None, hops: int = 1) -> list[Outgoing]:
         if not items:
             return []
-        msg = Statements(tuple(items))
+        msg = Statements(tuple(items), hops)
         return [(k, msg) for k in self.view.neighbours if k != skip]
 
     def plan(self) -> Plan:
@@ -282,6 +295,7 @@ class HIPC(ACBBA):
         self.where: dict[int, tuple[np.ndarray, float]] = {
             self.id: (view.position, view.agent["avail_start"] * view.agent["speed"])
         }
+        self.where_hops: dict[int, int] = {self.id: 0}
 
     def start(self) -> list[Outgoing]:
         p = self.view.position
@@ -290,19 +304,31 @@ class HIPC(ACBBA):
 
     def receive(self, sender: int, message: Message) -> list[Outgoing]:
         if isinstance(message, Position):
-            if message.agent in self.where:
-                return []
+            known = self.where_hops.get(message.agent)
+            if known is not None and message.hops >= known:
+                return []  # known, and this copy came no shorter way
+            self.where_hops[message.agent] = message.hops
             self.where[message.agent] = (
                 np.array([message.x, message.y, message.z]),
                 message.travelled,
             )
-            forward = [(k, message) for k in self.view.neighbours if k not in (sender,)]
+            forward = []
+            if message.hops < self.view.diameter:
+                relay = Position(
+                    message.agent,
+                    message.x,
+                    message.y,
+                    message.z,
+                    message.travelled,
+                    message.hops + 1,
+                )
+                forward = [(k, relay) for k in self.view.neighbours if k != sender]
             return forward + self.send(self.release_lost() + self.build(), None)
         return super().receive(sender, message)
 
     def team_plan(self) -> list[int]:
-        """Min-max nearest neighbours for the whole team over the tasks nobody else holds;
-        this agent's sequence of it (continuing after the tasks it holds)."""
+        """Min-max nearest neighbours for the whole team over the tasks nobody holds, each
+        agent continuing after the tasks it holds; this agent's part, with reach distances."""
         m = self.view.n_agents
         t = self.view.tasks
         free = [j for j in range(t.n) if self.z[j] in (NONE, self.id) and j not in self.bundle]
@@ -314,14 +340,20 @@ class HIPC(ACBBA):
         for a, (pos, drove) in self.where.items():
             d0[a] = t.from_point(pos)
             length[a] = drove
+        # every agent's sequence so far, as the table tells it: its claimed tasks, the last
+        # one being the farthest reached (bids are minus the reach distance), so that all
+        # agents plan the rest from the same state once their tables agree
+        for a in self.where:
+            held = np.flatnonzero(self.z == a)
+            if len(held):
+                k = int(held[np.argmin(self.y[held])])
+                last[a], length[a] = k, -float(self.y[k])
         own = self.route.tasks
-        if own:
-            last[self.id] = own[-1]
-            length[self.id] = -self.y[own[-1]]
-        mine = []
+        mine: list[tuple[int, float]] = []
+        room = self.route.limit - len(own)  # the plan stops once this agent's bundle is full
         left = set(free)
         agents = sorted(self.where)
-        while left:
+        while left and len(mine) < room:
             cand = sorted(left)
             best = None
             for a in agents:

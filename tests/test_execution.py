@@ -202,19 +202,19 @@ def test_report_statistics():
     assert label("acbba", {"score": "min_max"}) == "ACBBA-mm" and label("ga_ms", "{}") == "GA-ms"
 
 
+@pytest.mark.parametrize("name", ["acbba", "pia", "hipc"])
 @pytest.mark.parametrize("comm", ["full", "ring"])
-def test_acbba_is_conflict_free_in_any_delivery_order(comm):
+def test_async_bundle_consensus_is_conflict_free_in_any_delivery_order(name, comm):
     inst = mtsp(24, 5, seed=6, comm=comm)
-    cls = allocators.get("acbba")
+    cls = allocators.get(name)
     p = cls.resolve_params({})
-    outcomes = set()
-    for seed in range(8):  # the seed draws the latencies: other delivery orders
-        for faults in ({}, {"duplicate": 0.3}):
+    for seed in range(6):  # the seed draws the latencies: other delivery orders
+        for faults in ({}, {"duplicate": 0.3}, {"delay": {"p": 0.3, "max": 4}}):
             res = run_local(inst, cls, p, seed, 10_000, faults=parse_faults(faults))
             m = evaluate(inst, res.plans)
-            assert res.converged and m["m_conflicts"] == 0 and m["m_complete"]
-            outcomes.add(tuple(tuple(pl.tasks) for pl in res.plans))
-    assert outcomes  # (asynchronous consensus may settle differently in different orders)
+            assert res.converged and m["m_conflicts"] == 0, (seed, faults)
+            if name != "pia":  # PIA may end with tasks nobody takes (docs/routing.md)
+                assert m["m_complete"], (seed, faults)
 
 
 def test_decentralised_hungarian_is_the_optimal_assignment():
