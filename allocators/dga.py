@@ -103,11 +103,11 @@ class DecentralisedGA(Allocator):
         out = np.zeros(m)
         legs = self.D[order[:-1], order[1:]]
         csum = np.concatenate([[0.0], np.cumsum(legs)])
-        for a in range(m):
-            lo, hi = bounds[a], bounds[a + 1]
-            if hi <= lo:
-                continue
-            out[a] = self.d0[a, order[lo]] + (csum[hi - 1] - csum[lo]) + self.dend[a, order[hi - 1]]
+        lo, hi = bounds[:-1], bounds[1:]
+        busy = np.flatnonzero(hi > lo)  # agents with at least one task
+        lo, hi = lo[busy], hi[busy]
+        first, last = order[lo], order[hi - 1]
+        out[busy] = self.d0[busy, first] + (csum[hi - 1] - csum[lo]) + self.dend[busy, last]
         return out + self.travelled
 
     def cost(self, order: np.ndarray, breaks: np.ndarray) -> float:
