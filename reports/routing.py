@@ -100,6 +100,7 @@ def label(alg: str, params: str | dict) -> str:
         "ga_ms": "GA-ms",
         "ga_mm": "GA-mm",
         "ga_multi": "GA-multi",
+        "sga": "SGA (central)",
     }.get(alg, alg)
     return base + (suffix if alg in ("cbaa", "dh", "acbba") else "")
 
@@ -355,29 +356,47 @@ def _table3(cells: dict, sizes: list[str], out: Path | None) -> list[str]:
 
 
 def _lkh_table(data: list[dict]) -> list[str]:
+    """One row per approach, one column per instance and objective: the mean gap (%) of the
+    executed cost over the best-known cost."""
+    cols = sorted({(d["inst"], d["objective_kind"]) for d in data})
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for d in data:
+        groups[(d["label"], d["inst"], d["objective_kind"])].append(d)
+    best_known = {(d["inst"], d["objective_kind"]): d["best_known"] for d in data}
+    labels = [k for k in PAPER_T1 if any(g[0] == k for g in groups)]
+    labels += sorted({g[0] for g in groups} - set(labels))
+    short = {"min_sum": "sum", "min_max": "max"}
     lines = [
         "## mTSP instances with LKH-3 best-known costs (executed, depot start and return)",
         "",
-        "Executed cost (total distance for min-sum, the longest agent's distance for "
-        "min-max, return legs included) over the best-known cost: mean gap over the trials.",
+        "Mean gap (%) of the executed cost over the best-known cost: total distance for "
+        "min-sum, the longest agent's distance for min-max, return legs included; "
+        "**bold**: the smallest of a column.",
         "",
-        "| instance | objective | best known | " + " | ".join(["approach", "cost", "gap"]) + " |",
-        "|---|---|---|---|---|---|",
+        "| approach | "
+        + " | ".join(f"{i.removeprefix('mtsp_lkh3-')} {short.get(o, o)}" for i, o in cols)
+        + " |",
+        "|---|" + "---|" * len(cols),
+        "| best known | "
+        + " | ".join("" if best_known[c] is None else f"{best_known[c]:.0f}" for c in cols)
+        + " |",
     ]
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for d in data:
-        groups[(d["inst"], d["objective_kind"], d["label"])].append(d)
-    for (inst, kind, lab), ds in sorted(groups.items()):
-        costs = [d["objective"] for d in ds if d["objective"] is not None]
+    means: dict[tuple, float] = {}
+    for (lab, inst, kind), ds in groups.items():
         gaps = [d["gap_bk"] for d in ds if d["gap_bk"] is not None]
-        bk = ds[0]["best_known"]
-        lines.append(
-            f"| {inst} | {kind} | {'' if bk is None else f'{bk:.1f}'} | {lab} | "
-            f"{sum(costs) / len(costs):.1f} | "
-            f"{'' if not gaps else f'{100 * sum(gaps) / len(gaps):.1f}%'} |"
-            if costs
-            else f"| {inst} | {kind} | | {lab} | incomplete | |"
-        )
+        if gaps and len(gaps) == len(ds):
+            means[(lab, inst, kind)] = 100 * sum(gaps) / len(gaps)
+    for lab in labels:
+        row = []
+        for inst, kind in cols:
+            v = means.get((lab, inst, kind))
+            if v is None:
+                row.append("incomplete" if (lab, inst, kind) in groups else "")
+                continue
+            column = [means[k] for k in means if k[1:] == (inst, kind)]
+            text = f"{v:.1f}"
+            row.append(f"**{text}**" if v == min(column) else text)
+        lines.append(f"| {lab} | " + " | ".join(row) + " |")
     lines.append("")
     return lines
 
