@@ -177,26 +177,37 @@ class ACBBA(Allocator):
         return None
 
     def build(self) -> list[tuple]:
+        """Bundle construction: add the best biddable task while one beats its winning bid;
+        the new claims (or ``finish``'s restatements) are returned."""
         allowed = self.biddable()
         if allowed is None:
             return []
-        out = []
+        added = []
         tw_start = self.view.tasks["tw_start"]
         while not self.route.full:
             c, pos, start = self.route.candidates()
-            if self.warp and self.bundle and self.mode != "tdr":
+            if self.warp and self.bundle:
                 c = np.minimum(c, self.y[self.bundle[-1]])
             valid = np.isfinite(c) & ((c > self.y) | ((c == self.y) & (self.id < self.z)))
             valid = (valid | (np.isfinite(c) & (self.z == NONE))) & allowed
             if not valid.any():
                 break
-            j = pick_best(c, valid, tw_start)
+            j = self.choose(c, valid, tw_start)
             self.route.insert(j, int(pos[j]), float(start[j]))
             self.bundle.append(j)
-            out.append(self.state(j, float(c[j])))
-        if out:
-            self.builds += 1
-        return out
+            added.append(self.state(j, float(c[j])))
+        if not added:
+            return []
+        self.builds += 1
+        return self.finish(added)
+
+    def choose(self, c: np.ndarray, valid: np.ndarray, tw_start: np.ndarray) -> int:
+        """The task to add: the best score (ties: earliest window, lowest id)."""
+        return pick_best(c, valid, tw_start)
+
+    def finish(self, added: list[tuple]) -> list[tuple]:
+        """The statements a bundle construction sends."""
+        return added
 
     # -- protocol ----------------------------------------------------------------------------
     def start(self) -> list[Outgoing]:
@@ -204,9 +215,20 @@ class ACBBA(Allocator):
 
     def receive(self, sender: int, message: Message) -> list[Outgoing]:
         fresh = [item for item in message.items if self.merge(item, message.hops)]
+        return self.send(fresh, sender, message.hops + 1) + self.send(self.settle_bundle(), None)
+
+    def settle_bundle(self) -> list[tuple]:
+        """Release what was lost and bid again, until the bundle holds only tasks this agent
+        wins (PIA's restated impacts can lose a task the moment they are stated); at most 8
+        passes, ending on a release, so the bundle agrees with the table."""
         own = self.release_lost()
-        own += self.build()
-        return self.send(fresh, sender, message.hops + 1) + self.send(own, None)
+        for _ in range(8):
+            new = self.build()
+            lost = self.release_lost()
+            own += new + lost
+            if not lost:
+                break
+        return own
 
     def send(self, items: list[tuple], skip: int | None, hops: int = 1) -> list[Outgoing]:
         if not items:
@@ -257,29 +279,14 @@ class PIA(ACBBA):
         self.bundle = [j for j in self.bundle if j not in lost]
         return [self.state(j, NEG) for j in sorted(lost)] + self.impacts()
 
-    def build(self) -> list[tuple]:
-        allowed = self.biddable()
-        if allowed is None:
-            return []
-        added = []
-        tw_start = self.view.tasks["tw_start"]
-        while not self.route.full:
-            c, pos, start = self.route.candidates()  # minus the inclusion impact
-            valid = np.isfinite(c) & ((c > self.y) | ((c == self.y) & (self.id < self.z)))
-            valid = (valid | (np.isfinite(c) & (self.z == NONE))) & allowed
-            if not valid.any():
-                break
-            free = valid & (self.z == NONE)
-            if free.any():  # an unclaimed task has infinite significance: taken first
-                j = pick_best(c, free, tw_start)
-            else:  # else the largest improvement: holder's removal minus own inclusion impact
-                j = pick_best(np.where(valid, c - self.y, NEG), valid, tw_start)
-            self.route.insert(j, int(pos[j]), float(start[j]))
-            self.bundle.append(j)
-            added.append(self.state(j, float(c[j])))
-        if not added:
-            return []
-        self.builds += 1
+    def choose(self, c: np.ndarray, valid: np.ndarray, tw_start: np.ndarray) -> int:
+        free = valid & (self.z == NONE)
+        if free.any():  # an unclaimed task has infinite significance: taken first
+            return pick_best(c, free, tw_start)
+        # else the largest improvement: the holder's removal minus the own inclusion impact
+        return pick_best(np.where(valid, c - self.y, NEG), valid, tw_start)
+
+    def finish(self, added: list[tuple]) -> list[tuple]:
         latest = {item[0]: item for item in added + self.impacts()}  # restated: the newer
         return list(latest.values())
 
@@ -323,7 +330,7 @@ class HIPC(ACBBA):
                     message.hops + 1,
                 )
                 forward = [(k, relay) for k in self.view.neighbours if k != sender]
-            return forward + self.send(self.release_lost() + self.build(), None)
+            return forward + self.send(self.settle_bundle(), None)
         return super().receive(sender, message)
 
     def team_plan(self) -> list[int]:
