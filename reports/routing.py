@@ -288,6 +288,8 @@ def _paper_tables(data: list[dict], out: Path | None) -> list[str]:
 
 
 def _agreement(ours: dict[str, dict[str, dict[str, float]]], sizes: list[str]) -> list[str]:
+    if not any(s in SIZES for s in sizes):
+        return []  # none of the paper's sizes: nothing to compare with
     lines = [
         "## Our ordering against the paper's",
         "",
