@@ -38,14 +38,22 @@ def pool():
     allocators.available.cache_clear()
 
 
+def ray_case(family):
+    """One case per family: a sparse graph where the family has one (relaying over several
+    hops is where the runtimes could differ), else the first; the conformance suite covers
+    the other cases on the local runtime."""
+    cases = [c for c in CASES[family] if isinstance(c[0], tuple) and c[0][1] <= 12]
+    sparse = [c for c in cases if c[1].get("comm", "full") != "full"]
+    return (sparse or cases)[0]
+
+
+# every synchronous allocator on each generated family it declares
 PAIRS = [
-    (name, family, case, params)
+    (name, family, *ray_case(family))
     for name, cls in allocators.available().items()
     if cls.synchronous and name != "milp"
     for family in cls.families
     if family in ("assignment", "tdr", "mtsp", "heterogeneous", "logistics")
-    for case, params in CASES[family]
-    if isinstance(case, tuple) and case[1] <= 12
 ]
 
 
@@ -140,6 +148,15 @@ def test_ray_equals_local_under_faults(pool, profile, name, family, size, params
     assert local.wire["sent"] > 0
 
 
+def _dies(actor: object, calls: int = 2000) -> bool:
+    for _ in range(calls):
+        try:
+            ray.get(actor.__ray_ready__.remote())
+        except ray.exceptions.RayActorError:
+            return True
+    return False
+
+
 def test_an_injected_crash_kills_the_actor_and_the_pool_is_refilled(pool):
     inst = make_instance(recipe("assignment", (8, 6), {"comm": "ring"}, seed=0))
     cls = allocators.get("cbaa")
@@ -147,8 +164,9 @@ def test_an_injected_crash_kills_the_actor_and_the_pool_is_refilled(pool):
     res = run_ray(inst, cls, {}, 0, actors=pool, faults=parse_faults(FAULTS["crash"]))
     assert res.crashed == [1] and res.plans[1].tasks == []
     assert pool[1] is not before[1] and pool[0] is before[0]  # only the crashed one replaced
-    with pytest.raises(ray.exceptions.RayActorError):
-        ray.get(before[1].__ray_ready__.remote())  # really killed
+    # really killed: ray.kill is asynchronous, so a call made just after it may still be
+    # served; within a bounded number of calls (no clock involved) the actor must be gone
+    assert _dies(before[1])
     assert run_ray(inst, cls, {}, 0, actors=pool).converged  # the replacement works
 
 
