@@ -27,6 +27,20 @@ def cluster_pool():
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False)
     actors = spawn(9)
+    # SPREAD is best effort and trials use the pool's first actors: order the pool round-robin
+    # over the nodes, so that any first few actors sit on several nodes
+    nodes = ray.get(
+        [
+            a.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())
+            for a in actors
+        ]
+    )
+    by_node: dict[str, list] = {}
+    for a, node in zip(actors, nodes, strict=True):
+        by_node.setdefault(node, []).append(a)
+    assert len(by_node) > 1, "SPREAD placed every actor on one node"
+    queues = list(by_node.values())
+    actors = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
     yield actors
     ray.shutdown()
     cluster.shutdown()
