@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="result root or run directory (repeatable; default results/)",
     )
-    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    q.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
+    q.add_argument("--output", "-o", help="write the result to this file (required for parquet)")
 
     pf = sub.add_parser("perf", help="time one allocator on one generated instance (local runtime)")
     pf.add_argument("allocator")
@@ -263,6 +264,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     from reports.views import connect
 
     con = connect(args.results or ["results"])
+    if args.format == "parquet":
+        if not args.output:
+            raise HarnessError("query: --format parquet needs --output FILE")
+        try:
+            con.sql(args.sql).write_parquet(args.output)
+        except duckdb.Error as exc:
+            raise HarnessError(f"query: {exc}") from None
+        return 0
     try:
         rel = con.execute(args.sql)
     except duckdb.Error as exc:
@@ -271,22 +280,35 @@ def cmd_query(args: argparse.Namespace) -> int:
         return 0
     names = [d[0] for d in rel.description]
     rows = rel.fetchall()
-    if args.format == "csv":
+    out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        _write_rows(args.format, names, rows, out)
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+def _write_rows(fmt: str, names: list[str], rows: list[tuple], out: Any) -> None:
+    if fmt == "csv":
         import csv
 
-        w = csv.writer(sys.stdout)
+        w = csv.writer(out, lineterminator="\n")
         w.writerow(names)
         w.writerows(rows)
-    elif args.format == "json":
-        print(json.dumps([dict(zip(names, r, strict=True)) for r in rows], default=str, indent=1))
+    elif fmt == "json":
+        text = json.dumps([dict(zip(names, r, strict=True)) for r in rows], default=str, indent=1)
+        out.write(text + "\n")
     else:
         table = Table()
         for n in names:
             table.add_column(n)
         for r in rows:
             table.add_row(*[_fmt(v) for v in r])
-        console.print(table)
-    return 0
+        if out is sys.stdout:
+            console.print(table)
+        else:
+            Console(file=out, width=200).print(table)
 
 
 # -- perf ----------------------------------------------------------------------------------------

@@ -323,6 +323,26 @@ def test_cli_bench_query_and_list(tmp_path):
         cwd=tmp_path,
     )
     assert json.loads(j.stdout) == [{"n": 1}]
+    pq_path = tmp_path / "counts.parquet"
+    p = harness_cli(
+        "query",
+        "SELECT alg_name, count(*) AS n FROM trials GROUP BY 1 ORDER BY 1",
+        "--results",
+        str(out),
+        "--format",
+        "parquet",
+        "--output",
+        str(pq_path),
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr
+    assert pq.read_table(pq_path).to_pylist() == [
+        {"alg_name": "cbaa", "n": 4},
+        {"alg_name": "greedy_nn", "n": 4},
+        {"alg_name": "hungarian", "n": 4},
+    ]
+    nofile = harness_cli("query", "SELECT 1", "--format", "parquet", cwd=tmp_path)
+    assert nofile.returncode == 2 and "--output" in nofile.stderr
     ls = harness_cli("list", "allocators", cwd=tmp_path)
     assert ls.returncode == 0 and "cbba" in ls.stdout and "milp" in ls.stdout
     fams = harness_cli("list", "families", cwd=tmp_path)
