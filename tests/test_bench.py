@@ -302,39 +302,18 @@ def test_cli_bench_query_and_list(tmp_path):
     assert (
         "cbaa" in r.stdout and "greedy_nn" in r.stdout and "5x5" in r.stdout and "2/2" in r.stdout
     )
-    q = harness_cli(
-        "query",
-        "SELECT alg_name, count(*) AS n FROM trials GROUP BY 1 ORDER BY 1",
-        "--results",
-        str(out),
-        "--format",
-        "csv",
-        cwd=tmp_path,
-    )
+
+    def query(sql, *more):
+        return harness_cli("query", sql, "--results", str(out), *more, cwd=tmp_path)
+
+    counts = "SELECT alg_name, count(*) AS n FROM trials GROUP BY 1 ORDER BY 1"
+    q = query(counts, "--format", "csv")
     assert q.returncode == 0, q.stderr
     assert q.stdout.splitlines() == ["alg_name,n", "cbaa,4", "greedy_nn,4", "hungarian,4"]
-    j = harness_cli(
-        "query",
-        "SELECT count(*) AS n FROM runs",
-        "--results",
-        str(out),
-        "--format",
-        "json",
-        cwd=tmp_path,
-    )
+    j = query("SELECT count(*) AS n FROM runs", "--format", "json")
     assert json.loads(j.stdout) == [{"n": 1}]
     pq_path = tmp_path / "counts.parquet"
-    p = harness_cli(
-        "query",
-        "SELECT alg_name, count(*) AS n FROM trials GROUP BY 1 ORDER BY 1",
-        "--results",
-        str(out),
-        "--format",
-        "parquet",
-        "--output",
-        str(pq_path),
-        cwd=tmp_path,
-    )
+    p = query(counts, "--format", "parquet", "--output", str(pq_path))
     assert p.returncode == 0, p.stderr
     assert pq.read_table(pq_path).to_pylist() == [
         {"alg_name": "cbaa", "n": 4},
