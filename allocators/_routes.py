@@ -45,7 +45,10 @@ EPS = 1e-9
 MODES = ("tdr", "min_sum", "min_max", "nn", "payoff")
 
 
-def default_mode(objective: str) -> str:
+def default_mode(objective: str, score: str = "auto") -> str:
+    """The score mode an allocator uses: ``score`` as asked, or the objective's own."""
+    if score != "auto":
+        return score
     return {"max_tdr": "tdr", "min_sum": "min_sum", "min_max": "min_max", "max_payoff": "payoff"}[
         objective
     ]

@@ -100,8 +100,7 @@ class ACBBA(Allocator):
 
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
         super().__init__(view, params, rng)
-        mode = params.get("score", "auto")
-        self.mode = default_mode(view.objective) if mode == "auto" else mode
+        self.mode = default_mode(view.objective, params.get("score", "auto"))
         self.route = Route(view, self.mode)
         limit = params.get("bundle", 0)
         if limit:
@@ -333,7 +332,7 @@ class HIPC(ACBBA):
             return forward + self.send(self.settle_bundle(), None)
         return super().receive(sender, message)
 
-    def team_plan(self) -> list[int]:
+    def team_plan(self) -> list[tuple[int, float]]:
         """Min-max nearest neighbours for the whole team over the tasks nobody holds, each
         agent continuing after the tasks it holds; this agent's part, with reach distances."""
         m = self.view.n_agents

@@ -16,12 +16,13 @@ when it re-plans during execution (harness/execution.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from allocators._routes import NEG, Route, default_mode
 from allocators.cbba import NONE, outbids, pick_best
-from harness.api import Allocator, Message, Outgoing, Param, Plan
+from harness.api import Allocator, LocalView, Message, Outgoing, Param, Plan
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ class Bids(Message):
 
     y: np.ndarray
     z: np.ndarray
+
+
+def next_task_scores(view: LocalView, params: dict[str, Any]) -> np.ndarray:
+    """Every task's score as this agent's next (and only) task, -inf where it cannot serve
+    it, in the ``score`` mode asked (subclasses may declare other parameters: auto then)."""
+    return Route(view, default_mode(view.objective, params.get("score", "auto"))).candidates()[0]
 
 
 class CBAA(Allocator):
@@ -50,9 +57,7 @@ class CBAA(Allocator):
 
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
         super().__init__(view, params, rng)
-        mode = params.get("score", "auto")  # subclasses may declare other parameters
-        mode = default_mode(view.objective) if mode == "auto" else mode
-        self.c = Route(view, mode).candidates()[0]
+        self.c = next_task_scores(view, params)
         n = view.tasks.n
         self.y = np.full(n, NEG)
         self.z = np.full(n, NONE, dtype=np.int64)

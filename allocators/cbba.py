@@ -122,7 +122,7 @@ class CBBA(Allocator):
 
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
         super().__init__(view, params, rng)
-        mode = params["score"] if params["score"] != "auto" else default_mode(view.objective)
+        mode = default_mode(view.objective, params["score"])
         self.route = Route(view, mode)
         self.warp = params["bid_warping"] and mode not in ("tdr", "payoff")
         n = view.tasks.n

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocators._routes import Route, default_mode
-from allocators.cbaa import CBAA
+from allocators.cbaa import CBAA, next_task_scores
 from harness.api import Allocator, Message, Outgoing, Plan
 
 BIG = 1e12  # the cost of a task an agent cannot serve
@@ -43,8 +42,7 @@ class DecentralisedHungarian(Allocator):
 
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
         super().__init__(view, params, rng)
-        mode = params["score"] if params["score"] != "auto" else default_mode(view.objective)
-        row = tuple(float(v) for v in Route(view, mode).candidates()[0])
+        row = tuple(float(v) for v in next_task_scores(view, params))
         self.rows: dict[int, tuple[float, ...]] = {self.id: row}
         self.hops: dict[int, int] = {self.id: 0}  # fewest hops each row has come
         self.task: int | None = None

@@ -50,5 +50,5 @@ class SGA(Centralised):
     )
 
     def solve(self, inst: Instance) -> list[Plan]:
-        mode = self.p["score"] if self.p["score"] != "auto" else default_mode(inst.objective)
+        mode = default_mode(inst.objective, self.p["score"])
         return sequential_greedy(inst, mode)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -226,9 +225,10 @@ class Fleet:
         return [Plan(a, [j for j, _ in v], [t for _, t in v]) for a, v in enumerate(self.visits)]
 
 
-def remaining_instance(inst: Instance, fleet: Fleet, remaining: np.ndarray) -> Instance:
+def remaining_instance(inst: Instance, fleet: Fleet) -> Instance:
     """The problem left: unvisited tasks, agents where they are now, the distance each has
     driven as its available time, and the execution speed."""
+    remaining = ~fleet.visited
     keep = np.flatnonzero(remaining)
     index = -np.ones(inst.n_tasks, dtype=np.int64)
     index[keep] = np.arange(len(keep))
@@ -268,14 +268,13 @@ def execute(
     settings: ExecSettings,
     episode: Episode,
     deadline: float | None = None,
-    max_rounds: int = 10_000,
 ) -> ExecResult:
     """Run one executed mission. ``episode(instance, seed)`` runs the allocator to
     convergence on a problem (the local or the Ray runtime); it serves the restart mode."""
     mode = settings.mode
     if mode == "auto":
-        mode = "online" if getattr(cls, "online", False) else "restart"
-    if mode == "online" and not getattr(cls, "online", False):
+        mode = "online" if cls.online else "restart"
+    if mode == "online" and not cls.online:
         raise SpecError("spec", "execution.mode", f"restart ({cls.name} does not run online)", mode)
     if mode == "online":
         return _execute_online(inst, cls, params, seed, settings, deadline)
@@ -290,7 +289,6 @@ def _execute_restart(
     measures: list[dict[str, float]] = []
     rounds = replans = 0
     wall = cpu = 0.0
-    seqs: list[list[int]] = [[] for _ in range(inst.n_agents)]
     message = ""
     nodes: list[str] | None = None
     calls: int | None = None
@@ -298,14 +296,14 @@ def _execute_restart(
         if deadline is not None and time.monotonic() > deadline:
             raise TrialTimeout(f"time limit reached at {fleet.now:.2f} s of the mission")
         remaining = ~fleet.visited
-        sub = remaining_instance(inst, fleet, remaining)
+        sub = remaining_instance(inst, fleet)
         w0, c0 = time.perf_counter(), time.process_time()
         res = episode(sub, _episode_seed(seed, replans))
         wall += time.perf_counter() - w0
         cpu += time.process_time() - c0
         replans += 1
         rounds += res.rounds
-        _merge_stats(stats, res.stats)
+        stats.merge(res.stats)
         measures.append(res.measures)
         nodes = res.nodes or nodes
         if res.calls is not None:
@@ -320,9 +318,7 @@ def _execute_restart(
         # travel until an agent that had a sequence has none left (or the mission is over)
         while not fleet.done and not any(h and not s for h, s in zip(had, seqs, strict=True)):
             fleet.advance(seqs, math.inf)
-    out = _result(fleet, replans, rounds, stats, wall, cpu, measures, [], message)
-    out.nodes, out.calls = nodes, calls
-    return out
+    return _result(fleet, replans, rounds, stats, wall, cpu, measures, [], message, nodes, calls)
 
 
 def _execute_online(
@@ -346,7 +342,6 @@ def _execute_online(
     wall += time.perf_counter() - w0
     cpu += time.process_time() - c0
     rnd = 0
-    seqs: list[list[int]] = [[] for _ in range(m)]
     while not fleet.done:
         if deadline is not None and time.monotonic() > deadline:
             raise TrialTimeout(f"time limit reached at {fleet.now:.2f} s of the mission")
@@ -368,7 +363,7 @@ def _execute_online(
                 tuple(fleet.news[src]),
             )
             fleet.news[src] = []
-            size = len(pickle.dumps(status, protocol=5))
+            size = sized(status, cache)
             for dst in range(m):
                 if dst != src:
                     stats.record(src, dst, "Status", size)
@@ -409,16 +404,6 @@ def _episode_seed(seed: int, k: int) -> int:
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def _merge_stats(into: MessageStats, part: MessageStats) -> None:
-    for kind, (count, size, biggest) in part.by_type.items():
-        e = into.by_type[kind]
-        e[0] += count
-        e[1] += size
-        e[2] = max(e[2], biggest)
-    into.pairs.update(part.pairs)
-    into.per_round.extend(part.per_round)
-
-
 def _result(
     fleet: Fleet,
     replans: int,
@@ -429,6 +414,8 @@ def _result(
     measures: list[dict[str, float]],
     trace: list[tuple[float, float]],
     message: str,
+    nodes: list[str] | None = None,
+    calls: int | None = None,
 ) -> ExecResult:
     last = [v[-1][1] for v in fleet.visits if v]
     if fleet.done and fleet.ends is not None:  # agents with an end point drive back to it
@@ -451,4 +438,6 @@ def _result(
         measures=merge_measures(measures),
         trace=trace,
         message=message,
+        nodes=nodes,
+        calls=calls,
     )

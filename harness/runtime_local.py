@@ -50,6 +50,16 @@ class MessageStats:
         entry[2] = max(entry[2], size)
         self.pairs[(src, dst)] += 1
 
+    def merge(self, other: MessageStats) -> None:
+        """Add another run's counts to these (the re-plans of an executed mission)."""
+        for kind, (count, size, biggest) in other.by_type.items():
+            entry = self.by_type[kind]
+            entry[0] += count
+            entry[1] += size
+            entry[2] = max(entry[2], biggest)
+        self.pairs.update(other.pairs)
+        self.per_round.extend(other.per_round)
+
     @property
     def messages(self) -> int:
         return sum(v[0] for v in self.by_type.values())

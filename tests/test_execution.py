@@ -116,7 +116,7 @@ def test_the_remaining_problem_starts_where_the_agents_are():
     for a, s in enumerate(seqs):  # an agent still under way drove the whole second
         if s:
             assert fleet.travelled[a] == pytest.approx(5.0)
-    sub = remaining_instance(inst, fleet, ~fleet.visited)
+    sub = remaining_instance(inst, fleet)
     assert sub.n_tasks == int((~fleet.visited).sum())
     assert np.allclose(sub.agents["x"], fleet.pos[:, 0])
     assert np.allclose(sub.agents["avail_start"], fleet.travelled / 5.0)
