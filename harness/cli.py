@@ -1,7 +1,10 @@
 """``harness``: the command line, a thin shell over the Python API (STYLE: benchopt).
 
 harness bench [SPEC.toml] [--allocators a,b] [--family f] [--size 10x5,20x4] ...
-harness query "SQL" [--results DIR ...] [--format table|csv|json]
+harness query "SQL" [--results DIR ...] [--format table|csv|json|parquet] [--output FILE]
+harness report [--results DIR ...] [--out DIR]
+harness check --baseline FILE [--results DIR]; harness baseline update --baseline FILE
+harness datasets freeze [SPEC] --name NAME; harness datasets verify NAME
 harness list allocators|families
 """
 
@@ -103,6 +106,69 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
     q.add_argument("--output", "-o", help="write the result to this file (required for parquet)")
 
+    c = sub.add_parser("check", help="compare a run with a baseline; exit status 1 on a regression")
+    c.add_argument("--baseline", required=True, help="baseline file (harness baseline update)")
+    c.add_argument(
+        "--results", default="results", help="a run directory, or a result root (its latest run)"
+    )
+    c.add_argument(
+        "--rtol", type=float, default=1e-9, help="relative tolerance of every metric (1e-9)"
+    )
+    c.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="METRIC=RTOL",
+        help="relative tolerance of one metric, e.g. m_bytes=0.05 (repeatable)",
+    )
+    c.add_argument(
+        "--fail-on",
+        choices=("any", "worse"),
+        default="any",
+        help="fail on any difference (default) or only on worse values",
+    )
+    c.add_argument("--time-metric", default="trial_wall_s", choices=("trial_wall_s", "trial_cpu_s"))
+    c.add_argument(
+        "--time-threshold",
+        type=float,
+        default=2.0,
+        help="median ratio current/baseline above which a group is slower (2.0)",
+    )
+    c.add_argument("--time-alpha", type=float, default=0.05, help="significance (0.05)")
+    c.add_argument(
+        "--min-reps", type=int, default=6, help="paired trials a group needs to be judged (6)"
+    )
+    c.add_argument(
+        "--time-floor",
+        type=float,
+        default=0.005,
+        help="seconds: groups faster than this in the baseline are not judged (0.005)",
+    )
+    c.add_argument(
+        "--allow-missing", action="store_true", help="baseline trials absent from the run pass"
+    )
+    c.add_argument("--output", "-o", help="also write every moved figure to this CSV file")
+
+    bl = sub.add_parser("baseline", help="write a baseline file from a run")
+    bl_sub = bl.add_subparsers(dest="action", required=True)
+    bu = bl_sub.add_parser("update", help="write (or replace) a baseline from a run")
+    bu.add_argument(
+        "--results", default="results", help="a run directory, or a result root (its latest run)"
+    )
+    bu.add_argument("--baseline", "--out", dest="baseline", required=True, help="file to write")
+
+    ds = sub.add_parser("datasets", help="frozen suites: instances stored as Parquet")
+    ds_sub = ds.add_subparsers(dest="action", required=True)
+    fz = ds_sub.add_parser("freeze", help="write a spec's instances and a spec reading them")
+    fz.add_argument("spec", nargs="?", help="bench spec (default: the default suite)")
+    fz.add_argument("--name", required=True, help="suite name: datasets/frozen/NAME")
+    fz.add_argument("--dir", help="folder of suites (default: datasets/frozen)")
+    fz.add_argument("--force", action="store_true", help="replace a suite of that name")
+    vf = ds_sub.add_parser(
+        "verify", help="check a suite's files and whether generators still give them"
+    )
+    vf.add_argument("suite", help="suite folder or name")
+
     pf = sub.add_parser("perf", help="time one allocator on one generated instance (local runtime)")
     pf.add_argument("allocator")
     pf.add_argument("--family", default="tdr")
@@ -125,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_query(args)
         if args.command == "perf":
             return cmd_perf(args)
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "baseline":
+            return cmd_baseline(args)
+        if args.command == "datasets":
+            return cmd_datasets(args)
         return cmd_list(args)
     except HarnessError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
@@ -309,6 +381,125 @@ def _write_rows(fmt: str, names: list[str], rows: list[tuple], out: Any) -> None
             console.print(table)
         else:
             Console(file=out, width=200).print(table)
+
+
+# -- check, baseline, datasets --------------------------------------------------------------------
+def _tolerances(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise HarnessError(
+                f"command line: --tolerance: expected METRIC=RTOL like m_bytes=0.05, got {item!r}"
+            ) from None
+        if not name.strip().startswith("m_") or out[name.strip()] < 0:
+            raise HarnessError(
+                f"command line: --tolerance: expected an m_ metric and a tolerance >= 0, got {item!r}"
+            )
+    return out
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.regress import Settings, check
+
+    s = Settings(
+        rtol=args.rtol,
+        tolerances=_tolerances(args.tolerance),
+        fail_on=args.fail_on,
+        time_metric=args.time_metric,
+        time_threshold=args.time_threshold,
+        time_alpha=args.time_alpha,
+        min_reps=args.min_reps,
+        time_floor=args.time_floor,
+        allow_missing=args.allow_missing,
+    )
+    rep = check(args.baseline, args.results, s)
+    meta = rep.baseline_meta
+    commit = (meta.get("git_commit") or "?")[:10]
+    console.print(
+        f"baseline {args.baseline} (run {meta.get('run_id', '?')}, commit {commit}) "
+        f"against run {rep.run_id}: {rep.compared} trials paired, {rep.metrics} metrics each, "
+        f"{rep.missing} missing, {rep.new} new; timing: {rep.timing_groups} groups, "
+        f"{rep.timing_unjudged} not judged (fewer than {s.min_reps} pairs or under "
+        f"{s.time_floor:g} s)"
+    )
+    cols = ("", "allocator", "family", "size", "trial", "metric", "baseline", "current", "change")
+    if rep.moved:
+        table = Table(*cols, title="what moved", header_style="bold", box=None, pad_edge=False)
+        for m in rep.moved[:60]:
+            mark = "[red]FAIL[/]" if m.regression else "[dim]info[/]"
+            table.add_row(
+                f"{mark} {m.verdict}",
+                m.allocator,
+                m.family,
+                m.size,
+                m.what,
+                m.metric,
+                _fmt(m.baseline),
+                _fmt(m.current),
+                m.change,
+            )
+        console.print(table)
+        if len(rep.moved) > 60:
+            console.print(f"... and {len(rep.moved) - 60} more (--output FILE lists them all)")
+    if args.output:
+        import csv
+
+        with open(args.output, "w", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["regression", "kind", "verdict", *cols[1:]])
+            for m in rep.moved:
+                w.writerow(
+                    [m.regression, m.kind, m.verdict, m.allocator, m.family, m.size, m.what]
+                    + [m.metric, m.baseline, m.current, m.change]
+                )
+    bad = rep.regressions
+    if bad:
+        console.print(f"[bold red]regression[/]: {len(bad)} of {len(rep.moved)} moved figures fail")
+        return 1
+    console.print(f"[bold green]ok[/]: {len(rep.moved)} figures moved, none failing")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from harness.regress import run_dir, write_baseline
+
+    path, n = write_baseline(args.results, args.baseline)
+    console.print(f"baseline {path}: {n} trials from run {run_dir(args.results).name}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from harness.frozen import freeze, frozen_dir, verify
+    from harness.spec import default_spec, load_spec
+
+    if args.action == "freeze":
+        spec = load_spec(args.spec) if args.spec else default_spec()
+        dest = freeze(spec, args.name, args.dir, args.force)
+        console.print(f"frozen suite {dest}: run it with harness bench {dest / 'suite.toml'}")
+        return 0
+    suite = Path(args.suite)
+    if not suite.exists() and "/" not in args.suite:
+        suite = frozen_dir() / args.suite
+    rows = verify(suite)
+    table = Table("instance", "hash", "file", "generator today", header_style="bold")
+    for r in rows:
+        table.add_row(
+            r["inst_name"] or r["file"],
+            r["inst_hash"],
+            "ok" if r["file_ok"] else f"[red]{r.get('problem')}[/]",
+            "same" if r["generator_same"] else f"[yellow]differs ({r['generator_hash']})[/]",
+        )
+    console.print(table)
+    drift = sum(not r["generator_same"] for r in rows)
+    broken = sum(not r["file_ok"] for r in rows)
+    console.print(
+        f"{len(rows)} instances: {broken} unreadable or changed files; {drift} that today's "
+        "generators no longer reproduce (the frozen files keep baselines comparable)"
+    )
+    return 1 if broken else 0
 
 
 # -- perf ----------------------------------------------------------------------------------------

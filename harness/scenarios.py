@@ -486,6 +486,10 @@ def get_family(name: str, source: str = "command line", where: str = "family") -
 def make_instance(recipe: dict[str, Any]) -> Instance:
     """Build the instance a trial recipe names: ``{"family", "params", and "size"+"seed" or
     "instance"}``. Recipes are small, so workers rebuild instances instead of receiving them."""
+    if "frozen" in recipe:
+        from harness.frozen import load_frozen
+
+        return load_frozen(recipe)
     fam = get_family(recipe["family"])
     params = dict(recipe.get("params", {}))
     if fam.kind == "generated":

@@ -108,6 +108,8 @@ class FamilyEntry:
     sizes: list[tuple[int, int]] = field(default_factory=list)
     instances: list[str] = field(default_factory=list)
     grid: dict[str, list[Any]] = field(default_factory=dict)
+    #: a frozen suite's folder (harness/frozen.py): the family's instances are read from it
+    frozen: str = ""
 
 
 @dataclass
@@ -130,6 +132,7 @@ class BenchSpec:
                     "name": f.name,
                     **({"sizes": [f"{n}x{m}" for n, m in f.sizes]} if f.sizes else {}),
                     **({"instances": f.instances} if f.instances else {}),
+                    **({"frozen": f.frozen} if f.frozen else {}),
                     "params": f.grid,
                 }
                 for f in self.families
@@ -222,12 +225,17 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
         where = f"families[{i}]"
         if not isinstance(f, dict) or not isinstance(f.get("name"), str):
             raise SpecError(source, f"{where}.name", "a family name", f)
-        extra = sorted(set(f) - {"name", "sizes", "instances", "params"})
+        extra = sorted(set(f) - {"name", "sizes", "instances", "params", "frozen"})
         if extra:
             raise SpecError(
-                source, f"{where}.{extra[0]}", "only 'name', 'sizes', 'instances' and 'params'"
+                source,
+                f"{where}.{extra[0]}",
+                "only 'name', 'sizes', 'instances', 'params' and 'frozen'",
             )
         fam = get_family(f["name"], source, f"{where}.name")
+        if "frozen" in f:
+            fams.append(_frozen_entry(f, fam.name, source, where))
+            continue
         grid = _as_grid(f.get("params"), source, f"{where}.params")
         for combo in _grid(grid):
             fam.check_params(combo, source, f"{where}.params")
@@ -282,6 +290,29 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
 
         execution = ExecSettings.from_dict(execution, source, "execution").to_dict()
     return BenchSpec(settings, allocs, fams, source, [dict(p) for p in profiles], execution)
+
+
+def _frozen_entry(f: dict[str, Any], family: str, source: str, where: str) -> FamilyEntry:
+    """``{name = FAMILY, frozen = PATH}``: PATH relative to the spec file's folder."""
+    from harness.frozen import INDEX, frozen_recipes
+
+    extra = sorted(k for k in set(f) - {"name", "frozen"} if f[k] not in ({}, []))
+    if extra:
+        raise SpecError(
+            source, f"{where}.{extra[0]}", "only 'name' with 'frozen' (the suite fixes the rest)"
+        )
+    path = f["frozen"]
+    if not isinstance(path, str) or not path:
+        raise SpecError(source, f"{where}.frozen", "the path of a frozen suite's folder", path)
+    base = Path(source).parent if Path(source).is_file() else Path.cwd()
+    suite = (base / path).resolve()
+    if not (suite / INDEX).exists():
+        raise SpecError(
+            source, f"{where}.frozen", f"a folder holding {INDEX} (looked in {suite})", path
+        )
+    if not frozen_recipes(suite, family):
+        raise SpecError(source, f"{where}.name", f"a family with instances in {suite}", family)
+    return FamilyEntry(family, frozen=str(suite))
 
 
 def _list(value: Any, source: str, where: str) -> list[Any]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import allocators
 from harness.errors import InputError, SpecError
 from harness.faults import fault_name, parse_faults
+from harness.frozen import frozen_recipes
 from harness.model import Instance
 from harness.scenarios import get_family, make_instance
 from harness.spec import BenchSpec, _grid
@@ -132,7 +134,9 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
         fam = get_family(fam_entry.name)
         built: list[tuple[InstanceSpec, int]] = []
         for params in _grid(fam_entry.grid):
-            if fam.kind == "generated":
+            if fam_entry.frozen:
+                recipes = frozen_recipes(Path(fam_entry.frozen), fam.name)
+            elif fam.kind == "generated":
                 recipes = [
                     (
                         {
@@ -162,7 +166,7 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
                         inst = make_instance(recipe)
                     except InputError as exc:
                         raise SpecError(
-                            spec.source, f"families[{fi}]", "instances that load", str(exc)
+                            spec.source, f"families[{fi}]", f"instances that load; {exc}"
                         ) from None
                     cache[ident] = InstanceSpec(
                         recipe,

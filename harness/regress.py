@@ -1,0 +1,438 @@
+"""Regression checks against a stored baseline (DESIGN §8, docs/regression.md).
+
+A baseline is one Parquet file: the rows of a run, reduced to the identifying columns, the
+deterministic metrics (every numeric or boolean ``m_`` column but timings and the optimum
+solver's own figures, plus the status and the plans) and the timings. ``check`` pairs a
+run's trials with the baseline's on the trial key:
+
+* deterministic metrics must be equal, or within a stated tolerance (relative, per metric or
+  for all); every difference is listed with its direction (better / worse for the metrics that
+  have one);
+* timings are judged per group of like trials (allocator, parameters, family, size, faults,
+  runtime, execution): the median of the paired ratios current/baseline must exceed the
+  threshold *and* a one-sided Wilcoxon signed-rank test on the log ratios must reject "no
+  slower" at ``alpha``, which needs enough repetitions (``min_reps``); groups with fewer, or
+  faster than ``time_floor`` seconds in the baseline, are reported as not judged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.errors import InputError
+
+META_KEY = b"dta_harness.baseline"
+IDENTITY = (
+    "trial_key",
+    "alg_name",
+    "alg_params",
+    "inst_family",
+    "inst_name",
+    "inst_size",
+    "inst_n_tasks",
+    "inst_objective",
+    "inst_hash",
+    "trial_rep",
+    "trial_seed",
+    "trial_runtime",
+    "trial_fault_name",
+    "trial_execution",
+)
+TIMINGS = ("trial_wall_s", "trial_cpu_s")
+#: m_ columns that measure time or depend on the optimum solver's clock, not the allocation
+NOT_DETERMINISTIC = {
+    "m_opt_seconds",
+    "m_opt_bound",
+    "m_opt_status",
+    "m_exec_alloc_wall_s",
+    "m_exec_alloc_cpu_s",
+}
+EXACT_TEXT = ("trial_status", "trial_plans")
+LOWER_BETTER = (
+    "m_gap",
+    "m_gap_best_known",
+    "m_conflicts",
+    "m_violations",
+    "m_messages",
+    "m_bytes",
+    "m_rounds",
+    "m_msgs_",
+    "m_exec_gap",
+    "m_exec_objective",
+    "m_exec_makespan",
+    "m_exec_distance",
+    "m_exec_max_distance",
+    "m_exec_replans",
+)
+HIGHER_BETTER = (
+    "m_coverage",
+    "m_tasks_assigned",
+    "m_feasible",
+    "m_complete",
+    "m_converged",
+    "m_welfare",
+    "m_reward",
+    "m_exec_complete",
+)
+STATUS_RANK = {"done": 3, "skip": 2, "timeout": 1, "error": 0, "interrupted": 0}
+
+
+def _is_timing(name: str) -> bool:
+    return name in NOT_DETERMINISTIC or name.endswith("_s") or "seconds" in name
+
+
+def metric_columns(schema: pa.Schema) -> list[str]:
+    """The deterministic metrics of a trials table: numeric and boolean ``m_`` columns."""
+    out = []
+    for f in schema:
+        if not f.name.startswith("m_") or _is_timing(f.name):
+            continue
+        if (
+            pa.types.is_integer(f.type)
+            or pa.types.is_floating(f.type)
+            or pa.types.is_boolean(f.type)
+        ):
+            out.append(f.name)
+    return out
+
+
+# -- locating a run ------------------------------------------------------------------------------
+def run_dir(results: str | Path) -> Path:
+    """A run directory: ``results`` itself, or the latest run under a result root."""
+    from harness.store import latest_run
+
+    p = Path(results)
+    if (p / "manifest.json").exists():
+        return p
+    latest = latest_run(p)
+    if latest is None:
+        raise InputError(str(p), "(folder)", "a run directory or a result root holding runs")
+    return p / latest
+
+
+def read_run(results: str | Path) -> tuple[pa.Table, dict[str, Any]]:
+    d = run_dir(results)
+    files = sorted((d / "trials").glob("*.parquet"))
+    if not files:
+        raise InputError(str(d), "trials", "stored trials (run `harness bench` first)")
+    import duckdb
+
+    listing = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+    table = duckdb.sql(f"SELECT * FROM read_parquet({listing}, union_by_name = true)").arrow()
+    if isinstance(table, pa.RecordBatchReader):
+        table = table.read_all()
+    manifest = json.loads((d / "manifest.json").read_text())
+    return table, manifest
+
+
+# -- baseline files --------------------------------------------------------------------------------
+def write_baseline(results: str | Path, out: str | Path) -> tuple[Path, int]:
+    """Reduce a run to a baseline file; returns its path and row count."""
+    table, manifest = read_run(results)
+    names = set(table.column_names)
+    keep = [c for c in IDENTITY + EXACT_TEXT + TIMINGS if c in names]
+    keep += metric_columns(table.schema)
+    table = table.select(keep).sort_by("trial_key")
+    meta = {
+        "run_id": manifest.get("run_id"),
+        "git_commit": manifest.get("git_commit"),
+        "git_dirty": manifest.get("git_dirty"),
+        "spec_hash": manifest.get("spec_hash"),
+        "machine": manifest.get("machine"),
+        "versions": manifest.get("versions"),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    table = table.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(out)
+    return out, table.num_rows
+
+
+def read_baseline(path: str | Path) -> tuple[pa.Table, dict[str, Any]]:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(str(p), "(file)", "a baseline file (harness baseline update)")
+    try:
+        table = pq.read_table(p)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(str(p), "(file)", "a readable Parquet baseline", str(exc)) from None
+    missing = [c for c in ("trial_key", "trial_status", "alg_name") if c not in table.column_names]
+    if missing:
+        raise InputError(
+            str(p), missing[0], "a column of a baseline written by harness baseline update"
+        )
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    return table, json.loads(raw) if raw else {}
+
+
+# -- comparing -------------------------------------------------------------------------------------
+@dataclass
+class Settings:
+    rtol: float = 1e-9  # relative tolerance of every float metric
+    tolerances: dict[str, float] = field(default_factory=dict)  # metric -> relative tolerance
+    fail_on: str = "any"  # "any" difference, or only "worse"
+    time_metric: str = "trial_wall_s"
+    time_threshold: float = 2.0  # median paired ratio above which a group may be slower
+    time_alpha: float = 0.05
+    min_reps: int = 6
+    time_floor: float = 0.005  # seconds: faster baseline groups are not judged
+    allow_missing: bool = False
+
+
+@dataclass
+class Moved:
+    kind: str  # "metric", "status", "missing", "timing"
+    verdict: str  # "worse", "better", "changed", "slower", "faster", "missing", "new"
+    allocator: str
+    family: str
+    size: str
+    what: str  # instance and repetition, or the group
+    metric: str
+    baseline: Any
+    current: Any
+    change: str = ""
+    regression: bool = False
+
+
+@dataclass
+class Report:
+    compared: int = 0
+    missing: int = 0
+    new: int = 0
+    metrics: int = 0
+    timing_groups: int = 0
+    timing_unjudged: int = 0
+    moved: list[Moved] = field(default_factory=list)
+    baseline_meta: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+
+    @property
+    def regressions(self) -> list[Moved]:
+        return [m for m in self.moved if m.regression]
+
+
+def _direction(metric: str, sense: str | None) -> int:
+    """+1 when larger is better, -1 when smaller is better, 0 when neither."""
+    if metric == "m_objective":
+        return {"max": 1, "min": -1}.get(sense or "", 0)
+    if any(metric == p or (p.endswith("_") and metric.startswith(p)) for p in HIGHER_BETTER):
+        return 1
+    if any(
+        metric == p or metric.startswith(p + "_") or (p.endswith("_") and metric.startswith(p))
+        for p in LOWER_BETTER
+    ):
+        return -1
+    return 0
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return float(v)
+    f = float(v)
+    return None if math.isnan(f) else f
+
+
+def _same(a: Any, b: Any, rtol: float) -> bool:
+    x, y = _num(a), _num(b)
+    if x is None or y is None:
+        return x is None and y is None
+    if math.isinf(x) or math.isinf(y):
+        return x == y
+    return abs(x - y) <= rtol * max(abs(x), abs(y)) + 1e-12
+
+
+def _fmt_change(a: Any, b: Any) -> str:
+    x, y = _num(a), _num(b)
+    if x is None or y is None:
+        return ""
+    if x == 0:
+        return f"{y - x:+.4g}"
+    return f"{100 * (y - x) / abs(x):+.2f}%"
+
+
+def compare(base: pa.Table, cur: pa.Table, s: Settings) -> Report:
+    rep = Report()
+    brows = {r["trial_key"]: r for r in base.to_pylist()}
+    crows = {r["trial_key"]: r for r in cur.to_pylist()}
+    rep.compared = len(brows.keys() & crows.keys())
+    metrics = [m for m in metric_columns(base.schema) if m in set(cur.column_names)]
+    rep.metrics = len(metrics)
+    from harness.model import OBJECTIVES
+
+    for key in sorted(brows):
+        b = brows[key]
+        where = f"{b.get('inst_name')} rep {b.get('trial_rep')}" + (
+            f" [{b.get('trial_fault_name')}]"
+            if b.get("trial_fault_name") not in (None, "none")
+            else ""
+        )
+        head = (b["alg_name"], b.get("inst_family") or "", b.get("inst_size") or "", where)
+        c = crows.get(key)
+        if c is None:
+            rep.missing += 1
+            rep.moved.append(
+                Moved(
+                    "missing",
+                    "missing",
+                    *head,
+                    "trial",
+                    b["trial_status"],
+                    None,
+                    "",
+                    not s.allow_missing,
+                )
+            )
+            continue
+        if c["trial_status"] != b["trial_status"]:
+            worse = STATUS_RANK.get(c["trial_status"], 0) < STATUS_RANK.get(b["trial_status"], 0)
+            verdict = "worse" if worse else "better"
+            rep.moved.append(
+                Moved(
+                    "status",
+                    verdict,
+                    *head,
+                    "trial_status",
+                    b["trial_status"],
+                    c["trial_status"],
+                    "",
+                    s.fail_on == "any" or worse,
+                )
+            )
+            continue
+        if b["trial_status"] != "done":
+            continue
+        sense = OBJECTIVES.get(b.get("inst_objective") or "")
+        for m in metrics:
+            tol = s.tolerances.get(m, s.rtol)
+            if _same(b.get(m), c.get(m), tol):
+                continue
+            d = _direction(m, sense)
+            x, y = _num(b.get(m)), _num(c.get(m))
+            if d == 0 or x is None or y is None:
+                verdict = "changed"
+            else:
+                verdict = "better" if (y - x) * d > 0 else "worse"
+            regression = s.fail_on == "any" or verdict in ("worse", "changed")
+            rep.moved.append(
+                Moved(
+                    "metric",
+                    verdict,
+                    *head,
+                    m,
+                    b.get(m),
+                    c.get(m),
+                    _fmt_change(b.get(m), c.get(m)),
+                    regression,
+                )
+            )
+        if "trial_plans" in b and "trial_plans" in c and b["trial_plans"] != c["trial_plans"]:
+            rep.moved.append(
+                Moved(
+                    "metric",
+                    "changed",
+                    *head,
+                    "trial_plans",
+                    "(plans)",
+                    "(other plans)",
+                    "",
+                    s.fail_on == "any",
+                )
+            )
+    rep.new = len(crows.keys() - brows.keys())
+    _compare_timings(brows, crows, s, rep)
+    return rep
+
+
+def _group(r: dict[str, Any]) -> tuple:
+    return (
+        r["alg_name"],
+        r.get("alg_params") or "",
+        r.get("inst_family") or "",
+        r.get("inst_size") or "",
+        r.get("trial_fault_name") or "",
+        r.get("trial_runtime") or "",
+        r.get("trial_execution") or "",
+    )
+
+
+def timing_verdict(
+    base: list[float], cur: list[float], s: Settings
+) -> tuple[str, float, float | None]:
+    """Judge one group's paired timings: ("slower" | "faster" | "same" | "unjudged", median
+    ratio, one-sided p value of the direction the ratio points)."""
+    pairs = [(b, c) for b, c in zip(base, cur, strict=True) if b and c and b > 0 and c > 0]
+    if not pairs:
+        return "unjudged", float("nan"), None
+    logs = np.log([c / b for b, c in pairs])
+    ratio = float(np.exp(np.median(logs)))
+    if len(pairs) < s.min_reps or float(np.median([b for b, _ in pairs])) < s.time_floor:
+        return "unjudged", ratio, None
+    from scipy.stats import wilcoxon
+
+    if ratio > 1:
+        p = float(wilcoxon(logs, alternative="greater").pvalue) if np.any(logs != 0) else 1.0
+        slow = ratio > s.time_threshold and p < s.time_alpha
+        return ("slower" if slow else "same"), ratio, p
+    p = float(wilcoxon(logs, alternative="less").pvalue) if np.any(logs != 0) else 1.0
+    fast = ratio < 1 / s.time_threshold and p < s.time_alpha
+    return ("faster" if fast else "same"), ratio, p
+
+
+def _compare_timings(brows: dict, crows: dict, s: Settings, rep: Report) -> None:
+    groups: dict[tuple, tuple[list[float], list[float]]] = {}
+    for key, b in brows.items():
+        c = crows.get(key)
+        if c is None or b["trial_status"] != "done" or c["trial_status"] != "done":
+            continue
+        if s.time_metric not in b or s.time_metric not in c:
+            continue
+        g = groups.setdefault(_group(b), ([], []))
+        g[0].append(b[s.time_metric])
+        g[1].append(c[s.time_metric])
+    for g, (bs, cs) in sorted(groups.items()):
+        rep.timing_groups += 1
+        verdict, ratio, p = timing_verdict(bs, cs, s)
+        if verdict == "unjudged":
+            rep.timing_unjudged += 1
+        if verdict in ("slower", "faster"):
+            what = f"{len(bs)} trials" + (f" [{g[4]}]" if g[4] not in ("", "none") else "")
+            params = json.loads(g[1]) if g[1] else {}
+            alg = g[0] + (f" {params}" if params else "")
+            rep.moved.append(
+                Moved(
+                    "timing",
+                    verdict,
+                    alg,
+                    g[2],
+                    g[3],
+                    what,
+                    s.time_metric + " (median)",
+                    float(np.median(bs)),
+                    float(np.median(cs)),
+                    f"x{ratio:.2f} (p={p:.3g})",
+                    verdict == "slower",
+                )
+            )
+
+
+def check(baseline: str | Path, results: str | Path, s: Settings) -> Report:
+    base, meta = read_baseline(baseline)
+    cur, manifest = read_run(results)
+    rep = compare(base, cur, s)
+    rep.baseline_meta = meta
+    rep.run_id = manifest.get("run_id", "")
+    return rep
