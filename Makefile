@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install bench test test-quick lint format clean
+.PHONY: install bench test test-quick regress baseline lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c "import sys; sys.exit(sys.version_info < (3, 11))" || { echo "need Python 3.11+ as $(PY); set PY=python3.x"; exit 1; }
@@ -25,6 +25,18 @@ test: $(STAMP)  ## the whole test suite, slow tests included (what CI runs)
 test-quick: $(STAMP)  ## skip the tests marked slow
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(ARGS)
 
+SUITE := datasets/frozen/ci
+regress: $(STAMP)  ## run the frozen CI suite and compare it with its committed baseline
+	rm -rf .regress
+	$(BIN)/harness bench $(SUITE)/suite.toml --out .regress --run-id ci
+	$(BIN)/harness check --baseline $(SUITE)/baseline.parquet --results .regress/ci \
+		--time-threshold 3 --tolerance m_bytes=0.05 $(ARGS)
+
+baseline: $(STAMP)  ## after an intended change: re-run the CI suite and rewrite its baseline
+	rm -rf .regress
+	$(BIN)/harness bench $(SUITE)/suite.toml --out .regress --run-id ci
+	$(BIN)/harness baseline update --results .regress/ci --baseline $(SUITE)/baseline.parquet
+
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
@@ -32,4 +44,4 @@ format: $(STAMP)
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .ruff_cache
+	rm -rf $(VENV) results .regress .pytest_cache .ruff_cache

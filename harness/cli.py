@@ -425,6 +425,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{rep.timing_unjudged} not judged (fewer than {s.min_reps} pairs or under "
         f"{s.time_floor:g} s)"
     )
+    if rep.version_changes:
+        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in rep.version_changes.items())
+        console.print(f"[yellow]note[/]: package versions differ from the baseline's: {changes}")
     cols = ("", "allocator", "family", "size", "trial", "metric", "baseline", "current", "change")
     if rep.moved:
         table = Table(*cols, title="what moved", header_style="bold", box=None, pad_edge=False)

@@ -217,6 +217,7 @@ class Report:
     moved: list[Moved] = field(default_factory=list)
     baseline_meta: dict[str, Any] = field(default_factory=dict)
     run_id: str = ""
+    version_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
     def regressions(self) -> list[Moved]:
@@ -435,4 +436,8 @@ def check(baseline: str | Path, results: str | Path, s: Settings) -> Report:
     rep = compare(base, cur, s)
     rep.baseline_meta = meta
     rep.run_id = manifest.get("run_id", "")
+    before, now = meta.get("versions") or {}, manifest.get("versions") or {}
+    rep.version_changes = {
+        k: (before.get(k), now.get(k)) for k in sorted(before) if before.get(k) != now.get(k)
+    }
     return rep
