@@ -243,6 +243,7 @@ def _trial_job(
         "agents_per_actor": s["agents_per_actor"],
         "max_actors": s["max_actors"],
         "market_checks": s["market_checks"],
+        "trace_rounds": s["trace_rounds"],
         "optimum": opt["opt_value"] if opt and opt["opt_status"] == "optimal" else None,
     }
 

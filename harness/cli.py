@@ -106,7 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
     q.add_argument("--output", "-o", help="write the result to this file (required for parquet)")
 
-    c = sub.add_parser("check", help="compare a run with a baseline; exit status 1 on a regression")
+    rp = sub.add_parser("report", help="an HTML page and its Markdown twin from stored results")
+    rp.add_argument(
+        "--results",
+        action="append",
+        help="result root or run directory (repeatable; default results/)",
+    )
+    rp.add_argument("--out", help="output folder (default: report/ under the first --results)")
+    rp.add_argument("--title", help="the page's title")
+
+    c = sub.add_parser(
+        "check",
+        help="compare a run with a baseline; exit status 1 on a regression",
+    )
     c.add_argument("--baseline", required=True, help="baseline file (harness baseline update)")
     c.add_argument(
         "--results", default="results", help="a run directory, or a result root (its latest run)"
@@ -191,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_query(args)
         if args.command == "perf":
             return cmd_perf(args)
+        if args.command == "report":
+            return cmd_report(args)
         if args.command == "check":
             return cmd_check(args)
         if args.command == "baseline":
@@ -381,6 +395,23 @@ def _write_rows(fmt: str, names: list[str], rows: list[tuple], out: Any) -> None
             console.print(table)
         else:
             Console(file=out, width=200).print(table)
+
+
+# -- report --------------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.report import write_report
+    from reports.views import locate
+
+    results = args.results or ["results"]
+    for r in results:
+        if not Path(r).exists():
+            raise HarnessError(f"report: --results {r}: expected a result root or run directory")
+    if not locate(results)[0]:
+        raise HarnessError(f"report: no stored trials under {', '.join(results)}")
+    out = Path(args.out) if args.out else Path(results[0]) / "report"
+    page = write_report(results, out, args.title)
+    console.print(f"report: {page} (open it offline) and {out / 'report.md'}")
+    return 0
 
 
 # -- check, baseline, datasets --------------------------------------------------------------------

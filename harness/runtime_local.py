@@ -11,6 +11,7 @@ import heapq
 import pickle
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,9 +130,11 @@ def run_local(
     max_rounds: int = 10_000,
     deadline: float | None = None,
     faults: Faults = NO_FAULTS,
+    on_round: Callable[[int, int, list[Allocator]], None] | None = None,
 ) -> RunResult:
     """Run one trial of a synchronous allocator; ``deadline`` is a ``time.monotonic()`` value.
-    ``faults`` are injected on the wire (see :mod:`harness.faults`)."""
+    ``faults`` are injected on the wire (see :mod:`harness.faults`). ``on_round(round,
+    messages delivered, the agents)`` is called after each round (convergence traces)."""
     if not cls.synchronous:
         return run_local_async(inst, cls, params, seed, max_rounds, deadline, faults)
     views = local_views(inst)
@@ -203,6 +206,8 @@ def run_local(
                 continue
             send(a.id, rnd, check_outgoing(a, a.step(rnd, inbox), n))
         inboxes = flush(rnd)
+        if on_round is not None:
+            on_round(rnd, stats.per_round[-1], agents)
     return result(True)
 
 

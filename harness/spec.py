@@ -86,6 +86,12 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         ">= 0 (0 = never)",
     ),
     "out": ("results", str, "a directory path"),
+    "trace_rounds": (
+        False,
+        bool,
+        "true or false: record each round's messages, objective, coverage and conflicts "
+        "(synchronous allocators on the local runtime; the time it takes is not counted)",
+    ),
 }
 
 
@@ -337,7 +343,7 @@ def load_spec(path: str | Path) -> BenchSpec:
 #: The suite ``harness bench`` runs with no arguments: a few allocators, both ``assignment`` and
 #: ``tdr``, sizes small enough for exact optima plus one larger size; a few minutes on a laptop.
 DEFAULT_SPEC: dict[str, Any] = {
-    "bench": {"seeds": 5},
+    "bench": {"seeds": 5, "trace_rounds": True},
     "allocators": [{"name": n} for n in ("cbaa", "cbba", "greedy_nn", "sga", "hungarian", "milp")],
     "families": [
         {"name": "assignment", "sizes": ["5x5", "10x10", "50x50", "100x100"]},

@@ -52,6 +52,7 @@ def run_optimum(job: dict[str, Any]) -> dict[str, Any]:
 def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     """Run one trial; return the metric columns (``m_*``, ``trial_*`` timings and status)."""
     out: dict[str, Any] = {}
+    traced = (0.0, 0.0)  # time spent tracing rounds, not counted as the trial's
     reset_peak_rss()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     started = time.monotonic()
@@ -74,9 +75,13 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
             result = run_on_ray(inst, cls, job, faults)
         else:
             deadline = time.monotonic() + job["time_limit"]
+            tracer = RoundTracer(inst) if job.get("trace_rounds") and cls.synchronous else None
             result = run_local(
-                inst, cls, job["params"], job["seed"], job["max_rounds"], deadline, faults
+                inst, cls, job["params"], job["seed"], job["max_rounds"], deadline, faults, tracer
             )
+            if tracer is not None:
+                out["trial_round_trace"] = json.dumps(tracer.rows)
+                traced = (tracer.wall, tracer.cpu)
         opt = job.get("optimum")
         metrics = evaluate(inst, result.plans, opt, cls.market)
         if executed is not None:
@@ -122,10 +127,37 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - every failure is a stored row
         tb = traceback.format_exc(limit=-3)
         out.update({"trial_status": "error", "trial_message": f"{type(exc).__name__}: {exc}\n{tb}"})
-    out["trial_wall_s"] = time.perf_counter() - wall0
-    out["trial_cpu_s"] = time.process_time() - cpu0
+    out["trial_wall_s"] = time.perf_counter() - wall0 - traced[0]
+    out["trial_cpu_s"] = time.process_time() - cpu0 - traced[1]
     out["trial_peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+class RoundTracer:
+    """``trace_rounds``: after each round, the team's plans as they stand, evaluated. Rows are
+    ``[round, messages delivered, objective, coverage, conflicts]``; the time spent here is
+    kept apart (``wall``, ``cpu``) and taken off the trial's timings."""
+
+    def __init__(self, inst: Any) -> None:
+        self.inst = inst
+        self.rows: list[list[float]] = []
+        self.wall = self.cpu = 0.0
+
+    def __call__(self, rnd: int, messages: int, agents: list[Any]) -> None:
+        w, c = time.perf_counter(), time.process_time()
+        m = evaluate(self.inst, [a.plan() for a in agents])
+        obj = m["m_objective"]
+        self.rows.append(
+            [
+                rnd,
+                messages,
+                None if obj is None or obj != obj else round(float(obj), 9),
+                round(float(m["m_coverage"]), 9),
+                int(m["m_conflicts"]),
+            ]
+        )
+        self.wall += time.perf_counter() - w
+        self.cpu += time.process_time() - c
 
 
 def run_executed(inst: Any, cls: Any, job: dict[str, Any], faults: Faults) -> Any:

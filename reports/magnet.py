@@ -194,6 +194,13 @@ def public_instances(results: list[str | Path]) -> list[str]:
     return out
 
 
+def section(results: list[str | Path], out: Path) -> str | None:
+    """The report's MAGNET section (reports/report.py), or None without MAGNET trials."""
+    if not rows_or_none(results, SQL):
+        return None
+    return magnet_report(results, out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reports.magnet", description=__doc__)
     ap.add_argument("results", nargs="+", help="result roots or run directories")

@@ -76,6 +76,13 @@ def fmmra_tables(results: list[str | Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def section(results: list[str | Path], out: Path) -> str | None:
+    """The report's FMMRA section (reports/report.py), or None without those trials."""
+    if not rows_or_none(results, SQL):
+        return None
+    return fmmra_tables(results)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reports.markets", description=__doc__)
     ap.add_argument("results", nargs="+", help="result roots or run directories")

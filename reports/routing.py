@@ -403,6 +403,13 @@ def _lkh_table(data: list[dict]) -> list[str]:
     return lines
 
 
+def section(results: list[str | Path], out: Path) -> str | None:
+    """The report's routing section (reports/report.py), or None without executed trials."""
+    if not rows_or_none(results, SQL):
+        return None
+    return routing_report(results, out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="+", help="result roots or run directories")

@@ -5,41 +5,113 @@ from __future__ import annotations
 import math
 from html import escape
 
-#: one colour per series, in order (colour-blind safe palette, Okabe-Ito)
-COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+#: colours (colour-blind safe palette, Okabe-Ito), then dash patterns and markers for more series
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
+DASHES = ("", "6 3", "2 3")
+MARKERS = ("circle", "square", "triangle")
+
+
+class Styles:
+    """A fixed style (colour, dash, marker) per series label: the first label asked for gets the
+    first style, and a label keeps its style in every plot drawn with the same ``Styles``."""
+
+    def __init__(self, labels: list[str] | None = None) -> None:
+        self.by_label: dict[str, tuple[str, str, str]] = {}
+        for name in labels or []:
+            self(name)
+
+    def __call__(self, label: str) -> tuple[str, str, str]:
+        if label not in self.by_label:
+            k = len(self.by_label)
+            n = len(COLOURS)
+            self.by_label[label] = (
+                COLOURS[k % n],
+                DASHES[(k // n) % len(DASHES)],
+                MARKERS[(k // n) % len(MARKERS)],
+            )
+        return self.by_label[label]
+
+
+#: the styles of plots drawn without their own (one report = one process)
+STYLES = Styles()
+
+
+def _marker(kind: str, x: float, y: float, colour: str) -> str:
+    if kind == "square":
+        return f'<rect x="{x - 3:.1f}" y="{y - 3:.1f}" width="6" height="6" fill="{colour}"/>'
+    if kind == "triangle":
+        return (
+            f'<polygon points="{x:.1f},{y - 4:.1f} {x - 4:.1f},{y + 3:.1f} {x + 4:.1f},{y + 3:.1f}" '
+            f'fill="{colour}"/>'
+        )
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
+
+
+def nice_range(lo: float, hi: float, n: int = 5) -> tuple[float, float, float]:
+    """An axis range around [lo, hi] with about ``n`` steps of 1, 2 or 5 times a power of ten."""
+    raw = (hi - lo) / n if hi > lo else 1.0
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw - 1e-12)
+    return math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step, step
+
+
+def _ticks(lo: float, hi: float, log: bool) -> list[float]:
+    if log:
+        return [10.0**e for e in range(int(lo), int(hi) + 1)]
+    _, _, step = nice_range(lo, hi)
+    k0 = math.ceil(lo / step - 1e-9)
+    return [round(k * step, 12) for k in range(k0, int(math.floor(hi / step + 1e-9)) + 1)]
 
 
 def line_plot(
-    series: dict[str, list[tuple[float, float]]],
+    series: dict[str, list[tuple[float, ...]]],
     title: str,
     xlabel: str,
     ylabel: str,
     log_y: bool = False,
     width: int = 640,
     height: int = 400,
+    log_x: bool = False,
+    styles: Styles | None = None,
 ) -> str:
-    """An SVG document: one polyline with markers per series of (x, y) points."""
-    pts = [(x, y) for ps in series.values() for x, y in ps if not log_y or y > 0]
+    """An SVG document: one polyline with markers per series of (x, y) points, or (x, y, half)
+    points drawn with an error bar of half-width ``half`` (a 95% interval, say)."""
+    styles = styles or STYLES
+    ok = lambda x, y: (not log_y or y > 0) and (not log_x or x > 0)  # noqa: E731
+    pts = [p for ps in series.values() for p in ps if ok(p[0], p[1])]
     if not pts:
         return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="40"><text x="10" y="25">{escape(title)}: no data</text></svg>'
-    left, right, top, bottom = 70, 160, 40, 50
-    xs = [x for x, _ in pts]
-    ys = [math.log10(y) if log_y else y for _, y in pts]
+    left, right, top, bottom = 70, 170, 40, 50
+    xs = [math.log10(p[0]) if log_x else p[0] for p in pts]
+    ys = []
+    for p in pts:
+        half = p[2] if len(p) > 2 and p[2] is not None and math.isfinite(p[2]) else 0.0
+        for y in (p[1] - half, p[1] + half):
+            if not log_y:
+                ys.append(y)
+            elif y > 0:
+                ys.append(math.log10(y))
     x0, x1 = min(xs), max(xs)
     y0, y1 = min(ys), max(ys)
     if log_y:
         y0, y1 = math.floor(y0), math.ceil(y1)
     else:
-        y0 = min(0.0, y0)
+        y0, y1, _ = nice_range(min(0.0, y0), y1)
+    if log_x:
+        x0, x1 = math.floor(x0), math.ceil(x1)
+    elif x1 > x0:
+        x0, x1, _ = nice_range(x0, x1)
     x1 = x1 if x1 > x0 else x0 + 1
     y1 = y1 if y1 > y0 else y0 + 1
     pw, ph = width - left - right, height - top - bottom
 
     def px(x: float) -> float:
-        return left + (x - x0) / (x1 - x0) * pw
+        v = math.log10(x) if log_x else x
+        return left + (v - x0) / (x1 - x0) * pw
 
     def py(y: float) -> float:
-        v = math.log10(y) if log_y else y
+        v = math.log10(max(y, 1e-300)) if log_y else y
+        v = min(max(v, y0), y1)
         return top + ph - (v - y0) / (y1 - y0) * ph
 
     out = [
@@ -47,38 +119,46 @@ def line_plot(
         'font-family="sans-serif" font-size="12">',
         f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">{escape(title)}</text>',
         f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>',
-        f'<text x="{left + pw / 2}" y="{height - 10}" text-anchor="middle">{escape(xlabel)}</text>',
+        f'<text x="{left + pw / 2}" y="{height - 10}" text-anchor="middle">{escape(xlabel)}'
+        + (" (log)" if log_x else "")
+        + "</text>",
         f'<text x="15" y="{top + ph / 2}" text-anchor="middle" '
-        f'transform="rotate(-90 15 {top + ph / 2})">{escape(ylabel)}</text>',
+        f'transform="rotate(-90 15 {top + ph / 2})">{escape(ylabel)}'
+        + (" (log)" if log_y else "")
+        + "</text>",
     ]
-    for k in range(6):  # x ticks
-        x = x0 + (x1 - x0) * k / 5
+    for x in _ticks(x0, x1, log_x):
         out.append(f'<text x="{px(x):.1f}" y="{top + ph + 16}" text-anchor="middle">{x:g}</text>')
-    if log_y:
-        ticks = [10.0**e for e in range(int(y0), int(y1) + 1)]
-    else:
-        ticks = [y0 + (y1 - y0) * k / 5 for k in range(6)]
-    for y in ticks:
+    for y in _ticks(y0, y1, log_y):
         yy = py(y)
         out.append(
             f'<line x1="{left}" y1="{yy:.1f}" x2="{left + pw}" y2="{yy:.1f}" stroke="#eee"/>'
         )
-        out.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{y:g}</text>')
+        out.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{y:.4g}</text>')
     for i, (name, ps) in enumerate(series.items()):
-        colour = COLOURS[i % len(COLOURS)]
-        ps = sorted((x, y) for x, y in ps if not log_y or y > 0)
+        colour, dash, marker = styles(name)
+        ps = sorted(p for p in ps if ok(p[0], p[1]))
         if ps:
-            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in ps)
+            path = " ".join(f"{px(p[0]):.1f},{py(p[1]):.1f}" for p in ps)
+            dashed = f' stroke-dasharray="{dash}"' if dash else ""
             out.append(
-                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dashed}/>'
             )
-            out += [
-                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>' for x, y in ps
-            ]
+            for p in ps:
+                if len(p) > 2 and p[2] is not None and math.isfinite(p[2]) and p[2] > 0:
+                    out.append(
+                        f'<line x1="{px(p[0]):.1f}" y1="{py(p[1] - p[2]):.1f}" x2="{px(p[0]):.1f}" '
+                        f'y2="{py(p[1] + p[2]):.1f}" stroke="{colour}" stroke-width="1"/>'
+                    )
+                out.append(_marker(marker, px(p[0]), py(p[1]), colour))
         ly = top + 14 + 18 * i
         out.append(
-            f'<rect x="{left + pw + 12}" y="{ly - 9}" width="12" height="12" fill="{colour}"/>'
+            f'<line x1="{left + pw + 8}" y1="{ly - 3}" x2="{left + pw + 28}" y2="{ly - 3}" '
+            f'stroke="{colour}" stroke-width="2"'
+            + (f' stroke-dasharray="{dash}"' if dash else "")
+            + "/>"
         )
-        out.append(f'<text x="{left + pw + 30}" y="{ly + 1}">{escape(name)}</text>')
+        out.append(_marker(marker, left + pw + 18, ly - 3, colour))
+        out.append(f'<text x="{left + pw + 34}" y="{ly + 1}">{escape(name)}</text>')
     out.append("</svg>")
     return "\n".join(out)

@@ -1,7 +1,9 @@
 """DuckDB views over one or more result roots or run directories (DESIGN §8).
 
 ``trials``: one row per trial (all runs found); ``runs``: one row per run manifest;
-``optima``: the exact optima cache. Any DuckDB client can do the same without harness code::
+``optima``: the exact optima cache; ``rounds``: one row per round of the trials that recorded
+a trace (``trace_rounds``); ``exec_trace``: the samples of executed online trials. Any DuckDB
+client can do the same without harness code::
 
     SELECT * FROM read_parquet('results/*/trials/*.parquet', union_by_name = true)
 """
@@ -20,6 +22,21 @@ EMPTY = {
     "m_feasible BOOLEAN, m_coverage DOUBLE, m_conflicts BIGINT",
     "runs": "run_id VARCHAR, status VARCHAR, started VARCHAR, git_commit VARCHAR",
     "optima": "inst_hash VARCHAR, opt_value DOUBLE, opt_status VARCHAR",
+}
+_KEYS = "trial_key, trial_run_id, alg_name, alg_params, inst_family, inst_size, inst_n_tasks, inst_n_agents, trial_fault_name"
+#: per-round views: name -> (JSON column of trials, its row layout as SQL, empty schema)
+TRACES = {
+    "rounds": (
+        "trial_round_trace",
+        "r[1]::BIGINT AS round, r[2]::BIGINT AS messages, r[3] AS objective, "
+        "r[4] AS coverage, r[5]::BIGINT AS conflicts",
+        "round BIGINT, messages BIGINT, objective DOUBLE, coverage DOUBLE, conflicts BIGINT",
+    ),
+    "exec_trace": (
+        "trial_exec_trace",
+        "r[1] AS seconds, r[2] AS best_cost",
+        "seconds DOUBLE, best_cost DOUBLE",
+    ),
 }
 
 
@@ -58,6 +75,17 @@ def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM {reader.format(_sql_list(files))}")
         else:
             con.execute(f"CREATE TABLE {name} ({EMPTY[name]})")
+    have = {r[0] for r in con.execute("DESCRIBE trials").fetchall()}
+    for name, (column, layout, empty) in TRACES.items():
+        if column in have and set(_KEYS.split(", ")) <= have:
+            con.execute(
+                f"CREATE VIEW {name} AS SELECT {_KEYS}, {layout} FROM "
+                f"(SELECT {_KEYS}, unnest(CAST({column} AS DOUBLE[][])) AS r FROM trials "
+                f"WHERE {column} IS NOT NULL AND {column} <> '')"
+            )
+        else:
+            cols = ", ".join(f"{k} VARCHAR" for k in _KEYS.split(", "))
+            con.execute(f"CREATE TABLE {name} ({cols}, {empty})")
     return con
 
 

@@ -1,0 +1,485 @@
+"""``harness report``: one self-contained HTML page (plots inline, opens offline) and its
+Markdown twin (plots as SVG files beside it), from one or more result roots or run directories.
+
+Per family: a table of mean and 95% interval (Student's t over trials) of quality, gap to the
+optimum or best-known cost, coverage, messages, bytes, rounds and time, per allocator and
+size; plots of each against the number of tasks (log axes when the values span a factor of
+ten or more); convergence over rounds where trials recorded a trace (``trace_rounds``).
+Paper-style sections (routing, MAGNET, markets) follow, each from its own module in
+:data:`SECTIONS`. An allocator keeps its colour, dash and marker in every plot.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from reports.svg import Styles, line_plot
+from reports.views import connect
+
+#: (column, heading, unit / format, log axis allowed)
+METRICS = (
+    ("m_objective", "objective", ".4g", False),
+    ("gap", "gap", "%", False),
+    ("m_coverage", "coverage", "%", False),
+    ("m_messages", "messages", ",.0f", True),
+    ("m_bytes", "bytes", ",.0f", True),
+    ("m_rounds", "rounds", ".3g", True),
+    ("ms", "time (ms)", ".3g", True),
+)
+
+#: paper-style sections: (title, "module:function"); the function takes (results, out folder)
+#: and returns Markdown, or None when the results hold nothing for it
+SECTIONS = (
+    ("Routing and re-planning during execution", "reports.routing:section"),
+    ("MAGNET (logistics)", "reports.magnet:section"),
+    ("Market mechanisms (FMMRA)", "reports.markets:section"),
+)
+
+SQL = """
+SELECT inst_family AS family, alg_name, coalesce(alg_params, '{}') AS alg_params,
+       coalesce(trial_fault_name, 'none') AS faults, inst_size AS size, inst_n_tasks AS n_tasks,
+       inst_n_agents AS n_agents, trial_status AS status, inst_objective AS objective,
+       m_objective, m_gap, m_gap_best_known, m_coverage, m_messages, m_bytes, m_rounds,
+       1000 * trial_wall_s AS ms
+FROM trials
+QUALIFY row_number() OVER (PARTITION BY trial_key ORDER BY trial_finished DESC) = 1
+"""
+
+
+PLOT_SIZE = {"width": 560, "height": 340}
+
+
+@dataclass
+class Stat:
+    n: int
+    mean: float
+    half: float  # half-width of the 95% interval (nan with one value)
+
+
+def t975(df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
+
+
+def mean_ci(xs: list[Any]) -> Stat | None:
+    vals = [float(x) for x in xs if x is not None and math.isfinite(float(x))]
+    if not vals:
+        return None
+    mean = sum(vals) / len(vals)
+    if len(vals) < 2:
+        return Stat(1, mean, math.nan)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in vals) / (len(vals) - 1))
+    return Stat(len(vals), mean, t975(len(vals) - 1) * sd / math.sqrt(len(vals)))
+
+
+def _fmt(stat: Stat | None, fmt: str) -> str:
+    if stat is None:
+        return ""
+
+    if fmt == "%":
+        mean, half, unit = 100 * stat.mean, 100 * stat.half, "%"
+    else:
+        mean, half, unit = stat.mean, stat.half, ""
+    # three significant digits for the mean (one decimal for percentages); the interval to the
+    # same decimal place
+    mag = math.floor(math.log10(abs(mean))) if mean else 0
+    decimals = 1 if unit else 0 if fmt == ",.0f" else max(0, min(3, 2 - mag))
+    text = f"{mean:,.{decimals}f}{unit}"
+    if math.isnan(half):
+        return text
+    return f"{text} ± {half:,.{decimals}f}{unit}"
+
+
+def labels(rows: list[dict[str, Any]]) -> None:
+    """Give each row its series label: the allocator, plus the parameters that vary among its
+    trials, plus the fault profile when it is not ``none``."""
+    params: dict[str, list[dict]] = {}
+    for r in rows:
+        p = json.loads(r["alg_params"] or "{}")
+        r["_params"] = p
+        params.setdefault(r["alg_name"], []).append(p)
+    varying = {
+        a: sorted({k for p in ps for k in p if len({json.dumps(q.get(k)) for q in ps}) > 1})
+        for a, ps in params.items()
+    }
+    for r in rows:
+        keys = varying[r["alg_name"]]
+        label = r["alg_name"]
+        if keys:
+            label += "(" + ", ".join(f"{k}={r['_params'].get(k)}" for k in keys) + ")"
+        if r["faults"] != "none":
+            label += f" [{r['faults']}]"
+        r["label"] = label
+
+
+@dataclass
+class Page:
+    """The report as blocks that render to both Markdown and HTML."""
+
+    title: str
+    blocks: list[tuple[str, Any]] = field(default_factory=list)  # (kind, content)
+    plots: dict[str, str] = field(default_factory=dict)  # file name -> SVG
+
+    def heading(self, level: int, text: str) -> None:
+        self.blocks.append(("h", (level, text)))
+
+    def para(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def table(self, head: list[str], rows: list[list[str]]) -> None:
+        self.blocks.append(("table", (head, rows)))
+
+    def plot(self, name: str, svg: str) -> None:
+        self.plots[name] = svg
+        self.blocks.append(("plot", name))
+
+    def markdown(self, text: str) -> None:
+        self.blocks.append(("md", text))
+
+    def to_markdown(self) -> str:
+        out = [f"# {self.title}", ""]
+        for kind, c in self.blocks:
+            if kind == "h":
+                out += ["#" * c[0] + " " + c[1], ""]
+            elif kind == "p":
+                out += [c, ""]
+            elif kind == "table":
+                head, rows = c
+                out.append("| " + " | ".join(head) + " |")
+                out.append("|" + "---|" * len(head))
+                out += ["| " + " | ".join(r) + " |" for r in rows]
+                out.append("")
+            elif kind == "plot":
+                out += [f"![{c}](plots/{c})", ""]
+            else:
+                out += [c.rstrip(), ""]
+        return "\n".join(out)
+
+    def to_html(self) -> str:
+        body = []
+        toc = []
+        for kind, c in self.blocks:
+            if kind == "h":
+                anchor = re.sub(r"[^a-z0-9]+", "-", c[1].lower()).strip("-")
+                body.append(f'<h{c[0] + 1} id="{anchor}">{html.escape(c[1])}</h{c[0] + 1}>')
+                if c[0] == 1:
+                    toc.append(f'<li><a href="#{anchor}">{html.escape(c[1])}</a></li>')
+            elif kind == "p":
+                body.append(f"<p>{_inline(c)}</p>")
+            elif kind == "table":
+                body.append(_html_table(*c))
+            elif kind == "plot":
+                body.append(f'<figure class="plot">{self.plots[c]}</figure>')
+            else:
+                body.append(markdown_to_html(c, self.plots))
+        return HTML.format(
+            title=html.escape(self.title),
+            toc="\n".join(toc),
+            body="\n".join(body),
+        )
+
+
+HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 13px; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }}
+th {{ background: #f4f4f4; }}
+td:first-child, th:first-child, td.text {{ text-align: left; }}
+figure.plot {{ display: inline-block; margin: 0.3em; vertical-align: top; }}
+h2 {{ border-bottom: 2px solid #0072B2; padding-bottom: 4px; margin-top: 2em; }}
+code {{ background: #f4f4f4; padding: 1px 3px; }}
+nav li {{ display: inline; margin-right: 1.2em; }}
+</style></head><body>
+<h1>{title}</h1>
+<nav><ul>{toc}</ul></nav>
+{body}
+</body></html>
+"""
+
+
+def _inline(text: str) -> str:
+    t = html.escape(text)
+    t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    return t
+
+
+#: cells aligned right: numbers, percentages, intervals, empty cells
+NUMERIC = re.compile(r"^(\*\*)?[-+−]?[\d.,]+(%|e[-+]?\d+)?( ± .*)?(\*\*)?$|^$")
+
+
+def _html_table(head: list[str], rows: list[list[str]]) -> str:
+    out = ["<table><thead><tr>" + "".join(f"<th>{_inline(h)}</th>" for h in head) + "</tr></thead>"]
+    out.append("<tbody>")
+    for r in rows:
+        cells = "".join(
+            f"<td>{_inline(c)}</td>" if NUMERIC.match(c) else f'<td class="text">{_inline(c)}</td>'
+            for c in r
+        )
+        out.append(f"<tr>{cells}</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def markdown_to_html(text: str, plots: dict[str, str] | None = None) -> str:
+    """The small Markdown the section modules write: headings, paragraphs, lists, pipe tables,
+    bold and code spans, and images of plots (embedded when their SVG is known)."""
+    out: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    para: list[str] = []
+
+    def flush() -> None:
+        if para:
+            out.append(f"<p>{_inline(' '.join(para))}</p>")
+            para.clear()
+
+    while i < len(lines):
+        line = lines[i].rstrip()
+        if not line.strip():
+            flush()
+        elif line.startswith("#"):
+            flush()
+            level = min(len(line) - len(line.lstrip("#")) + 1, 6)
+            out.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("|"):
+            flush()
+            block = []
+            while i < len(lines) and lines[i].startswith("|"):
+                block.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
+                i += 1
+            rows = [r for r in block[1:] if not all(set(c) <= set("-: ") for c in r)]
+            out.append(_html_table(block[0], rows))
+            continue
+        elif line.startswith(("- ", "* ")):
+            flush()
+            items = []
+            while i < len(lines) and lines[i].startswith(("- ", "* ")):
+                items.append(f"<li>{_inline(lines[i][2:])}</li>")
+                i += 1
+            out.append("<ul>" + "".join(items) + "</ul>")
+            continue
+        elif m := re.match(r"!\[[^\]]*\]\((?:plots/)?([^)]+)\)", line.strip()):
+            flush()
+            svg = (plots or {}).get(m.group(1))
+            out.append(f'<figure class="plot">{svg}</figure>' if svg else _inline(line))
+        else:
+            para.append(line.strip())
+        i += 1
+    flush()
+    return "\n".join(out)
+
+
+# -- the generic part -------------------------------------------------------------------------------
+def _order(rows: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    sizes = {(r["size"], r["n_tasks"], r["n_agents"]) for r in rows}
+    return sorted(sizes, key=lambda s: (s[1], s[2], s[0]))
+
+
+def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: Styles) -> None:
+    page.heading(1, f"Family {family}")
+    done = [r for r in rows if r["status"] == "done"]
+    gap_col = "m_gap" if any(r["m_gap"] is not None for r in done) else "m_gap_best_known"
+    for r in done:
+        r["gap"] = r[gap_col]
+    objective = next((r["objective"] for r in rows if r["objective"]), "")
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    page.para(
+        f"{len(rows)} trials ("
+        + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        + f"); objective `{objective}`; gap "
+        + ("to the exact optimum" if gap_col == "m_gap" else "to the best-known cost")
+        + "; mean ± half-width of the 95% interval over the done trials; time is wall time per "
+        "trial."
+    )
+    sizes = _order(rows)
+    series_labels = sorted({r["label"] for r in rows})
+    stats: dict[tuple[str, str], dict[str, Stat | None]] = {}
+    table_rows = []
+    for size, _n, _m in sizes:
+        for lab in series_labels:
+            here = [r for r in rows if r["label"] == lab and r["size"] == size]
+            if not here:
+                continue
+            ok = [r for r in here if r["status"] == "done"]
+            st = {col: mean_ci([r[col] for r in ok]) for col, *_ in METRICS}
+            stats[(lab, size)] = st
+            table_rows.append(
+                [lab, size, f"{len(ok)}/{len(here)}"]
+                + [_fmt(st[col], fmt) for col, _h, fmt, _l in METRICS]
+            )
+    page.table(["allocator", "size", "done"] + [h for _c, h, _f, _l in METRICS], table_rows)
+    if len(sizes) < 2:
+        page.para("One size only: no plots against scale.")
+    else:
+        for col, head, unit, may_log in METRICS:
+            series = {}
+            scale = 100.0 if unit == "%" else 1.0
+            for lab in series_labels:
+                pts = [
+                    (float(n), scale * st.mean, scale * st.half)
+                    for size, n, _m in sizes
+                    if (st := stats.get((lab, size), {}).get(col)) is not None
+                ]
+                if pts:
+                    series[lab] = pts
+            if not series:
+                continue
+            ys = [p[1] for ps in series.values() for p in ps]
+            xs = [p[0] for ps in series.values() for p in ps]
+            log_y = may_log and min(ys) > 0 and max(ys) / min(ys) >= 10
+            log_x = min(xs) > 0 and max(xs) / min(xs) >= 10
+            name = f"{_slug(family)}_{_slug(head)}.svg"
+            page.plot(
+                name,
+                line_plot(
+                    series,
+                    f"{family}: {head} (95% intervals)",
+                    "tasks",
+                    head + (" (%)" if scale != 1.0 else ""),
+                    log_y=log_y,
+                    log_x=log_x,
+                    styles=styles,
+                    **PLOT_SIZE,
+                ),
+            )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+CONVERGENCE_SQL = """
+SELECT DISTINCT inst_family, alg_name, coalesce(alg_params, '{}'),
+       coalesce(trial_fault_name, 'none'), inst_size, inst_n_tasks, trial_key, round, objective,
+       coverage
+FROM rounds ORDER BY trial_key, round
+"""
+
+
+def convergence_section(
+    page: Page, con: Any, family: str, rows: list[dict], styles: Styles
+) -> None:
+    """Mean objective and coverage by round at the largest size with traces; a trial that has
+    stopped keeps its final value in the later rounds."""
+    got = [r for r in con.execute(CONVERGENCE_SQL).fetchall() if r[0] == family]
+    if not got:
+        return
+    label_of = {(r["alg_name"], r["alg_params"], r["faults"]): r["label"] for r in rows}
+    largest = max(got, key=lambda r: (r[5], r[4]))[4]
+    traces: dict[str, dict[str, list[tuple[int, float, float]]]] = {}
+    for _fam, alg, params, faults, size, _n, key, rnd, obj, cov in got:
+        if size != largest:
+            continue
+        lab = label_of.get((alg, params, faults), alg)
+        traces.setdefault(lab, {}).setdefault(key, []).append((int(rnd), obj, cov))
+    page.heading(2, f"{family}: convergence over rounds ({largest})")
+    page.para(
+        "Mean over trials of the team's plans as they stand after each round (trials that "
+        "have stopped keep their final value); conflicting claims count in the objective "
+        "until they are resolved."
+    )
+    for k, head in ((1, "objective"), (2, "coverage")):
+        series = {}
+        for lab, by_key in sorted(traces.items()):
+            last = max(t[-1][0] for t in by_key.values())
+            pts = []
+            for rnd in range(1, last + 1):
+                vals = []
+                for t in by_key.values():
+                    upto = [x for x in t if x[0] <= rnd]
+                    if upto and upto[-1][k] is not None:
+                        vals.append(upto[-1][k])
+                if vals:
+                    pts.append((float(rnd), sum(vals) / len(vals)))
+            series[lab] = pts
+        page.plot(
+            f"{_slug(family)}_convergence_{head}.svg",
+            line_plot(
+                series,
+                f"{family} {largest}: {head} by round",
+                "round",
+                head,
+                styles=styles,
+                **PLOT_SIZE,
+            ),
+        )
+
+
+def build(results: list[str | Path], out: Path, title: str | None = None) -> Page:
+    con = connect(results)
+    rel = con.execute(SQL)
+    names = [d[0] for d in rel.description]
+    rows = [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
+    labels(rows)
+    styles = Styles(sorted({r["label"] for r in rows}))
+    runs = con.execute(
+        "SELECT run_id, status, started, git_commit, n_trials FROM runs ORDER BY started"
+    ).fetchall()
+    page = Page(title or "Distributed task allocation: benchmark report")
+    page.para(
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from "
+        f"{len(runs)} run(s), {len(rows)} trials. Query the same store with "
+        '`harness query "SELECT ..."` (docs/results.md).'
+    )
+    if runs:
+        page.table(
+            ["run", "status", "started", "commit", "trials"],
+            [
+                [str(r[0]), str(r[1]), str(r[2] or ""), (r[3] or "")[:10], str(r[4] or "")]
+                for r in runs
+            ],
+        )
+    if not rows:
+        page.para("No trials found.")
+    for family in sorted({r["family"] for r in rows}):
+        fam_rows = [r for r in rows if r["family"] == family]
+        family_section(page, family, fam_rows, styles)
+        convergence_section(page, con, family, fam_rows, styles)
+    for title_, target in SECTIONS:
+        module, func = target.split(":")
+        render: Callable[..., str | None] = getattr(import_module(module), func)
+        with tempfile.TemporaryDirectory() as tmp:
+            text = render(results, Path(tmp))
+            if not text:
+                continue
+            first, _, rest = text.partition("\n")
+            if first.startswith("# "):  # the section's own title replaces the default one
+                title_, text = first[2:].strip(), rest
+            page.heading(1, title_)
+            page.markdown(_demote(text))
+            for svg in sorted(Path(tmp).glob("*.svg")):
+                page.plot(svg.name, svg.read_text())
+    return page
+
+
+def _demote(md: str) -> str:
+    """Section Markdown under the report's level-1 heading: its headings go one level down."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in md.splitlines())
+
+
+def write_report(results: list[str | Path], out: str | Path, title: str | None = None) -> Path:
+    """Write ``report.html`` and ``report.md`` (with ``plots/*.svg``) under ``out``."""
+    out = Path(out)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    page = build(results, out, title)
+    for name, svg in page.plots.items():
+        (out / "plots" / name).write_text(svg)
+    (out / "report.md").write_text(page.to_markdown())
+    (out / "report.html").write_text(page.to_html())
+    return out / "report.html"

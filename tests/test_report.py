@@ -1,0 +1,135 @@
+"""``harness report``: the HTML page and its Markdown twin (reports/report.py)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from harness.bench import bench
+from harness.spec import spec_from_dict
+from reports import report as report_mod
+from reports.report import markdown_to_html, mean_ci, write_report
+
+ALLOCATORS = ("cbba", "greedy_nn", "sga")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("res")
+    spec = spec_from_dict(
+        {
+            "bench": {
+                "seeds": 3,
+                "out": str(out),
+                "runtime": "local",
+                "workers": 2,
+                "trace_rounds": True,
+            },
+            "allocators": [{"name": a} for a in ALLOCATORS],
+            "families": [
+                {"name": "tdr", "sizes": ["6x2", "10x3", "60x8"]},
+                {"name": "assignment", "sizes": ["5x5"]},
+            ],
+        },
+        "report test",
+    )
+    bench(spec, run_id="r1")
+    return out
+
+
+class Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+        self.refs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.refs += [v for k, v in attrs if k in ("src", "href") and v and not v.startswith("#")]
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_report_renders_every_allocator_offline(store, tmp_path):
+    page = write_report([store], tmp_path / "rep")
+    text = page.read_text()
+    p = Collect()
+    p.feed(text)
+    assert p.refs == []  # nothing to fetch: styles and plots are inline
+    # tdr: 7 metrics against scale and 2 convergence plots; assignment (one size): convergence
+    assert p.tags.count("svg") == 7 + 2 + 2
+    words = " ".join(p.text)
+    for alg in ALLOCATORS:
+        assert alg in words
+    for family in ("tdr", "assignment"):
+        assert f"Family {family}" in words
+    md = (tmp_path / "rep" / "report.md").read_text()
+    for name in re.findall(r"\]\(plots/([^)]+)\)", md):
+        assert (tmp_path / "rep" / "plots" / name).exists()
+    rows = [line for line in md.splitlines() if line.startswith("| cbba | 60x8 |")]
+    assert len(rows) == 1 and "±" in rows[0]
+    assert "convergence over rounds (60x8)" in md
+
+
+def test_an_allocator_keeps_its_style_in_every_plot(store, tmp_path):
+    write_report([store], tmp_path / "rep")
+    styles: dict[str, set[str]] = {}
+    for svg in (tmp_path / "rep" / "plots").glob("tdr_*.svg"):
+        text = svg.read_text()
+        # legend: a line in the series' colour, then its marker, then its label
+        for colour, label in re.findall(
+            r'<line [^>]*stroke="(#[0-9A-Fa-f]{6})"[^>]*/>\n<[^>]+/>\n<text [^>]*>([^<]+)</text>',
+            text,
+        ):
+            styles.setdefault(label, set()).add(colour)
+    assert set(styles) == set(ALLOCATORS)
+    assert all(len(c) == 1 for c in styles.values())
+    assert len({next(iter(c)) for c in styles.values()}) == len(ALLOCATORS)
+
+
+def test_interval_is_students_t():
+    s = mean_ci([1.0, 2.0, 3.0, 4.0])
+    assert s.n == 4 and s.mean == 2.5
+    assert s.half == pytest.approx(3.182446 * 1.2909944 / 2, rel=1e-5)
+    assert mean_ci([None, float("nan")]) is None
+
+
+def test_sections_plug_in(store, tmp_path, monkeypatch):
+    def fake(results, out):
+        (out / "fake.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"></svg>')
+        return "## Table 1: a paper's table\n\n| a | b |\n|---|---|\n| 1 | **2** |\n"
+
+    monkeypatch.setattr(report_mod, "fake_section", fake, raising=False)
+    monkeypatch.setattr(
+        report_mod,
+        "SECTIONS",
+        (("A paper", "reports.report:fake_section"), ("Routing", "reports.routing:section")),
+    )
+    write_report([store], tmp_path / "rep")
+    html = (tmp_path / "rep" / "report.html").read_text()
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "<h2" in html and "A paper" in html and "<b>2</b></td>" in html
+    assert "### Table 1: a paper's table" in md and "plots/fake.svg" in md
+    assert "Routing" not in md  # no executed trials: the section is left out
+
+
+def test_markdown_subset_to_html():
+    out = markdown_to_html(
+        "# T\n\ntext `code` **b**\n\n- one\n- two\n\n| x | y |\n|---|---|\n| 1 | 2 |\n"
+    )
+    assert "<h2>T</h2>" in out and "<code>code</code>" in out and "<b>b</b>" in out
+    assert "<ul><li>one</li><li>two</li></ul>" in out
+    assert "<th>x</th>" in out and "<td>2</td>" in out
+
+
+def test_cli_report_names_bad_input(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["report", "--results", str(tmp_path / "none")]) == 2
+    assert "none" in capsys.readouterr().err
+    assert main(["report", "--results", str(tmp_path)]) == 2
