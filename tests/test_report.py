@@ -133,3 +133,47 @@ def test_cli_report_names_bad_input(tmp_path, capsys):
     assert main(["report", "--results", str(tmp_path / "none")]) == 2
     assert "none" in capsys.readouterr().err
     assert main(["report", "--results", str(tmp_path)]) == 2
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+
+
+def test_the_ten_documented_queries_run(store):
+    from reports.views import connect
+
+    text = DOCS.read_text()
+    block = text.split("## Ten queries")[1].split("```sql")[1].split("```")[0]
+    queries = [q.strip() for q in block.split(";") if q.strip()]
+    assert len(queries) == 10
+    con = connect([store])
+    results = [con.execute(q).fetchall() for q in queries]
+    assert results[0] and results[1] and results[7]  # best per size, gap/messages, rounds
+
+
+def test_every_stored_column_is_documented(store):
+    from reports.views import connect
+
+    text = DOCS.read_text()
+    documented = set(re.findall(r"`([a-z_0-9]+)`", text))
+    cols = [r[0] for r in connect([store]).execute("DESCRIBE trials").fetchall()]
+    prefixes = ("alg_p_", "m_violations_", "m_msgs_")
+    missing = [c for c in cols if c not in documented and not c.startswith(prefixes)]
+    assert missing == []
+
+
+def test_the_store_reads_with_duckdb_alone(store):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, duckdb\n"
+        f"t = duckdb.read_parquet('{store}/*/trials/*.parquet', union_by_name=True)\n"
+        "n = duckdb.sql('SELECT count(*) FROM t').fetchall()[0][0]\n"
+        f"r = duckdb.read_json('{store}/*/manifest.json', union_by_name=True, maximum_depth=2)\n"
+        "runs = duckdb.sql('SELECT count(*) FROM r').fetchall()[0][0]\n"
+        "assert not any(m.split('.')[0] in ('harness', 'reports') for m in sys.modules)\n"
+        "print(n, runs)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["36", "1"]  # 3 allocators x (3 tdr sizes + 1) x 3 seeds
