@@ -320,6 +320,16 @@ def test_cli_bench_query_and_list(tmp_path):
         {"alg_name": "greedy_nn", "n": 4},
         {"alg_name": "hungarian", "n": 4},
     ]
+    two = harness_cli(  # several --results are read together (here the same store twice)
+        "query", counts, "--results", str(out), "--results", str(out), "--format", "csv",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert two.returncode == 0 and two.stdout.splitlines()[1] == "cbaa,8"
+    rep = harness_cli("report", "--results", str(out), cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    page = (out / "report" / "report.html").read_text()
+    assert all(a in page for a in ("cbaa", "greedy_nn", "hungarian")) and "<svg" in page
+    assert (out / "report" / "report.md").exists()
     nofile = harness_cli("query", "SELECT 1", "--format", "parquet", cwd=tmp_path)
     assert nofile.returncode == 2 and "--output" in nofile.stderr
     ls = harness_cli("list", "allocators", cwd=tmp_path)
