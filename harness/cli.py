@@ -197,21 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "bench":
-            return cmd_bench(args)
-        if args.command == "query":
-            return cmd_query(args)
-        if args.command == "perf":
-            return cmd_perf(args)
-        if args.command == "report":
-            return cmd_report(args)
-        if args.command == "check":
-            return cmd_check(args)
-        if args.command == "baseline":
-            return cmd_baseline(args)
-        if args.command == "datasets":
-            return cmd_datasets(args)
-        return cmd_list(args)
+        return globals()[f"cmd_{args.command}"](args)
     except HarnessError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         return 2

@@ -267,8 +267,12 @@ def test_a_bad_spec_loses_nothing_already_stored(tmp_path):
     assert before == after
 
 
-def harness_cli(*args, cwd):
+def harness_cli(*args, cwd, extra_allocators=None):
+    """``python -m harness.cli ARGS`` in ``cwd``; ``extra_allocators`` sets
+    HARNESS_EXTRA_ALLOCATORS for it."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    if extra_allocators is not None:
+        env["HARNESS_EXTRA_ALLOCATORS"] = extra_allocators
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *args],
         cwd=cwd,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +17,7 @@ from harness.frozen import freeze, verify
 from harness.regress import Settings, compare, read_baseline, timing_verdict, write_baseline
 from harness.spec import load_spec, spec_from_dict
 from harness.store import RunStore
+from tests.test_bench import harness_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,15 +34,7 @@ def spec_dict(out: Path) -> dict:
 
 
 def cli(*args: str, cwd: Path, extra: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_EXTRA_ALLOCATORS": extra}
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return harness_cli(*args, cwd=cwd, extra_allocators=extra)
 
 
 def identity(rows: list[dict]) -> dict:
