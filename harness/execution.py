@@ -363,7 +363,7 @@ def _execute_online(
                 tuple(fleet.news[src]),
             )
             fleet.news[src] = []
-            size = sized(status, cache)
+            size = sized(status, {})  # a fresh object each time: its id may be a freed one's
             for dst in range(m):
                 if dst != src:
                     stats.record(src, dst, "Status", size)

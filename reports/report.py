@@ -23,6 +23,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from reports import svg
+from reports.stats import Stat, mean_ci
 from reports.svg import Styles, line_plot
 from reports.views import connect
 
@@ -57,30 +59,6 @@ QUALIFY row_number() OVER (PARTITION BY trial_key ORDER BY trial_finished DESC) 
 
 
 PLOT_SIZE = {"width": 560, "height": 340}
-
-
-@dataclass
-class Stat:
-    n: int
-    mean: float
-    half: float  # half-width of the 95% interval (nan with one value)
-
-
-def t975(df: int) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, df))
-
-
-def mean_ci(xs: list[Any]) -> Stat | None:
-    vals = [float(x) for x in xs if x is not None and math.isfinite(float(x))]
-    if not vals:
-        return None
-    mean = sum(vals) / len(vals)
-    if len(vals) < 2:
-        return Stat(1, mean, math.nan)
-    sd = math.sqrt(sum((x - mean) ** 2 for x in vals) / (len(vals) - 1))
-    return Stat(len(vals), mean, t975(len(vals) - 1) * sd / math.sqrt(len(vals)))
 
 
 def _fmt(stat: Stat | None, fmt: str) -> str:
@@ -428,6 +406,8 @@ def build(results: list[str | Path], out: Path, title: str | None = None) -> Pag
     rows = [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
     labels(rows)
     styles = Styles(sorted({r["label"] for r in rows}))
+    for r in sorted(rows, key=lambda r: r["faults"] != "none"):
+        styles.identify(r["label"], r["alg_name"], r["alg_params"])
     runs = con.execute(
         "SELECT run_id, status, started, git_commit, n_trials FROM runs ORDER BY started"
     ).fetchall()
@@ -455,7 +435,11 @@ def build(results: list[str | Path], out: Path, title: str | None = None) -> Pag
         module, func = target.split(":")
         render: Callable[..., str | None] = getattr(import_module(module), func)
         with tempfile.TemporaryDirectory() as tmp:
-            text = render(results, Path(tmp))
+            before, svg.STYLES = svg.STYLES, styles  # sections draw in the report's styles
+            try:
+                text = render(results, Path(tmp))
+            finally:
+                svg.STYLES = before
             if not text:
                 continue
             first, _, rest = text.partition("\n")
@@ -463,8 +447,8 @@ def build(results: list[str | Path], out: Path, title: str | None = None) -> Pag
                 title_, text = first[2:].strip(), rest
             page.heading(1, title_)
             page.markdown(_demote(text))
-            for svg in sorted(Path(tmp).glob("*.svg")):
-                page.plot(svg.name, svg.read_text())
+            for drawn in sorted(Path(tmp).glob("*.svg")):
+                page.plot(drawn.name, drawn.read_text())
     return page
 
 
@@ -478,8 +462,8 @@ def write_report(results: list[str | Path], out: str | Path, title: str | None =
     out = Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     page = build(results, out, title)
-    for name, svg in page.plots.items():
-        (out / "plots" / name).write_text(svg)
+    for name, text in page.plots.items():
+        (out / "plots" / name).write_text(text)
     (out / "report.md").write_text(page.to_markdown())
     (out / "report.html").write_text(page.to_html())
     return out / "report.html"

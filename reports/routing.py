@@ -16,6 +16,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from reports import stats, svg
 from reports.svg import line_plot
 from reports.views import rows_or_none
 
@@ -105,23 +106,10 @@ def label(alg: str, params: str | dict) -> str:
     return base + (suffix if alg in ("cbaa", "dh", "acbba") else "")
 
 
-def t975(df: int) -> float:
-    """The 97.5% quantile of Student's t with ``df`` degrees of freedom."""
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, df))
-
-
 def mean_ci(xs: list[float]) -> tuple[float, float] | None:
     """Mean and half-width of its 95% interval (Student's t)."""
-    xs = [x for x in xs if x is not None and math.isfinite(x)]
-    if not xs:
-        return None
-    mean = sum(xs) / len(xs)
-    if len(xs) < 2:
-        return mean, math.nan
-    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
-    return mean, t975(len(xs) - 1) * sd / math.sqrt(len(xs))
+    s = stats.mean_ci(xs)
+    return None if s is None else (s.mean, s.half)
 
 
 def _cell(stat: tuple[float, float] | None, fmt: str) -> str:
@@ -179,6 +167,7 @@ def routing_report(results: list[str | Path], out: Path | None = None) -> str:
     data = [dict(zip(COLUMNS, r, strict=True)) for r in rows]
     for d in data:
         d["label"] = label(d["alg"], d["params"])
+        svg.STYLES.same_as(d["label"], d["alg"], d["params"])
     lines = ["# Routing and re-planning during execution", ""]
     mtsp = [d for d in data if d["family"] == "mtsp"]
     if mtsp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from html import escape
 
@@ -17,10 +18,25 @@ class Styles:
 
     def __init__(self, labels: list[str] | None = None) -> None:
         self.by_label: dict[str, tuple[str, str, str]] = {}
+        #: (allocator, its parameters as canonical JSON) -> the label it is drawn as
+        self.identities: dict[tuple[str, str], str] = {}
+        self.aliases: dict[str, str] = {}  # another name of the same series -> its label
         for name in labels or []:
             self(name)
 
+    def identify(self, label: str, allocator: str, params: str | dict | None) -> None:
+        """``label`` is how the allocator with these parameters is drawn here."""
+        self.identities.setdefault((allocator, canonical(params)), label)
+
+    def same_as(self, label: str, allocator: str, params: str | dict | None) -> None:
+        """Draw ``label`` (a section's own name for an allocator) in the style the report gave
+        that allocator with these parameters, when it gave one."""
+        known = self.identities.get((allocator, canonical(params)))
+        if known is not None and known != label:
+            self.aliases[label] = known
+
     def __call__(self, label: str) -> tuple[str, str, str]:
+        label = self.aliases.get(label, label)
         if label not in self.by_label:
             k = len(self.by_label)
             n = len(COLOURS)
@@ -32,7 +48,15 @@ class Styles:
         return self.by_label[label]
 
 
-#: the styles of plots drawn without their own (one report = one process)
+def canonical(params: str | dict | None) -> str:
+    """Parameters as sorted JSON, whether given as a dict or as stored JSON text."""
+    if isinstance(params, str):
+        params = json.loads(params or "{}")
+    return json.dumps(params or {}, sort_keys=True)
+
+
+#: the styles of plots drawn without their own; ``harness report`` puts its own here while
+#: the paper sections draw, so their series keep the report's styles
 STYLES = Styles()
 
 
@@ -76,7 +100,7 @@ def line_plot(
 ) -> str:
     """An SVG document: one polyline with markers per series of (x, y) points, or (x, y, half)
     points drawn with an error bar of half-width ``half`` (a 95% interval, say)."""
-    styles = styles or STYLES
+    styles = styles or globals()["STYLES"]
     ok = lambda x, y: (not log_y or y > 0) and (not log_x or x > 0)  # noqa: E731
     pts = [p for ps in series.values() for p in ps if ok(p[0], p[1])]
     if not pts:

@@ -1,6 +1,7 @@
 """Execution (agents travel while the allocator re-plans) and the allocators of issue 6."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -190,6 +191,21 @@ def test_executed_trials_are_stored_with_their_figures_and_keys(tmp_path):
     assert "Table I" in text and "Table II" in text and "Table III" in text
     assert "| NN |" in text and "| GA-mm |" in text and "(45.5)" not in text  # 8x3: no paper
     assert (tmp_path / "plots" / "routing_makespan.svg").read_text().startswith("<svg")
+    # in the whole report, the routing plots draw each allocator in the report's style for it
+    from reports.report import write_report
+    from reports.svg import COLOURS
+
+    write_report([tmp_path], tmp_path / "rep")
+    drawn = (tmp_path / "rep" / "plots" / "routing_makespan.svg").read_text()
+    legend = dict(
+        (label, colour)
+        for colour, label in re.findall(
+            r'<line [^>]*stroke="(#[0-9A-Fa-f]{6})"[^>]*/>\n<[^>]+/>\n<text [^>]*>([^<]+)</text>',
+            drawn,
+        )
+    )
+    # the report's labels, sorted: ga_mm, greedy_nn
+    assert legend == {"GA-mm": COLOURS[0], "NN": COLOURS[1]}
 
 
 def test_report_statistics():
