@@ -290,7 +290,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
     console.print(
         f"stored in [bold]{result.run_dir}[/] ({counts or 'nothing new'}); "
-        f'query with: harness query "SELECT * FROM trials" --results {result.run_dir}'
+        f'query with: harness query "SELECT * FROM trials" --results {result.run_dir}; '
+        f"a report: harness report --results {result.run_dir}"
     )
     return 0
 

@@ -47,12 +47,18 @@ SECTIONS = (
     ("Market mechanisms (FMMRA)", "reports.markets:section"),
 )
 
+#: executed trials (harness/execution.py) add these, in families where any trial has them
+EXEC_METRICS = (
+    ("m_exec_objective", "executed cost", ".4g", False),
+    ("m_exec_makespan", "executed makespan (s)", ".4g", False),
+)
+
 SQL = """
-SELECT inst_family AS family, alg_name, coalesce(alg_params, '{}') AS alg_params,
+SELECT inst_family AS family, alg_name, coalesce(alg_params, '{{}}') AS alg_params,
        coalesce(trial_fault_name, 'none') AS faults, inst_size AS size, inst_n_tasks AS n_tasks,
        inst_n_agents AS n_agents, trial_status AS status, inst_objective AS objective,
        m_objective, m_gap, m_gap_best_known, m_coverage, m_messages, m_bytes, m_rounds,
-       1000 * trial_wall_s AS ms
+       1000 * trial_wall_s AS ms, {exec_columns}
 FROM trials
 QUALIFY row_number() OVER (PARTITION BY trial_key ORDER BY trial_finished DESC) = 1
 """
@@ -287,6 +293,8 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
     )
     sizes = _order(rows)
     series_labels = sorted({r["label"] for r in rows})
+    executed = any(r["m_exec_objective"] is not None for r in done)
+    metrics = METRICS + EXEC_METRICS if executed else METRICS
     stats: dict[tuple[str, str], dict[str, Stat | None]] = {}
     table_rows = []
     for size, _n, _m in sizes:
@@ -295,17 +303,17 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
             if not here:
                 continue
             ok = [r for r in here if r["status"] == "done"]
-            st = {col: mean_ci([r[col] for r in ok]) for col, *_ in METRICS}
+            st = {col: mean_ci([r[col] for r in ok]) for col, *_ in metrics}
             stats[(lab, size)] = st
             table_rows.append(
                 [lab, size, f"{len(ok)}/{len(here)}"]
-                + [_fmt(st[col], fmt) for col, _h, fmt, _l in METRICS]
+                + [_fmt(st[col], fmt) for col, _h, fmt, _l in metrics]
             )
-    page.table(["allocator", "size", "done"] + [h for _c, h, _f, _l in METRICS], table_rows)
+    page.table(["allocator", "size", "done"] + [h for _c, h, _f, _l in metrics], table_rows)
     if len(sizes) < 2:
         page.para("One size only: no plots against scale.")
     else:
-        for col, head, unit, may_log in METRICS:
+        for col, head, unit, may_log in metrics:
             series = {}
             scale = 100.0 if unit == "%" else 1.0
             for lab in series_labels:
@@ -401,7 +409,9 @@ def convergence_section(
 
 def build(results: list[str | Path], out: Path, title: str | None = None) -> Page:
     con = connect(results)
-    rel = con.execute(SQL)
+    have = {r[0] for r in con.execute("DESCRIBE trials").fetchall()}
+    exec_columns = ", ".join(c if c in have else f"NULL AS {c}" for c, *_ in EXEC_METRICS)
+    rel = con.execute(SQL.format(exec_columns=exec_columns))
     names = [d[0] for d in rel.description]
     rows = [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
     labels(rows)
