@@ -306,8 +306,7 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
             st = {col: mean_ci([r[col] for r in ok]) for col, *_ in metrics}
             stats[(lab, size)] = st
             table_rows.append(
-                [lab, size, f"{len(ok)}/{len(here)}"]
-                + [_fmt(st[col], fmt) for col, _h, fmt, _l in metrics]
+                [lab, size, _done(here)] + [_fmt(st[col], fmt) for col, _h, fmt, _l in metrics]
             )
     page.table(["allocator", "size", "done"] + [h for _c, h, _f, _l in metrics], table_rows)
     if len(sizes) < 2:
@@ -341,9 +340,19 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
                     log_y=log_y,
                     log_x=log_x,
                     styles=styles,
+                    y_range=(0.0, 100.0) if col == "m_coverage" else None,
                     **PLOT_SIZE,
                 ),
             )
+
+
+def _done(rows: list[dict[str, Any]]) -> str:
+    """Done out of run (skips are not runs): ``4/5``, or ``skip`` when the allocator declined
+    every instance."""
+    ran = [r for r in rows if r["status"] != "skip"]
+    if not ran:
+        return "skip"
+    return f"{sum(r['status'] == 'done' for r in ran)}/{len(ran)}"
 
 
 def _slug(text: str) -> str:
@@ -402,6 +411,7 @@ def convergence_section(
                 "round",
                 head,
                 styles=styles,
+                y_range=(0.0, 1.0) if head == "coverage" else None,
                 **PLOT_SIZE,
             ),
         )

@@ -97,9 +97,11 @@ def line_plot(
     height: int = 400,
     log_x: bool = False,
     styles: Styles | None = None,
+    y_range: tuple[float, float] | None = None,
 ) -> str:
     """An SVG document: one polyline with markers per series of (x, y) points, or (x, y, half)
-    points drawn with an error bar of half-width ``half`` (a 95% interval, say)."""
+    points drawn with an error bar of half-width ``half`` (a 95% interval, say). ``y_range``
+    fixes a linear y axis (bars are cut at its ends)."""
     styles = styles or globals()["STYLES"]
     ok = lambda x, y: (not log_y or y > 0) and (not log_x or x > 0)  # noqa: E731
     pts = [p for ps in series.values() for p in ps if ok(p[0], p[1])]
@@ -119,6 +121,8 @@ def line_plot(
     y0, y1 = min(ys), max(ys)
     if log_y:
         y0, y1 = math.floor(y0), math.ceil(y1)
+    elif y_range is not None:
+        y0, y1 = y_range
     else:
         y0, y1, _ = nice_range(min(0.0, y0), y1)
     if log_x:
