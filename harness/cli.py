@@ -160,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-missing", action="store_true", help="baseline trials absent from the run pass"
     )
     c.add_argument("--output", "-o", help="also write every moved figure to this CSV file")
+    c.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="also write the verdict and the table as Markdown (e.g. $GITHUB_STEP_SUMMARY)",
+    )
 
     bl = sub.add_parser("baseline", help="write a baseline file from a run")
     bl_sub = bl.add_subparsers(dest="action", required=True)
@@ -443,6 +448,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{rep.timing_unjudged} not judged (fewer than {s.min_reps} pairs or under "
         f"{s.time_floor:g} s)"
     )
+    if rep.compared == 0:
+        console.print(
+            "[yellow]note[/]: no trial of the run has a key in the baseline: another runtime, "
+            "root seed, parameters or instances (a generator changed? run a frozen suite)"
+        )
     if rep.version_changes:
         changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in rep.version_changes.items())
         console.print(f"[yellow]note[/]: package versions differ from the baseline's: {changes}")
@@ -477,11 +487,41 @@ def cmd_check(args: argparse.Namespace) -> int:
                     + [m.metric, m.baseline, m.current, m.change]
                 )
     bad = rep.regressions
+    if args.markdown:
+        _check_markdown(args.markdown, rep, cols)
     if bad:
         console.print(f"[bold red]regression[/]: {len(bad)} of {len(rep.moved)} moved figures fail")
         return 1
     console.print(f"[bold green]ok[/]: {len(rep.moved)} figures moved, none failing")
     return 0
+
+
+def _check_markdown(path: str, rep: Any, cols: tuple[str, ...]) -> None:
+    bad = rep.regressions
+    lines = [
+        f"### harness check: {'regression' if bad else 'ok'}",
+        "",
+        f"{rep.compared} trials paired, {rep.missing} missing, {rep.new} new; "
+        f"{len(rep.moved)} figures moved, {len(bad)} failing.",
+        "",
+    ]
+    if rep.moved:
+        lines += ["| " + " | ".join(c or "verdict" for c in cols) + " |", "|---" * len(cols) + "|"]
+        for m in rep.moved:
+            cells = [
+                ("**FAIL** " if m.regression else "") + m.verdict,
+                m.allocator,
+                m.family,
+                m.size,
+                m.what,
+                m.metric,
+                _fmt(m.baseline),
+                _fmt(m.current),
+                m.change,
+            ]
+            lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    with open(path, "a") as fh:
+        fh.write("\n".join(lines) + "\n")
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

@@ -225,8 +225,12 @@ def test_check_fails_a_worsened_allocator_and_passes_a_rerun(tmp_path):
         "res/worse",
         "--output",
         "moved.csv",
+        "--markdown",
+        "summary.md",
         cwd=tmp_path,
     )
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith("### harness check: regression") and "**FAIL** worse" in summary
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "regression" in bad.stdout
     moved = (tmp_path / "moved.csv").read_text().splitlines()
