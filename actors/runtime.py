@@ -200,7 +200,17 @@ def assemble(results: dict[int, dict[str, Any]], max_rounds: int) -> RunResult:
             wire["sent"] += sum(1 for rnd, *_ in results[a]["log"] if rnd <= final)
     stats.per_round = per_round
     measures = merge_measures([results[a]["measures"] for a in agents])
-    return RunResult(plans, final, converged, stats, wire=wire, crashed=crashed, measures=measures)
+    history = {a: results[a]["plans"] for a in agents}
+    return RunResult(
+        plans,
+        final,
+        converged,
+        stats,
+        wire=wire,
+        crashed=crashed,
+        measures=measures,
+        plan_history=history,
+    )
 
 
 def assemble_async(results: dict[int, dict[str, Any]]) -> RunResult:

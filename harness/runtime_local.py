@@ -95,6 +95,18 @@ class RunResult:
     wire: dict[str, int] = field(default_factory=new_counts)  # faults.COUNTERS
     crashed: list[int] = field(default_factory=list)  # agents crashed by injection
     measures: dict[str, float] = field(default_factory=dict)  # Allocator.measurements, merged
+    #: ray runtime, synchronous: each agent's plans with the first round it held each, to
+    #: trace convergence after the run (``trace_rounds``)
+    plan_history: dict[int, list[tuple[int, dict[str, Any]]]] | None = None
+
+    def plans_after(self, rnd: int) -> list[Plan]:
+        """The team's plans as they stood after round ``rnd`` (from ``plan_history``)."""
+        assert self.plan_history is not None
+        out = []
+        for a in sorted(self.plan_history):
+            held = [p for r, p in self.plan_history[a] if r <= rnd]
+            out.append(Plan.from_dict(held[-1]) if held else Plan(a))
+        return out
 
 
 def sized(msg: Message, cache: dict[int, int]) -> int:

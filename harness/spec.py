@@ -90,7 +90,7 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         False,
         bool,
         "true or false: record each round's messages, objective, coverage and conflicts "
-        "(synchronous allocators on the local runtime; the time it takes is not counted)",
+        "(synchronous allocators; the time it takes is not counted)",
     ),
 }
 

@@ -73,6 +73,12 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
             result = executed.as_run()
         elif job.get("runtime") == "ray":
             result = run_on_ray(inst, cls, job, faults)
+            if job.get("trace_rounds") and result.plan_history is not None:
+                tracer = RoundTracer(inst)
+                for rnd in range(1, result.rounds + 1):
+                    tracer.record(rnd, result.stats.per_round[rnd], result.plans_after(rnd))
+                out["trial_round_trace"] = json.dumps(tracer.rows)
+                traced = (tracer.wall, tracer.cpu)
         else:
             deadline = time.monotonic() + job["time_limit"]
             tracer = RoundTracer(inst) if job.get("trace_rounds") and cls.synchronous else None
@@ -144,8 +150,16 @@ class RoundTracer:
         self.wall = self.cpu = 0.0
 
     def __call__(self, rnd: int, messages: int, agents: list[Any]) -> None:
+        """The local runtime's per-round hook: the agents' plans now."""
         w, c = time.perf_counter(), time.process_time()
-        m = evaluate(self.inst, [a.plan() for a in agents])
+        plans = [a.plan() for a in agents]
+        self.wall += time.perf_counter() - w
+        self.cpu += time.process_time() - c
+        self.record(rnd, messages, plans)
+
+    def record(self, rnd: int, messages: int, plans: list[Any]) -> None:
+        w, c = time.perf_counter(), time.process_time()
+        m = evaluate(self.inst, plans)
         obj = m["m_objective"]
         self.rows.append(
             [

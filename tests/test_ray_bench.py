@@ -1,5 +1,7 @@
 """`harness bench` on the ray runtime: the same rows as on the local runtime (real Ray)."""
 
+import json
+
 import pytest
 
 pytest.importorskip("ray")
@@ -30,13 +32,21 @@ SAME = (
     "m_msgs_duplicated",
     "m_msgs_lost_crash",
     "m_crashed",
+    "trial_round_trace",
 )
 
 
 def spec(out, runtime, **settings):
     return spec_from_dict(
         {
-            "bench": {"seeds": 1, "out": str(out), "runtime": runtime, "workers": 2, **settings},
+            "bench": {
+                "seeds": 1,
+                "out": str(out),
+                "runtime": runtime,
+                "workers": 2,
+                "trace_rounds": True,
+                **settings,
+            },
             "allocators": [
                 {"name": "cbba"},
                 {"name": "cbaa"},
@@ -63,8 +73,9 @@ def spec(out, runtime, **settings):
 
 
 def test_bench_on_ray_stores_the_same_rows_as_local(tmp_path):
-    """Synchronous allocators: the same rows, faults included, with 1 or 2 agents per actor.
-    Asynchronous CBAA: the same allocation (its message counts depend on arrival order)."""
+    """Synchronous allocators: the same rows, faults and round traces included, with 1 or 2
+    agents per actor. Asynchronous CBAA: the same allocation (its message counts depend on
+    arrival order)."""
     ray_run = bench(spec(tmp_path / "ray", "ray"))
     hosted = bench(spec(tmp_path / "hosted", "ray", agents_per_actor=2))
     local_run = bench(spec(tmp_path / "local", "local"))
@@ -85,6 +96,12 @@ def test_bench_on_ray_stores_the_same_rows_as_local(tmp_path):
             if r["alg_name"] == "cbaa_async" and r["trial_fault_name"] == "lossy":
                 keys = ("trial_fault_name",)  # loss under real arrival order: any outcome
             assert {k: r[k] for k in keys} == {k: loc[k] for k in keys}, r["alg_name"]
+    sync = [r for r in ray_rows if r["alg_name"] != "cbaa_async"]
+    for r in sync:
+        trace = json.loads(r["trial_round_trace"])
+        assert len(trace) == r["m_rounds"] and trace[-1][0] == r["m_rounds"]
+        if r["trial_fault_name"] == "none":  # (a crashed agent's plan stays in the trace)
+            assert trace[-1][3] == pytest.approx(r["m_coverage"])  # the stored plans
     assert sum(r["m_calls"] for r in hosted_rows) < sum(r["m_calls"] for r in ray_rows)
     assert {r["trial_runtime"] for r in ray_rows} == {"ray"}
     assert all(r["m_nodes"] == 1 and r["trial_agent_nodes"] for r in ray_rows), [
