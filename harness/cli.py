@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--out", help="output folder (default: report/ under the first --results)")
     rp.add_argument("--title", help="the page's title")
+    rp.add_argument(
+        "--by",
+        choices=("run", "commit"),
+        help="compare runs: one series per allocator and run (or git commit)",
+    )
 
     c = sub.add_parser(
         "check",
@@ -181,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     fz.add_argument("--name", required=True, help="suite name: datasets/frozen/NAME")
     fz.add_argument("--dir", help="folder of suites (default: datasets/frozen)")
     fz.add_argument("--force", action="store_true", help="replace a suite of that name")
+    ds_sub.add_parser("list", help="the frozen suites under datasets/frozen")
     vf = ds_sub.add_parser(
         "verify", help="check a suite's files and whether generators still give them"
     )
@@ -401,7 +407,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not locate(results)[0]:
         raise HarnessError(f"report: no stored trials under {', '.join(results)}")
     out = Path(args.out) if args.out else Path(results[0]) / "report"
-    page = write_report(results, out, args.title)
+    page = write_report(results, out, args.title, args.by)
     console.print(f"report: {page} (open it offline) and {out / 'report.md'}")
     return 0
 
@@ -540,6 +546,20 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec) if args.spec else default_spec()
         dest = freeze(spec, args.name, args.dir, args.force)
         console.print(f"frozen suite {dest}: run it with harness bench {dest / 'suite.toml'}")
+        return 0
+    if args.action == "list":
+        from harness.frozen import INDEX, read_index
+
+        table = Table("suite", "instances", "families", "baseline", header_style="bold")
+        for d in sorted(p.parent for p in frozen_dir().glob(f"*/{INDEX}")):
+            rows = read_index(d)
+            table.add_row(
+                str(d),
+                str(len(rows)),
+                ", ".join(sorted({r["inst_family"] for r in rows})),
+                "baseline.parquet" if (d / "baseline.parquet").exists() else "-",
+            )
+        console.print(table)
         return 0
     suite = Path(args.suite)
     if not suite.exists() and "/" not in args.suite:

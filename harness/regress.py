@@ -136,8 +136,15 @@ def read_run(results: str | Path) -> tuple[pa.Table, dict[str, Any]]:
 
 # -- baseline files --------------------------------------------------------------------------------
 def write_baseline(results: str | Path, out: str | Path) -> tuple[Path, int]:
-    """Reduce a run to a baseline file; returns its path and row count."""
+    """Reduce a finished run to a baseline file; returns its path and row count."""
     table, manifest = read_run(results)
+    if manifest.get("status") != "done":
+        raise InputError(
+            str(run_dir(results) / "manifest.json"),
+            "status",
+            "a finished run ('done'; continue it with harness bench --resume)",
+            manifest.get("status"),
+        )
     names = set(table.column_names)
     keep = [c for c in IDENTITY + EXACT_TEXT + TIMINGS if c in names]
     keep += metric_columns(table.schema)

@@ -58,9 +58,12 @@ SELECT inst_family AS family, alg_name, coalesce(alg_params, '{{}}') AS alg_para
        coalesce(trial_fault_name, 'none') AS faults, inst_size AS size, inst_n_tasks AS n_tasks,
        inst_n_agents AS n_agents, trial_status AS status, inst_objective AS objective,
        m_objective, m_gap, m_gap_best_known, m_coverage, m_messages, m_bytes, m_rounds,
-       1000 * trial_wall_s AS ms, {exec_columns}
-FROM trials
-QUALIFY row_number() OVER (PARTITION BY trial_key ORDER BY trial_finished DESC) = 1
+       1000 * trial_wall_s AS ms, {exec_columns},
+       split_part(coalesce(trial_message, ''), chr(10), 1) AS message,
+       trial_run_id AS run_id, coalesce(left(r.git_commit, 7), '?') AS git_commit
+FROM trials t LEFT JOIN (SELECT DISTINCT run_id AS rid, git_commit FROM runs) r
+     ON t.trial_run_id = r.rid
+QUALIFY row_number() OVER (PARTITION BY trial_key{by} ORDER BY trial_finished DESC) = 1
 """
 
 
@@ -85,9 +88,10 @@ def _fmt(stat: Stat | None, fmt: str) -> str:
     return f"{text} ± {half:,.{decimals}f}{unit}"
 
 
-def labels(rows: list[dict[str, Any]]) -> None:
+def labels(rows: list[dict[str, Any]], by: str | None = None) -> None:
     """Give each row its series label: the allocator, plus the parameters that vary among its
-    trials, plus the fault profile when it is not ``none``."""
+    trials, plus the fault profile when it is not ``none``, plus ``@run`` or ``@commit`` when
+    runs are compared (``by``)."""
     params: dict[str, list[dict]] = {}
     for r in rows:
         p = json.loads(r["alg_params"] or "{}")
@@ -104,6 +108,10 @@ def labels(rows: list[dict[str, Any]]) -> None:
             label += "(" + ", ".join(f"{k}={r['_params'].get(k)}" for k in keys) + ")"
         if r["faults"] != "none":
             label += f" [{r['faults']}]"
+        if by == "run":
+            label += f" @{r['run_id']}"
+        elif by == "commit":
+            label += f" @{r['git_commit']}"
         r["label"] = label
 
 
@@ -309,6 +317,16 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
                 [lab, size, _done(here)] + [_fmt(st[col], fmt) for col, _h, fmt, _l in metrics]
             )
     page.table(["allocator", "size", "done"] + [h for _c, h, _f, _l in metrics], table_rows)
+    failed: dict[tuple[str, str, str], list[str]] = {}
+    for r in rows:
+        if r["status"] in ("error", "timeout", "interrupted"):
+            failed.setdefault((r["label"], r["size"], r["status"]), []).append(r["message"])
+    if failed:
+        page.para("Trials that did not finish (first line of the first message):")
+        page.table(
+            ["allocator", "size", "status", "trials", "message"],
+            [[k[0], k[1], k[2], str(len(v)), v[0][:160]] for k, v in sorted(failed.items())],
+        )
     if len(sizes) < 2:
         page.para("One size only: no plots against scale.")
     else:
@@ -417,14 +435,17 @@ def convergence_section(
         )
 
 
-def build(results: list[str | Path], out: Path, title: str | None = None) -> Page:
+def build(
+    results: list[str | Path], out: Path, title: str | None = None, by: str | None = None
+) -> Page:
     con = connect(results)
     have = {r[0] for r in con.execute("DESCRIBE trials").fetchall()}
     exec_columns = ", ".join(c if c in have else f"NULL AS {c}" for c, *_ in EXEC_METRICS)
-    rel = con.execute(SQL.format(exec_columns=exec_columns))
+    by_sql = {None: "", "run": ", trial_run_id", "commit": ", r.git_commit"}[by]
+    rel = con.execute(SQL.format(exec_columns=exec_columns, by=by_sql))
     names = [d[0] for d in rel.description]
     rows = [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
-    labels(rows)
+    labels(rows, by)
     styles = Styles(sorted({r["label"] for r in rows}))
     for r in sorted(rows, key=lambda r: r["faults"] != "none"):
         styles.identify(r["label"], r["alg_name"], r["alg_params"])
@@ -477,11 +498,14 @@ def _demote(md: str) -> str:
     return "\n".join("#" + line if line.startswith("#") else line for line in md.splitlines())
 
 
-def write_report(results: list[str | Path], out: str | Path, title: str | None = None) -> Path:
-    """Write ``report.html`` and ``report.md`` (with ``plots/*.svg``) under ``out``."""
+def write_report(
+    results: list[str | Path], out: str | Path, title: str | None = None, by: str | None = None
+) -> Path:
+    """Write ``report.html`` and ``report.md`` (with ``plots/*.svg``) under ``out``. ``by``
+    ("run" or "commit") keeps the trials of each run (commit) apart, one series each."""
     out = Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    page = build(results, out, title)
+    page = build(results, out, title, by)
     for name, text in page.plots.items():
         (out / "plots" / name).write_text(text)
     (out / "report.md").write_text(page.to_markdown())
