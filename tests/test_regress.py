@@ -66,6 +66,12 @@ def test_frozen_suite_runs_the_same_trials_as_the_spec_it_froze(tmp_path):
     assert a == b  # same keys, seeds, plans and metrics
     rec = json.loads(RunStore(tmp_path / "res", "frozen").rows()[0]["inst_recipe"])
     assert rec["frozen"] == str(suite) and rec["hash"]
+    # a baseline comes from a finished run only
+    manifest = RunStore(tmp_path / "res", "frozen").read_manifest()
+    RunStore(tmp_path / "res", "frozen").write_manifest({**manifest, "status": "running"})
+    with pytest.raises(InputError, match=r"frozen/manifest\.json: status: expected a finished"):
+        write_baseline(tmp_path / "res" / "frozen", tmp_path / "b.parquet")
+    assert not (tmp_path / "b.parquet").exists()
 
 
 def test_verify_and_loading_catch_an_edited_instance_file(tmp_path):

@@ -177,3 +177,27 @@ def test_the_store_reads_with_duckdb_alone(store):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["36", "1"]  # 3 allocators x (3 tdr sizes + 1) x 3 seeds
+
+
+def test_runs_are_pooled_once_or_compared(store, tmp_path):
+    import json
+    import shutil
+
+    root = tmp_path / "two"
+    shutil.copytree(store / "r1", root / "r1")
+    shutil.copytree(store / "r1", root / "r2")  # the same trials stored by a second run
+    manifest = json.loads((root / "r2" / "manifest.json").read_text())
+    (root / "r2" / "manifest.json").write_text(json.dumps({**manifest, "run_id": "r2"}))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for f in (root / "r2" / "trials").glob("*.parquet"):
+        t = pq.read_table(f)
+        i = t.schema.get_field_index("trial_run_id")
+        pq.write_table(t.set_column(i, "trial_run_id", pa.array(["r2"] * t.num_rows)), f)
+    write_report([root], tmp_path / "pooled")
+    pooled = (tmp_path / "pooled" / "report.md").read_text()
+    assert "| cbba | 60x8 | 3/3 |" in pooled  # a trial stored twice counts once
+    write_report([root], tmp_path / "by", by="run")
+    by_run = (tmp_path / "by" / "report.md").read_text()
+    assert "| cbba @r1 | 60x8 | 3/3 |" in by_run and "| cbba @r2 | 60x8 | 3/3 |" in by_run
