@@ -467,17 +467,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         table = Table(*cols, title="what moved", header_style="bold", box=None, pad_edge=False)
         for m in rep.moved[:60]:
             mark = "[red]FAIL[/]" if m.regression else "[dim]info[/]"
-            table.add_row(
-                f"{mark} {m.verdict}",
-                m.allocator,
-                m.family,
-                m.size,
-                m.what,
-                m.metric,
-                _fmt(m.baseline),
-                _fmt(m.current),
-                m.change,
-            )
+            table.add_row(f"{mark} {m.verdict}", *m.cells(_fmt))
         console.print(table)
         if len(rep.moved) > 60:
             console.print(f"... and {len(rep.moved) - 60} more (--output FILE lists them all)")
@@ -514,17 +504,7 @@ def _check_markdown(path: str, rep: Any, cols: tuple[str, ...]) -> None:
     if rep.moved:
         lines += ["| " + " | ".join(c or "verdict" for c in cols) + " |", "|---" * len(cols) + "|"]
         for m in rep.moved:
-            cells = [
-                ("**FAIL** " if m.regression else "") + m.verdict,
-                m.allocator,
-                m.family,
-                m.size,
-                m.what,
-                m.metric,
-                _fmt(m.baseline),
-                _fmt(m.current),
-                m.change,
-            ]
+            cells = [("**FAIL** " if m.regression else "") + m.verdict, *m.cells(_fmt)]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     with open(path, "a") as fh:
         fh.write("\n".join(lines) + "\n")

@@ -212,6 +212,19 @@ class Moved:
     change: str = ""
     regression: bool = False
 
+    def cells(self, fmt: Any = str) -> list[str]:
+        """The row of a 'what moved' table after its verdict; ``fmt`` shows a value."""
+        return [
+            self.allocator,
+            self.family,
+            self.size,
+            self.what,
+            self.metric,
+            fmt(self.baseline),
+            fmt(self.current),
+            self.change,
+        ]
+
 
 @dataclass
 class Report:
