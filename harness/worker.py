@@ -78,7 +78,8 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     """Run one trial; return the metric columns (``m_*``, ``trial_*`` timings and status)."""
     out: dict[str, Any] = {}
     traced = (0.0, 0.0)  # time spent tracing rounds, not counted as the trial's
-    warm_up(job["allocator"])
+    if job.get("runtime") != "ray":  # on ray the agents run in actors, not here
+        warm_up(job["allocator"])
     reset_peak_rss()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     started = time.monotonic()
