@@ -106,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
     q.add_argument("--output", "-o", help="write the result to this file (required for parquet)")
 
+    cp = sub.add_parser(
+        "compact", help="merge each run's one-row trial files into one (bench does it itself)"
+    )
+    cp.add_argument(
+        "--results",
+        action="append",
+        help="result root or run directory (repeatable; default results/)",
+    )
+
     rp = sub.add_parser("report", help="an HTML page and its Markdown twin from stored results")
     rp.add_argument(
         "--results",
@@ -393,6 +402,15 @@ def _write_rows(fmt: str, names: list[str], rows: list[tuple], out: Any) -> None
             console.print(table)
         else:
             Console(file=out, width=200).print(table)
+
+
+# -- compact -------------------------------------------------------------------------------------
+def cmd_compact(args: argparse.Namespace) -> int:
+    from harness.store import compact_all
+
+    for run, n in compact_all(args.results or ["results"]).items():
+        console.print(f"{run}: " + (f"{n} rows in one file" if n else "nothing to compact"))
+    return 0
 
 
 # -- report --------------------------------------------------------------------------------------

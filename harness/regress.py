@@ -126,8 +126,9 @@ def read_run(results: str | Path) -> tuple[pa.Table, dict[str, Any]]:
         raise InputError(str(d), "trials", "stored trials (run `harness bench` first)")
     import duckdb
 
-    listing = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
-    table = duckdb.sql(f"SELECT * FROM read_parquet({listing}, union_by_name = true)").arrow()
+    from harness.store import trials_sql
+
+    table = duckdb.sql(trials_sql(files)).arrow()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     manifest = json.loads((d / "manifest.json").read_text())

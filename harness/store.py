@@ -5,11 +5,15 @@ Layout under the output root::
     results/
       <run_id>/manifest.json          spec, git commit, versions, machine, counts, status
       <run_id>/trials/<key>.parquet   one row per trial (written as each trial ends)
+      <run_id>/trials/compacted.parquet  the rows of a run once it stops, in one file
       optima/<instance hash>.parquet  exact optimum of an instance, shared by every run
 
 A row is written before its trial starts with status ``interrupted`` and replaced when the
 trial ends, so a run that dies leaves a trace of what was in flight. Every write goes to a
-temporary file first and is renamed into place: a reader never sees half a file.
+temporary file first and is renamed into place: a reader never sees half a file. When a run
+stops, its rows are merged into ``compacted.parquet`` and the one-row files removed (reading
+one file is about 100 times faster than reading a thousand); a resumed run writes one-row
+files again, which win over the compacted row of the same key until the next compaction.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 STATUSES = ("done", "timeout", "error", "skip", "interrupted")
+COMPACTED = "compacted.parquet"
 FINAL = ("done", "timeout", "error", "skip")
 
 #: Types of the standard columns; other columns (alg_p_*) are inferred.
@@ -136,16 +141,53 @@ class RunStore:
     def statuses(self) -> dict[str, str]:
         """trial key -> stored status, for resuming."""
         out = {}
-        for path in sorted(self.trials_dir.glob("*.parquet")):
+        compacted = self.trials_dir / COMPACTED
+        if compacted.exists():
+            t = pq.read_table(compacted, columns=["trial_key", "trial_status"])
+            out.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+        for path in self.single_files():
             try:
                 out[path.stem] = pq.read_table(path, columns=["trial_status"]).column(0)[0].as_py()
             except (OSError, pa.ArrowInvalid, KeyError):
                 continue  # unreadable leftovers are re-run
         return out
 
+    def single_files(self) -> list[Path]:
+        return sorted(p for p in self.trials_dir.glob("*.parquet") if p.name != COMPACTED)
+
     def rows(self) -> list[dict[str, Any]]:
-        files = sorted(self.trials_dir.glob("*.parquet"))
-        return [pq.read_table(f).to_pylist()[0] for f in files]
+        """Every stored row, one per trial key (a one-row file wins over the compacted row)."""
+        by_key: dict[str, dict[str, Any]] = {}
+        compacted = self.trials_dir / COMPACTED
+        if compacted.exists():
+            by_key.update((r["trial_key"], r) for r in pq.read_table(compacted).to_pylist())
+        for f in self.single_files():
+            row = pq.read_table(f).to_pylist()[0]
+            by_key[row["trial_key"]] = row
+        return [by_key[k] for k in sorted(by_key)]
+
+    def compact(self) -> int:
+        """Merge the run's rows into ``compacted.parquet`` (one row per key, sorted by key) and
+        remove the one-row files; returns the number of rows. Column types are unified as
+        DuckDB does for the ``trials`` view."""
+        singles = self.single_files()
+        if not singles:
+            return 0
+        import duckdb
+
+        files = singles + (
+            [self.trials_dir / COMPACTED] if (self.trials_dir / COMPACTED).exists() else []
+        )
+        tmp = self.trials_dir / f".{COMPACTED}.{os.getpid()}.tmp"
+        con = duckdb.connect()
+        con.execute(
+            f"COPY ({trials_sql(files)} ORDER BY trial_key) TO '{_quote(tmp)}' (FORMAT parquet)"
+        )
+        n = con.execute(f"SELECT count(*) FROM read_parquet('{_quote(tmp)}')").fetchall()[0][0]
+        os.replace(tmp, self.trials_dir / COMPACTED)
+        for f in singles:
+            f.unlink(missing_ok=True)
+        return int(n)
 
     # -- manifest -------------------------------------------------------------------------
     def manifest_path(self) -> Path:
@@ -172,6 +214,39 @@ class RunStore:
 
     def write_optimum(self, row: dict[str, Any]) -> None:
         _atomic_write_table(row_table([row]), self.optima_dir / f"{row['inst_hash']}.parquet")
+
+
+def _quote(path: Path | str) -> str:
+    return str(path).replace("'", "''")
+
+
+def trials_sql(files: list[Path]) -> str:
+    """A SELECT over trial files (one-row and compacted, of one run or many): one row per run
+    and key, a one-row file winning over a compacted row (a resumed run not yet compacted)."""
+    listing = "[" + ", ".join(f"'{_quote(f)}'" for f in files) + "]"
+    mixed = {f.parent for f in files if f.name == COMPACTED} & {
+        f.parent for f in files if f.name != COMPACTED
+    }
+    if not mixed:
+        return f"SELECT * FROM read_parquet({listing}, union_by_name = true)"
+    return (
+        f"SELECT * EXCLUDE (filename) FROM read_parquet({listing}, union_by_name = true, "
+        "filename = true) QUALIFY row_number() OVER (PARTITION BY trial_run_id, trial_key "
+        f"ORDER BY (filename LIKE '%{COMPACTED}')) = 1"
+    )
+
+
+def compact_all(results: list[str | Path]) -> dict[str, int]:
+    """Compact every run under each path (a result root or a run directory)."""
+    out = {}
+    for r in results:
+        r = Path(r)
+        runs = (
+            [r] if (r / "manifest.json").exists() else [p.parent for p in r.glob("*/manifest.json")]
+        )
+        for run in sorted(runs):
+            out[str(run)] = RunStore(run.parent, run.name).compact()
+    return out
 
 
 def latest_run(out: str | Path) -> str | None:

@@ -6,6 +6,9 @@ a trace (``trace_rounds``); ``exec_trace``: the samples of executed online trial
 client can do the same without harness code::
 
     SELECT * FROM read_parquet('results/*/trials/*.parquet', union_by_name = true)
+
+(a run being resumed can hold a trial both in its compacted file and in a one-row file;
+the views keep the one-row file's, see harness/store.py)
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+
+from harness.store import trials_sql
 
 #: columns of the empty views, so queries still bind when nothing is stored yet
 EMPTY = {
@@ -66,8 +71,11 @@ def locate(results: list[str | Path]) -> tuple[list[Path], list[Path], list[Path
 def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
     trials, manifests, optima = locate(results)
     con = duckdb.connect()
+    if trials:
+        con.execute(f"CREATE VIEW trials AS {trials_sql(trials)}")
+    else:
+        con.execute(f"CREATE TABLE trials ({EMPTY['trials']})")
     for name, files, reader in (
-        ("trials", trials, "read_parquet({}, union_by_name = true)"),
         ("runs", manifests, "read_json_auto({}, union_by_name = true, maximum_depth = 2)"),
         ("optima", optima, "read_parquet({}, union_by_name = true)"),
     ):

@@ -201,3 +201,24 @@ def test_runs_are_pooled_once_or_compared(store, tmp_path):
     write_report([root], tmp_path / "by", by="run")
     by_run = (tmp_path / "by" / "report.md").read_text()
     assert "| cbba @r1 | 60x8 | 3/3 |" in by_run and "| cbba @r2 | 60x8 | 3/3 |" in by_run
+
+
+def test_a_one_row_file_wins_over_the_compacted_row_until_compaction(store, tmp_path):
+    import shutil
+
+    from harness.store import COMPACTED, RunStore
+    from reports.views import connect
+
+    shutil.copytree(store / "r1", tmp_path / "r1")
+    run = RunStore(tmp_path, "r1")
+    assert run.single_files() == [] and (run.trials_dir / COMPACTED).exists()
+    row = run.rows()[0]
+    run.write_row({**row, "trial_status": "error", "trial_message": "rerun"})  # a resume
+    for rows in (run.rows(), connect([tmp_path]).execute("SELECT * FROM trials").fetchall()):
+        assert len(rows) == 36
+    got = connect([tmp_path]).execute(
+        "SELECT trial_status FROM trials WHERE trial_key = ?", [row["trial_key"]]
+    )
+    assert got.fetchall() == [("error",)]
+    assert run.compact() == 36 and run.single_files() == []
+    assert {r["trial_key"]: r["trial_status"] for r in run.rows()}[row["trial_key"]] == "error"
