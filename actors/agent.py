@@ -47,7 +47,7 @@ import allocators
 from harness.api import Outgoing, Plan, agent_rng, local_views
 from harness.faults import NO_FAULTS, Faults, Wire, new_counts
 from harness.model import Instance
-from harness.runtime_local import check_outgoing, sized
+from harness.runtime_local import SizeCache, check_outgoing, sized
 
 Batch = tuple[int, int, list[Any], int, bool]  # (round, sender, messages, quiet count, stop)
 Send = tuple[int, Any]  # (receiver agent, payload)
@@ -148,7 +148,7 @@ class AgentHost:
         if not self.plans or self.plans[-1][1] != plan:
             self.plans.append((rnd, plan))
         by_peer: dict[int, list[Any]] = {p: [] for p in self.peers}
-        sizes: dict[int, int] = {}
+        sizes: SizeCache = {}
         if self.wire is None:
             for dst, msg in out:  # receivers were checked by check_outgoing
                 by_peer[dst].append(msg)

@@ -48,7 +48,14 @@ from harness.api import (
 )
 from harness.errors import SpecError
 from harness.model import Instance
-from harness.runtime_local import MessageStats, RunResult, TrialTimeout, check_outgoing, sized
+from harness.runtime_local import (
+    MessageStats,
+    RunResult,
+    SizeCache,
+    TrialTimeout,
+    check_outgoing,
+    sized,
+)
 
 EPS = 1e-9
 MODES = ("auto", "restart", "online")
@@ -162,16 +169,15 @@ class Fleet:
     """Where the agents are, what they drove, and which locations are done."""
 
     def __init__(self, inst: Instance, speed: float) -> None:
-        a = inst.agents
-        self.pos = np.stack([a["x"], a["y"], a["z"]], axis=1).astype(np.float64)
+        self.pos = inst.agent_xyz().astype(np.float64)
         self.travelled = np.zeros(inst.n_agents)
-        self.xyz = np.stack([inst.tasks["x"], inst.tasks["y"], inst.tasks["z"]], axis=1)
+        self.xyz = inst.task_xyz()
         self.visited = np.zeros(inst.n_tasks, dtype=bool)
         self.visits: list[list[tuple[int, float]]] = [[] for _ in range(inst.n_agents)]
         self.speed = speed
         self.now = 0.0
         self.news: list[list[int]] = [[] for _ in range(inst.n_agents)]
-        ends = np.stack([a["end_x"], a["end_y"], a["end_z"]], axis=1).astype(np.float64)
+        ends = inst.agent_end_xyz().astype(np.float64)
         self.ends = None if np.isnan(ends[:, 0]).all() else ends
 
     @property
@@ -347,7 +353,7 @@ def _execute_online(
             raise TrialTimeout(f"time limit reached at {fleet.now:.2f} s of the mission")
         rnd += 1
         inboxes: list[list[Outgoing]] = [[] for _ in range(m)]
-        cache: dict[int, int] = {}
+        cache: SizeCache = {}
         for src, out in enumerate(outgoing):
             for dst, msg in out:
                 stats.record(src, dst, type(msg).__name__, sized(msg, cache))
@@ -363,7 +369,7 @@ def _execute_online(
                 tuple(fleet.news[src]),
             )
             fleet.news[src] = []
-            size = sized(status, {})  # a fresh object each time: its id may be a freed one's
+            size = sized(status, cache)
             for dst in range(m):
                 if dst != src:
                     stats.record(src, dst, "Status", size)

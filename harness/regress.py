@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import InputError
+from harness.model import OBJECTIVES
 
 META_KEY = b"dta_harness.baseline"
 IDENTITY = (
@@ -245,18 +246,18 @@ class Report:
         return [m for m in self.moved if m.regression]
 
 
+def _named(metric: str, patterns: tuple[str, ...]) -> bool:
+    """``metric`` is one of the names, or one of their ``_``-suffixed variants."""
+    return any(metric == p or metric.startswith(p.rstrip("_") + "_") for p in patterns)
+
+
 def _direction(metric: str, sense: str | None) -> int:
     """+1 when larger is better, -1 when smaller is better, 0 when neither."""
     if metric == "m_objective":
         return {"max": 1, "min": -1}.get(sense or "", 0)
-    if any(metric == p or (p.endswith("_") and metric.startswith(p)) for p in HIGHER_BETTER):
+    if _named(metric, HIGHER_BETTER):
         return 1
-    if any(
-        metric == p or metric.startswith(p + "_") or (p.endswith("_") and metric.startswith(p))
-        for p in LOWER_BETTER
-    ):
-        return -1
-    return 0
+    return -1 if _named(metric, LOWER_BETTER) else 0
 
 
 def _num(v: Any) -> float | None:
@@ -293,7 +294,6 @@ def compare(base: pa.Table, cur: pa.Table, s: Settings) -> Report:
     rep.compared = len(brows.keys() & crows.keys())
     metrics = [m for m in metric_columns(base.schema) if m in set(cur.column_names)]
     rep.metrics = len(metrics)
-    from harness.model import OBJECTIVES
 
     for key in sorted(brows):
         b = brows[key]
@@ -405,13 +405,13 @@ def timing_verdict(
         return "unjudged", ratio, None
     from scipy.stats import wilcoxon
 
-    if ratio > 1:
-        p = float(wilcoxon(logs, alternative="greater").pvalue) if np.any(logs != 0) else 1.0
-        slow = ratio > s.time_threshold and p < s.time_alpha
-        return ("slower" if slow else "same"), ratio, p
-    p = float(wilcoxon(logs, alternative="less").pvalue) if np.any(logs != 0) else 1.0
-    fast = ratio < 1 / s.time_threshold and p < s.time_alpha
-    return ("faster" if fast else "same"), ratio, p
+    slower = ratio > 1
+    alternative = "greater" if slower else "less"
+    p = float(wilcoxon(logs, alternative=alternative).pvalue) if np.any(logs != 0) else 1.0
+    factor = ratio if slower else 1 / ratio
+    if factor > s.time_threshold and p < s.time_alpha:
+        return ("slower" if slower else "faster"), ratio, p
+    return "same", ratio, p
 
 
 def _compare_timings(brows: dict, crows: dict, s: Settings, rep: Report) -> None:

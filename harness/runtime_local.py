@@ -11,7 +11,7 @@ import heapq
 import pickle
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,22 +99,32 @@ class RunResult:
     #: trace convergence after the run (``trace_rounds``)
     plan_history: dict[int, list[tuple[int, dict[str, Any]]]] | None = None
 
-    def plans_after(self, rnd: int) -> list[Plan]:
-        """The team's plans as they stood after round ``rnd`` (from ``plan_history``)."""
+    def plans_by_round(self) -> Iterator[list[Plan]]:
+        """The team's plans as they stood after each round 1, 2, ... (from ``plan_history``)."""
         assert self.plan_history is not None
-        out = []
-        for a in sorted(self.plan_history):
-            held = [p for r, p in self.plan_history[a] if r <= rnd]
-            out.append(Plan.from_dict(held[-1]) if held else Plan(a))
-        return out
+        agents = sorted(self.plan_history)
+        history = [self.plan_history[a] for a in agents]
+        seen = [0] * len(agents)
+        current = [Plan(a) for a in agents]
+        for rnd in range(1, self.rounds + 1):
+            for k, held in enumerate(history):
+                while seen[k] < len(held) and held[seen[k]][0] <= rnd:
+                    current[k] = Plan.from_dict(held[seen[k]][1])
+                    seen[k] += 1
+            yield list(current)
 
 
-def sized(msg: Message, cache: dict[int, int]) -> int:
+#: message id -> (the message, its pickled size); holding the message keeps its id from being
+#: reused by another object while the cache lives
+SizeCache = dict[int, tuple[Message, int]]
+
+
+def sized(msg: Message, cache: SizeCache) -> int:
     """Pickled size of a message; a broadcast object is pickled once."""
-    key = id(msg)
-    if key not in cache:
-        cache[key] = len(pickle.dumps(msg, protocol=5))
-    return cache[key]
+    hit = cache.get(id(msg))
+    if hit is None:
+        hit = cache[id(msg)] = (msg, len(pickle.dumps(msg, protocol=5)))
+    return hit[1]
 
 
 def check_outgoing(agent: Allocator, out: Any, n_agents: int) -> list[Outgoing]:
@@ -177,7 +187,7 @@ def run_local(
         due = pending.pop(rnd + 1, [])
         if wire is not None:
             due.sort(key=lambda c: (c[1], c[2], c[3]))
-        cache: dict[int, int] = {}
+        cache: SizeCache = {}
         boxes: list[list[Outgoing]] = [[] for _ in range(n)]
         for dst, src, _sent, _i, msg in due:
             stats.record(src, dst, type(msg).__name__, sized(msg, cache))

@@ -179,11 +179,8 @@ class RunStore:
             [self.trials_dir / COMPACTED] if (self.trials_dir / COMPACTED).exists() else []
         )
         tmp = self.trials_dir / f".{COMPACTED}.{os.getpid()}.tmp"
-        con = duckdb.connect()
-        con.execute(
-            f"COPY ({trials_sql(files)} ORDER BY trial_key) TO '{_quote(tmp)}' (FORMAT parquet)"
-        )
-        n = con.execute(f"SELECT count(*) FROM read_parquet('{_quote(tmp)}')").fetchall()[0][0]
+        copy = f"COPY ({trials_sql(files)} ORDER BY trial_key) TO '{_quote(tmp)}' (FORMAT parquet)"
+        n = duckdb.connect().execute(copy).fetchall()[0][0]  # COPY answers the rows written
         os.replace(tmp, self.trials_dir / COMPACTED)
         for f in singles:
             f.unlink(missing_ok=True)
@@ -236,17 +233,19 @@ def trials_sql(files: list[Path]) -> str:
     )
 
 
+def run_dirs(path: str | Path) -> list[Path]:
+    """``path`` itself when it is a run directory, else the runs of the result root it is."""
+    p = Path(path)
+    if (p / "manifest.json").exists():
+        return [p]
+    return sorted(m.parent for m in p.glob("*/manifest.json"))
+
+
 def compact_all(results: list[str | Path]) -> dict[str, int]:
     """Compact every run under each path (a result root or a run directory)."""
-    out = {}
-    for r in results:
-        r = Path(r)
-        runs = (
-            [r] if (r / "manifest.json").exists() else [p.parent for p in r.glob("*/manifest.json")]
-        )
-        for run in sorted(runs):
-            out[str(run)] = RunStore(run.parent, run.name).compact()
-    return out
+    return {
+        str(run): RunStore(run.parent, run.name).compact() for r in results for run in run_dirs(r)
+    }
 
 
 def latest_run(out: str | Path) -> str | None:

@@ -64,7 +64,7 @@ def warm_up(name: str) -> None:
 
     try:
         cls = allocators.get(name)
-        fam = next(get_family(f) for f in cls.families if get_family(f).kind == "generated")
+        fam = next(f for f in map(get_family, cls.families) if f.kind == "generated")
         inst = fam.make(4, 2, 0)
         params = cls.resolve_params({})
         if cls.skip_reason(inst, params) is None:
@@ -77,7 +77,7 @@ def warm_up(name: str) -> None:
 def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     """Run one trial; return the metric columns (``m_*``, ``trial_*`` timings and status)."""
     out: dict[str, Any] = {}
-    traced = (0.0, 0.0)  # time spent tracing rounds, not counted as the trial's
+    tracer: RoundTracer | None = None  # its time is not counted as the trial's
     if job.get("runtime") != "ray":  # on ray the agents run in actors, not here
         warm_up(job["allocator"])
     reset_peak_rss()
@@ -95,26 +95,22 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
             raise SkipTrial(reason)
         faults = parse_faults(job.get("faults") or {})
         executed = None
+        if job.get("trace_rounds") and cls.synchronous and not job.get("execution"):
+            tracer = RoundTracer(inst)
         if job.get("execution"):
             executed = run_executed(inst, cls, job, faults)
             result = executed.as_run()
         elif job.get("runtime") == "ray":
             result = run_on_ray(inst, cls, job, faults)
-            if job.get("trace_rounds") and result.plan_history is not None:
-                tracer = RoundTracer(inst)
-                for rnd in range(1, result.rounds + 1):
-                    tracer.record(rnd, result.stats.per_round[rnd], result.plans_after(rnd))
-                out["trial_round_trace"] = json.dumps(tracer.rows)
-                traced = (tracer.wall, tracer.cpu)
+            if tracer is not None:
+                tracer.replay(result)
         else:
             deadline = time.monotonic() + job["time_limit"]
-            tracer = RoundTracer(inst) if job.get("trace_rounds") and cls.synchronous else None
             result = run_local(
                 inst, cls, job["params"], job["seed"], job["max_rounds"], deadline, faults, tracer
             )
-            if tracer is not None:
-                out["trial_round_trace"] = json.dumps(tracer.rows)
-                traced = (tracer.wall, tracer.cpu)
+        if tracer is not None:
+            out["trial_round_trace"] = json.dumps(tracer.rows)
         opt = job.get("optimum")
         metrics = evaluate(inst, result.plans, opt, cls.market)
         if executed is not None:
@@ -160,8 +156,8 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - every failure is a stored row
         tb = traceback.format_exc(limit=-3)
         out.update({"trial_status": "error", "trial_message": f"{type(exc).__name__}: {exc}\n{tb}"})
-    out["trial_wall_s"] = time.perf_counter() - wall0 - traced[0]
-    out["trial_cpu_s"] = time.process_time() - cpu0 - traced[1]
+    out["trial_wall_s"] = time.perf_counter() - wall0 - (tracer.wall if tracer else 0.0)
+    out["trial_cpu_s"] = time.process_time() - cpu0 - (tracer.cpu if tracer else 0.0)
     out["trial_peak_rss_mb"] = peak_rss_mb()
     return out
 
@@ -183,6 +179,11 @@ class RoundTracer:
         self.wall += time.perf_counter() - w
         self.cpu += time.process_time() - c
         self.record(rnd, messages, plans)
+
+    def replay(self, result: RunResult) -> None:
+        """The ray runtime: the trace rebuilt after the run from the agents' plan histories."""
+        for rnd, plans in enumerate(result.plans_by_round(), start=1):
+            self.record(rnd, result.stats.per_round[rnd], plans)
 
     def record(self, rnd: int, messages: int, plans: list[Any]) -> None:
         w, c = time.perf_counter(), time.process_time()

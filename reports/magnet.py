@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from reports.svg import line_plot
-from reports.views import rows_or_none
+from reports.views import rows_or_none, section_for
 
 #: Table 4 of the paper: tasks per day -> (mean cost / optimum, standard deviation), Closeby
 PAPER_T4 = {
@@ -194,11 +194,8 @@ def public_instances(results: list[str | Path]) -> list[str]:
     return out
 
 
-def section(results: list[str | Path], out: Path) -> str | None:
-    """The report's MAGNET section (reports/report.py), or None without MAGNET trials."""
-    if not rows_or_none(results, SQL):
-        return None
-    return magnet_report(results, out)
+#: the report's MAGNET section (reports/report.py); None without MAGNET trials
+section = section_for(SQL, magnet_report)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.views import rows_or_none
+from reports.views import rows_or_none, section_for
 
 FIVE = ("fmmra", "fmmra_fitness", "mssca", "fmmra_fp", "fmmra_sp")
 LABELS = {
@@ -76,11 +76,8 @@ def fmmra_tables(results: list[str | Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def section(results: list[str | Path], out: Path) -> str | None:
-    """The report's FMMRA section (reports/report.py), or None without those trials."""
-    if not rows_or_none(results, SQL):
-        return None
-    return fmmra_tables(results)
+#: the report's FMMRA section (reports/report.py); None without those trials
+section = section_for(SQL, lambda results, _out: fmmra_tables(results))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -381,7 +381,7 @@ CONVERGENCE_SQL = """
 SELECT DISTINCT inst_family, alg_name, coalesce(alg_params, '{}'),
        coalesce(trial_fault_name, 'none'), inst_size, inst_n_tasks, trial_key, round, objective,
        coverage
-FROM rounds ORDER BY trial_key, round
+FROM rounds WHERE inst_family = ? ORDER BY trial_key, round
 """
 
 
@@ -390,7 +390,7 @@ def convergence_section(
 ) -> None:
     """Mean objective and coverage by round at the largest size with traces; a trial that has
     stopped keeps its final value in the later rounds."""
-    got = [r for r in con.execute(CONVERGENCE_SQL).fetchall() if r[0] == family]
+    got = con.execute(CONVERGENCE_SQL, [family]).fetchall()
     if not got:
         return
     label_of = {(r["alg_name"], r["alg_params"], r["faults"]): r["label"] for r in rows}
@@ -411,13 +411,10 @@ def convergence_section(
         series = {}
         for lab, by_key in sorted(traces.items()):
             last = max(t[-1][0] for t in by_key.values())
+            columns = [_carried(t, k, last) for t in by_key.values()]
             pts = []
-            for rnd in range(1, last + 1):
-                vals = []
-                for t in by_key.values():
-                    upto = [x for x in t if x[0] <= rnd]
-                    if upto and upto[-1][k] is not None:
-                        vals.append(upto[-1][k])
+            for rnd, vals in enumerate(zip(*columns, strict=True), start=1):
+                vals = [v for v in vals if v is not None]
                 if vals:
                     pts.append((float(rnd), sum(vals) / len(vals)))
             series[lab] = pts
@@ -433,6 +430,18 @@ def convergence_section(
                 **PLOT_SIZE,
             ),
         )
+
+
+def _carried(trace: list[tuple], k: int, last: int) -> list[Any]:
+    """Field ``k`` of a trace (rows sorted by round) at rounds 1..last: each round the value of
+    the latest row at or before it (None before the first)."""
+    out, value, i = [], None, 0
+    for rnd in range(1, last + 1):
+        while i < len(trace) and trace[i][0] <= rnd:
+            value = trace[i][k]
+            i += 1
+        out.append(value)
+    return out
 
 
 def build(

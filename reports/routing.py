@@ -18,7 +18,7 @@ from pathlib import Path
 
 from reports import stats, svg
 from reports.svg import line_plot
-from reports.views import rows_or_none
+from reports.views import rows_or_none, section_for
 
 SIZES = ("10x5", "20x4", "30x3", "35x5", "40x6")
 #: the paper's approaches in its table order, and its Tables I and II (seconds, metres)
@@ -392,11 +392,8 @@ def _lkh_table(data: list[dict]) -> list[str]:
     return lines
 
 
-def section(results: list[str | Path], out: Path) -> str | None:
-    """The report's routing section (reports/report.py), or None without executed trials."""
-    if not rows_or_none(results, SQL):
-        return None
-    return routing_report(results, out)
+#: the report's routing section (reports/report.py); None without executed trials
+section = section_for(SQL, routing_report)
 
 
 def main(argv: list[str] | None = None) -> int:

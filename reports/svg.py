@@ -102,7 +102,7 @@ def line_plot(
     """An SVG document: one polyline with markers per series of (x, y) points, or (x, y, half)
     points drawn with an error bar of half-width ``half`` (a 95% interval, say). ``y_range``
     fixes a linear y axis (bars are cut at its ends)."""
-    styles = styles or globals()["STYLES"]
+    styles = styles or STYLES  # looked up at each call: harness report swaps it
     ok = lambda x, y: (not log_y or y > 0) and (not log_x or x > 0)  # noqa: E731
     pts = [p for ps in series.values() for p in ps if ok(p[0], p[1])]
     if not pts:

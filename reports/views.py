@@ -13,11 +13,12 @@ the views keep the one-row file's, see harness/store.py)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
-from harness.store import trials_sql
+from harness.store import run_dirs, trials_sql
 
 #: columns of the empty views, so queries still bind when nothing is stored yet
 EMPTY = {
@@ -56,12 +57,9 @@ def locate(results: list[str | Path]) -> tuple[list[Path], list[Path], list[Path
     optima: list[Path] = []
     for r in results:
         r = Path(r)
-        if (r / "manifest.json").exists():  # a run directory
-            runs = [r]
-            optima += sorted((r.parent / "optima").glob("*.parquet"))
-        else:
-            runs = sorted(p.parent for p in r.glob("*/manifest.json"))
-            optima += sorted((r / "optima").glob("*.parquet"))
+        runs = run_dirs(r)
+        root = r.parent if runs == [r] else r  # the optima cache sits beside the runs
+        optima += sorted((root / "optima").glob("*.parquet"))
         for run in runs:
             manifests.append(run / "manifest.json")
             trials += sorted((run / "trials").glob("*.parquet"))
@@ -115,6 +113,22 @@ WHERE trial_run_id = ?
 GROUP BY ALL
 ORDER BY family, min(inst_n_tasks * 100000 + inst_n_agents), allocator, faults
 """
+
+
+def section_for(
+    sql: str, render: Callable[[list[str | Path], Path], str]
+) -> Callable[[list[str | Path], Path], str | None]:
+    """A report section (reports/report.py): ``render(results, out)``, or None when the
+    stores hold no row for ``sql``."""
+
+    def section(results: list[str | Path], out: Path) -> str | None:
+        return (
+            render(results, out)
+            if rows_or_none(results, f"SELECT 1 FROM ({sql}) LIMIT 1")
+            else None
+        )
+
+    return section
 
 
 def rows_or_none(results: list[str | Path], sql: str) -> list[tuple]:
