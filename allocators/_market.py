@@ -21,6 +21,7 @@ import numpy as np
 
 from allocators._routes import NEG, Route
 from harness.api import Allocator, LocalView, Message, Outgoing, Param, Plan
+from harness.numerics import best_index, ranked
 
 MISREPORT = (
     Param("misreport_agent", -1, "agent that misreports (truthfulness check); -1 none", low=-1),
@@ -189,7 +190,7 @@ class RoundAuction(TwoRoles):
         """(task, bid) to bid next, or None. Default: the open task of largest profit, bid
         at the profit (truthful)."""
         profit = np.where(self.open, self.valuer.profit(), NEG)
-        j = int(np.argmax(profit))
+        j = best_index(profit)
         if not np.isfinite(profit[j]) or profit[j] <= 0.0:
             return None
         return j, float(profit[j])
@@ -304,7 +305,9 @@ class RoundAuction(TwoRoles):
         out: list[Outgoing] = []
         closed: list[int] = []
         for j, offers in sorted(bids.items()):
-            order = sorted(offers, key=lambda sb: (-self.rank(sb[1]), sb[0]))
+            # the best rank first; ranks tied within the tolerance go to the lower bidder id
+            pos = ranked([self.rank(b) for _, b in offers], [s for s, _ in offers])
+            order = [offers[p] for p in pos]
             winner, best = order[0]
             others = [b.amount for _, b in order[1:]]
             if not self.acceptable(j, best.amount):

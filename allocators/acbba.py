@@ -47,8 +47,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocators._routes import NEG, Route, default_mode
-from allocators.cbba import NONE, pick_best
+from allocators.cbba import NONE, outbids, pick_best
 from harness.api import Allocator, Message, Outgoing, Param, Plan
+from harness.numerics import best_index, key_less, least_index
 
 FAMILIES = ("mtsp", "tsplib", "mtsp_lkh3")
 
@@ -145,9 +146,10 @@ class ACBBA(Allocator):
         return hops < self.view.diameter
 
     def settle(self, task: int) -> None:
-        """The winner of ``task``: the best live claim (the first maximum: the lowest id)."""
+        """The winner of ``task``: the best live claim (ties within the tie tolerance: the
+        lowest id)."""
         row = self.bids[task]
-        k = int(np.argmax(row))
+        k = best_index(row)
         if np.isfinite(row[k]):
             self.y[task], self.z[task] = row[k], k
         else:
@@ -187,7 +189,7 @@ class ACBBA(Allocator):
             c, pos, start = self.route.candidates()
             if self.warp and self.bundle:
                 c = np.minimum(c, self.y[self.bundle[-1]])
-            valid = np.isfinite(c) & ((c > self.y) | ((c == self.y) & (self.id < self.z)))
+            valid = np.isfinite(c) & outbids(c, np.full_like(self.z, self.id), self.y, self.z)
             valid = (valid | (np.isfinite(c) & (self.z == NONE))) & allowed
             if not valid.any():
                 break
@@ -352,7 +354,7 @@ class HIPC(ACBBA):
         for a in self.where:
             held = np.flatnonzero(self.z == a)
             if len(held):
-                k = int(held[np.argmin(self.y[held])])
+                k = int(held[least_index(self.y[held])])
                 last[a], length[a] = k, -float(self.y[k])
         own = self.route.tasks
         mine: list[tuple[int, float]] = []
@@ -364,9 +366,9 @@ class HIPC(ACBBA):
             best = None
             for a in agents:
                 step = d0[a][cand] if last[a] is None else t.between[last[a], cand]
-                k = int(np.argmin(step))
+                k = least_index(step)
                 key = (length[a] + step[k], a, cand[k])
-                if best is None or key < best:
+                if best is None or key_less(key, best):
                     best = key
             total, a, j = best
             last[a], length[a] = j, total

@@ -19,7 +19,7 @@ trial when every agent is converged (``termination = "stable"``). Stamps only st
 agents talk, which is why agents may not fall silent one by one: a silent winner's claim could
 no longer beat a stale competing claim elsewhere.
 
-Ties: bundle construction prefers the earliest window start, then the lowest task id; a tie in
+Ties (bids within the tie tolerance of harness/numerics.py): bundle construction prefers the earliest window start, then the lowest task id; a tie in
 consensus goes to the lower agent id. For scores without diminishing marginal gains (min-sum
 insertion), ``bid_warping`` caps each bid at the previous bid in the bundle (Johnson, Choi,
 Ponda, How, CDC 2012), which restores convergence.
@@ -33,6 +33,7 @@ import numpy as np
 
 from allocators._routes import NEG, ROUTING_FAMILIES, Route, default_mode
 from harness.api import Allocator, Message, Outgoing, Param, Plan
+from harness.numerics import TIE_RTOL, beats, best_index, tied
 
 NONE = -1
 
@@ -47,28 +48,40 @@ class WinningBids(Message):
 
 
 def pick_best(c: np.ndarray, valid: np.ndarray, tw_start: np.ndarray) -> int:
-    """Index of the largest ``c`` among ``valid``; ties to the earliest window start, then id."""
-    cmax = c[valid].max()
-    tied = np.flatnonzero(valid & (c == cmax))
-    if len(tied) == 1:
-        return int(tied[0])
-    return int(tied[np.lexsort((tied, tw_start[tied]))[0]])
+    """Index of the largest ``c`` among ``valid``; ties (within the tie tolerance,
+    harness/numerics.py) to the earliest window start, then the lowest id."""
+    return best_index(c, tw_start, valid=valid)
 
 
 def outbids(
     y_new: np.ndarray, z_new: np.ndarray, y_old: np.ndarray, z_old: np.ndarray
 ) -> np.ndarray:
-    """Bid (y_new, z_new) beats (y_old, z_old): higher bid, or equal bid from a lower id."""
-    return (y_new > y_old) | ((y_new == y_old) & (z_new >= 0) & ((z_old < 0) | (z_new < z_old)))
+    """Bid (y_new, z_new) beats (y_old, z_old): higher bid beyond the tie tolerance, or a tied
+    bid from a lower id."""
+    return beats(y_new, y_old) | (
+        tied(y_new, y_old) & (z_new >= 0) & ((z_old < 0) | (z_new < z_old))
+    )
 
 
 def decide(
-    i: int, k: int, yk: float, zk: int, yi: float, zi: int, sk: np.ndarray, si: np.ndarray
+    i: int,
+    k: int,
+    yk: float,
+    zk: int,
+    yi: float,
+    zi: int,
+    sk: np.ndarray,
+    si: np.ndarray,
+    rtol: float = TIE_RTOL,
 ) -> int:
     """Table 1 of the paper for one task, as the receiver ``i`` sees a message from ``k``:
-    1 update, -1 reset, 0 leave. ``sk``/``si`` are the two time-stamp vectors. Compiled with
-    numba for the round kernel below; the plain function is the readable reference."""
-    better = yk > yi or (yk == yi and zk >= 0 and (zi < 0 or zk < zi))
+    1 update, -1 reset, 0 leave. ``sk``/``si`` are the two time-stamp vectors; bids within
+    ``rtol`` are tied (harness/numerics.py, written out here for numba). Compiled with numba for
+    the round kernel below; the plain function is the readable reference."""
+    finite = abs(yk) < np.inf and abs(yi) < np.inf
+    eps = rtol * max(1.0, abs(yk), abs(yi)) if finite else 0.0
+    tie = yk == yi or abs(yk - yi) <= eps
+    better = (yk > yi and not tie) or (tie and zk >= 0 and (zi < 0 or zk < zi))
     if zk == k:
         if zi == i:
             return int(better)
@@ -140,9 +153,7 @@ class CBBA(Allocator):
             c, pos, start = self.route.candidates()
             if self.warp and self.bundle:
                 c = np.minimum(c, self.y[self.bundle[-1]])
-            valid = np.isfinite(c) & (
-                (c > self.y) | ((c == self.y) & ((self.z < 0) | (self.id < self.z)))
-            )
+            valid = np.isfinite(c) & outbids(c, np.full_like(self.z, self.id), self.y, self.z)
             if not valid.any():
                 break
             j = pick_best(c, valid, tw_start)
@@ -171,7 +182,9 @@ class CBBA(Allocator):
         from allocators._cbba_kernel import consensus_kernel  # numba, loaded on first use
 
         return bool(
-            consensus_kernel(self.id, self.y, self.z, self.s, senders, arrivals[order], ys, zs, ss)
+            consensus_kernel(
+                self.id, self.y, self.z, self.s, senders, arrivals[order], ys, zs, ss, TIE_RTOL
+            )
         )
 
     def release(self) -> bool:

@@ -37,6 +37,7 @@ from allocators._market import MISREPORT, Valuer
 from allocators._routes import COST_ROUTING_FAMILIES
 from harness.api import Allocator, Message, Outgoing, Param, Plan
 from harness.faults import uniform
+from harness.numerics import beats, best_index, ranked
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class ContractNet(Allocator):
         ]
         if not cand:
             return []
-        task = max(cand, key=lambda j: (self.saving(j), -j))
+        task = cand[best_index([self.saving(j) for j in cand], cand)]  # ties: lowest id
         self.seq += 1
         self.announced[task] += 1
         self.negotiations += 1
@@ -183,18 +184,19 @@ class ContractNet(Allocator):
         task, seq, _, _ = self.open
         self.open = None
         saving = self.saving(task)  # now: the route may have changed since the announcement
-        ranked = sorted(self.bids)
+        order = ranked([c for c, _ in self.bids], [k for _, k in self.bids], descending=False)
+        ranked_bids = [self.bids[p] for p in order]
         out: list[Outgoing] = []
-        if ranked and ranked[0][0] < saving - self.p["min_gain"]:
-            price, winner = ranked[0]
+        if ranked_bids and beats(saving - self.p["min_gain"], ranked_bids[0][0]):
+            price, winner = ranked_bids[0]
             self.awarded = (winner, seq)
             self.award_task = (task, price)
             self.award_due = self.now + self.REPLY_WAIT
             out.append((winner, Award(task, seq, price)))
-            losers = ranked[1:]
+            losers = ranked_bids[1:]
         else:
             self.resting.add(task)
-            losers = ranked
+            losers = ranked_bids
         out += [(k, Reject(task, seq)) for _, k in losers]
         return out
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.api import Allocator, Message, Outgoing, Param, Plan
+from harness.numerics import best_index, key_less, least_index
 
 FAMILIES = ("mtsp", "tsplib", "mtsp_lkh3")
 
@@ -135,9 +136,9 @@ class DecentralisedGA(Allocator):
             for a in idle if idle and n >= m else range(m):  # agents without a task first
                 last = seqs[a][-1] if seqs[a] else None
                 step = self.d0[a, cand] if last is None else self.D[last, cand]
-                k = int(np.argmin(step))
+                k = least_index(step)
                 key = (length[a] + step[k], a, cand[k])
-                if best is None or key < best:
+                if best is None or key_less(key, best):
                     best = key
             total, a, j = best
             seqs[a].append(j)
@@ -182,20 +183,20 @@ class DecentralisedGA(Allocator):
             new = []
             for g in range(0, len(idx), 8):
                 group = idx[g : g + 8]
-                best = min(group, key=lambda k: self.costs[k])
+                best = int(group[least_index(self.costs[group])])
                 new += self.children(*self.pop[best])
             self.pop = new
             self.costs = np.array([self.cost(o, b) for o, b in self.pop])
 
     def best(self) -> tuple[float, np.ndarray, np.ndarray]:
-        k = int(np.argmin(self.costs))
+        k = least_index(self.costs)
         return float(self.costs[k]), self.pop[k][0], self.pop[k][1]
 
     def adopt(self, msg: Solution) -> None:
         order, breaks = self.strip(np.array(msg.order), np.array(msg.breaks, dtype=np.int64))
         if any(np.array_equal(o, order) and np.array_equal(b, breaks) for o, b in self.pop):
             return  # already held (a duplicate, or the same best from two agents)
-        worst = int(np.argmax(self.costs))
+        worst = best_index(self.costs)
         self.pop[worst] = (order, breaks)
         self.costs[worst] = self.cost(order, breaks)
 

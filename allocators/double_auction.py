@@ -23,6 +23,7 @@ import numpy as np
 
 from allocators._market import MISREPORT, Valuer, holder_of
 from harness.api import Allocator, Message, Outgoing, Param, Plan
+from harness.numerics import best_index
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class DoubleAuction(Allocator):
         if self.sold is not None or self.pending is not None or not self.open.any():
             return []
         surplus = np.where(self.open, self.quote - self.ask, -np.inf)
-        j = int(np.argmax(surplus))
+        j = best_index(surplus)
         self.seq += 1
         self.asks_sent += 1
         self.pending = j

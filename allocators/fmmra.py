@@ -22,6 +22,7 @@ import numpy as np
 from allocators._market import MISREPORT, RoundAuction
 from allocators._routes import NEG
 from harness.api import Param
+from harness.numerics import best_index
 
 
 class FMMRA(RoundAuction):
@@ -66,7 +67,7 @@ class FMMRA(RoundAuction):
             return None
         ok = self.open & np.isfinite(self.E) & (self.E > 0.0)
         final = np.where(ok, self.E - self.bid, NEG)
-        j = int(np.argmax(final))
+        j = best_index(final)
         if not ok[j]:
             return None
         return j, float(self.bid[j])

@@ -28,6 +28,7 @@ import numpy as np
 from allocators._market import MISREPORT, TwoRoles, Valuer, holder_of
 from allocators._routes import NEG
 from harness.api import Message, Outgoing, Param, Plan
+from harness.numerics import best_index, ranked
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class _OpenCry(TwoRoles):
     def _choose(self) -> int | None:
         surplus = np.where(np.isfinite(self.ask), self.value - self.ask, NEG)
         surplus = np.where(np.isfinite(self.value), surplus, NEG)
-        j = int(np.argmax(surplus))
+        j = best_index(surplus)
         return j if self.wants(j, surplus[j]) else None
 
     @abstractmethod
@@ -151,7 +152,8 @@ class English(_OpenCry):
             elif isinstance(msg, Standing):
                 self._standing(msg)
         changed: set[int] = set()
-        for sender, offer in sorted(offers, key=lambda so: (-so[1].amount, so[0])):
+        pos = ranked([o.amount for _, o in offers], [s for s, _ in offers])
+        for sender, offer in (offers[p] for p in pos):
             key = (sender, offer.seq)
             if key in self.answered:  # a duplicate: repeat the answer
                 out.append((sender, self.answered[key]))

@@ -18,6 +18,7 @@ import numpy as np
 from allocators._market import MISREPORT, RoundAuction
 from allocators._routes import NEG
 from harness.api import Param
+from harness.numerics import best_index
 
 
 class FirstPrice(RoundAuction):
@@ -34,7 +35,7 @@ class FirstPrice(RoundAuction):
 
     def choose(self) -> tuple[int, float] | None:
         profit = np.where(self.open, self.valuer.profit(), NEG)
-        j = int(np.argmax(profit))
+        j = best_index(profit)
         if not np.isfinite(profit[j]) or profit[j] <= 0.0:
             return None
         return j, float(profit[j]) * self.p["shade"]

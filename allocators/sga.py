@@ -12,6 +12,7 @@ from allocators._central import Centralised
 from allocators._routes import ROUTING_FAMILIES, Route, default_mode
 from harness.api import Param, Plan, local_views
 from harness.model import Instance
+from harness.numerics import tied
 
 
 def sequential_greedy(inst: Instance, mode: str) -> list[Plan]:
@@ -28,8 +29,8 @@ def sequential_greedy(inst: Instance, mode: str) -> list[Plan]:
         best = scores.max()
         if not np.isfinite(best):
             break
-        agents, tasks = np.nonzero(scores == best)
-        # ties: lowest agent id, then earliest window start, then lowest task id
+        agents, tasks = np.nonzero(tied(scores, best))
+        # ties (harness/numerics.py): lowest agent id, then earliest window start, then lowest task id
         order = np.lexsort((tasks, tw_start[tasks], agents))
         a, j = int(agents[order[0]]), int(tasks[order[0]])
         routes[a].insert(j, int(pos[a, j]), float(start[a, j]))

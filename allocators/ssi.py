@@ -20,6 +20,7 @@ import numpy as np
 from allocators._market import MISREPORT, Bid, Result, RoundAuction, Valuer, holder_of
 from allocators._routes import ROUTING_FAMILIES
 from harness.api import Allocator, Outgoing, Param, Plan
+from harness.numerics import ranked
 
 
 class SSI(RoundAuction):
@@ -92,7 +93,9 @@ class PSI(Allocator):
             if j in self.awarded:  # a duplicated or late bid: repeat the answer
                 out += [(s, self.awarded[j][s]) for s in offers if s in self.awarded[j]]
                 continue
-            order = sorted(offers.items(), key=lambda sb: (sb[1].amount, sb[0]))
+            items = sorted(offers.items())
+            pos = ranked([b.amount for _, b in items], [s for s, _ in items], descending=False)
+            order = [items[p] for p in pos]
             winner, best = order[0]
             second = order[1][1].amount if len(order) > 1 else best.amount
             price = second if self.p["payment"] == "second" else best.amount

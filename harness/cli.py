@@ -138,7 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", default="results", help="a run directory, or a result root (its latest run)"
     )
     c.add_argument(
-        "--rtol", type=float, default=1e-9, help="relative tolerance of every metric (1e-9)"
+        "--rtol",
+        type=float,
+        help="relative tolerance of every metric (the run's [check] rtol, else 1e-9)",
+    )
+    c.add_argument(
+        "--plan-rtol",
+        type=float,
+        help="relative tolerance of the times, bids and prices inside plans; task ids and "
+        "their order must match exactly (the run's [check] plan_rtol, else 1e-9)",
     )
     c.add_argument(
         "--tolerance",
@@ -157,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--time-threshold",
         type=float,
-        default=2.0,
-        help="median ratio current/baseline above which a group is slower (2.0)",
+        help="median ratio current/baseline above which a group is slower "
+        "(the run's [check] time_threshold, else 2.0)",
     )
     c.add_argument("--time-alpha", type=float, default=0.05, help="significance (0.05)")
     c.add_argument(
@@ -437,6 +445,8 @@ def _tolerances(items: list[str]) -> dict[str, float]:
         name, _, value = item.partition("=")
         try:
             out[name.strip()] = float(value)
+            if not math.isfinite(out[name.strip()]):
+                raise ValueError(value)
         except ValueError:
             raise HarnessError(
                 f"command line: --tolerance: expected METRIC=RTOL like m_bytes=0.05, got {item!r}"
@@ -450,19 +460,29 @@ def _tolerances(items: list[str]) -> dict[str, float]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from harness.regress import Settings, check
+    from harness.spec import finite_number
 
+    flags = {
+        "rtol": args.rtol,
+        "plan_rtol": args.plan_rtol,
+        "time_threshold": args.time_threshold,
+        "time_alpha": args.time_alpha,
+        "time_floor": args.time_floor,
+    }
+    for name, v in flags.items():
+        if v is not None:
+            low = 1.0 if name == "time_threshold" else 0.0
+            finite_number(
+                v, "command line", "--" + name.replace("_", "-"), low, f"a finite number >= {low:g}"
+            )
     s = Settings(
-        rtol=args.rtol,
         tolerances=_tolerances(args.tolerance),
         fail_on=args.fail_on,
         time_metric=args.time_metric,
-        time_threshold=args.time_threshold,
-        time_alpha=args.time_alpha,
         min_reps=args.min_reps,
-        time_floor=args.time_floor,
         allow_missing=args.allow_missing,
     )
-    rep = check(args.baseline, args.results, s)
+    rep = check(args.baseline, args.results, s, {k: v for k, v in flags.items() if v is not None})
     meta = rep.baseline_meta
     commit = (meta.get("git_commit") or "?")[:10]
     console.print(

@@ -17,12 +17,14 @@ Social welfare is value - cost in both; prices are transfers and cancel out of i
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
 
 from harness.api import Plan
 from harness.model import Instance
+from harness.numerics import least_index
 
 TOL = 1e-6
 SIDES = ("forward", "reverse")
@@ -58,8 +60,9 @@ def random_judgment_matrix(rng: np.random.Generator, k: int, noise: float) -> np
     a = np.ones((k, k))
     for p in range(k):
         for q in range(p + 1, k):
-            ratio = hidden[p] / hidden[q] * float(np.exp(rng.normal(0.0, noise)))
-            v = SAATY[int(np.argmin(np.abs(np.log(SAATY) - np.log(ratio))))]
+            # scalar libm exp and log: NumPy's SIMD ones differ in the last bit by CPU
+            ratio = hidden[p] / hidden[q] * math.exp(float(rng.normal(0.0, noise)))
+            v = SAATY[least_index([abs(math.log(s) - math.log(ratio)) for s in SAATY])]
             a[p, q], a[q, p] = v, 1.0 / v
     return a
 

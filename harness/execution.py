@@ -48,6 +48,7 @@ from harness.api import (
 )
 from harness.errors import SpecError
 from harness.model import Instance
+from harness.numerics import length
 from harness.runtime_local import (
     MessageStats,
     RunResult,
@@ -185,7 +186,7 @@ class Fleet:
         return bool(self.visited.all())
 
     def dist(self, a: int, task: int) -> float:
-        return float(np.linalg.norm(self.xyz[task] - self.pos[a]))
+        return length(self.xyz[task] - self.pos[a])
 
     def prune(self, seqs: list[list[int]]) -> None:
         """Drop visited locations from every sequence (and repeats within one)."""

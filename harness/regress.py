@@ -190,6 +190,7 @@ def read_baseline(path: str | Path) -> tuple[pa.Table, dict[str, Any]]:
 @dataclass
 class Settings:
     rtol: float = 1e-9  # relative tolerance of every float metric
+    plan_rtol: float = 1e-9  # relative tolerance of the floats inside plans (times, bids, prices)
     tolerances: dict[str, float] = field(default_factory=dict)  # metric -> relative tolerance
     fail_on: str = "any"  # "any" difference, or only "worse"
     time_metric: str = "trial_wall_s"
@@ -198,6 +199,95 @@ class Settings:
     min_reps: int = 6
     time_floor: float = 0.005  # seconds: faster baseline groups are not judged
     allow_missing: bool = False
+    max_plan_diffs: int = 5  # plan differences listed per trial
+
+
+@dataclass(frozen=True)
+class PlanDiff:
+    """One difference between two stored plan sets: where (agent, task, field) and values."""
+
+    where: str
+    baseline: Any
+    current: Any
+    change: str = ""
+
+
+#: float lists of a stored plan, compared within ``plan_rtol``; task ids are compared exactly
+PLAN_FLOATS = ("times", "bids", "prices")
+
+
+def _plans(text: str | None) -> dict[int, dict[str, Any]]:
+    plans = json.loads(text) if text else []
+    return {int(p["agent"]): p for p in plans}
+
+
+def plan_differences(base: str | None, cur: str | None, rtol: float) -> list[PlanDiff]:
+    """Compare two ``trial_plans`` JSON texts structurally: per agent, the task ids and their
+    order exactly; start times, bids and prices within the relative tolerance ``rtol`` (so a
+    last-ulp difference of a SIMD kernel is no change, docs/regression.md); ``extra`` values the
+    same way when numeric, exactly otherwise. An empty list means equal."""
+    a, b = _plans(base), _plans(cur)
+    out: list[PlanDiff] = []
+    for agent in sorted(a.keys() | b.keys()):
+        pa_, pb = a.get(agent), b.get(agent)
+        if pa_ is None or pb is None:
+            out.append(
+                PlanDiff(
+                    f"agent {agent}",
+                    "no plan" if pa_ is None else "a plan",
+                    "no plan" if pb is None else "a plan",
+                )
+            )
+            continue
+        ta, tb = list(pa_.get("tasks") or []), list(pb.get("tasks") or [])
+        if ta != tb:
+            out.append(PlanDiff(f"agent {agent} tasks", ta, tb, _task_change(ta, tb)))
+            continue
+        for name in PLAN_FLOATS:
+            va, vb = pa_.get(name), pb.get(name)
+            if va is None or vb is None or len(va) != len(vb):
+                if va != vb:
+                    out.append(PlanDiff(f"agent {agent} {name}", va, vb))
+                continue
+            for task, x, y in zip(ta, va, vb, strict=True):
+                if not _same(x, y, rtol):
+                    out.append(
+                        PlanDiff(
+                            f"agent {agent} task {task} {name[:-1]}",
+                            repr(x),
+                            repr(y),
+                            _rel_change(x, y),
+                        )
+                    )
+        ea, eb = pa_.get("extra") or {}, pb.get("extra") or {}
+        for k in sorted(ea.keys() | eb.keys()):
+            x, y = ea.get(k), eb.get(k)
+            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
+            if (numeric and not _same(x, y, rtol)) or (not numeric and x != y):
+                out.append(PlanDiff(f"agent {agent} extra.{k}", x, y, _rel_change(x, y)))
+    return out
+
+
+def _task_change(ta: list[int], tb: list[int]) -> str:
+    if sorted(ta) == sorted(tb):
+        return "same tasks, other order"
+    lost, gained = sorted(set(ta) - set(tb)), sorted(set(tb) - set(ta))
+    return (
+        "; ".join(
+            part
+            for part in (f"lost {lost}" if lost else "", f"gained {gained}" if gained else "")
+            if part
+        )
+        or "other order"
+    )
+
+
+def _rel_change(x: Any, y: Any) -> str:
+    a, b = _num(x), _num(y)
+    if a is None or b is None:
+        return ""
+    scale = max(abs(a), abs(b))
+    return f"{b - a:+.3g} (rel {abs(b - a) / scale:.2g})" if scale else f"{b - a:+.3g}"
 
 
 @dataclass
@@ -275,7 +365,8 @@ def _same(a: Any, b: Any, rtol: float) -> bool:
         return x is None and y is None
     if math.isinf(x) or math.isinf(y):
         return x == y
-    return abs(x - y) <= rtol * max(abs(x), abs(y)) + 1e-12
+    # a tolerance of 0 means exact; otherwise values within 1e-12 of each other near 0 are equal
+    return abs(x - y) <= rtol * max(abs(x), abs(y)) + (1e-12 if rtol else 0.0)
 
 
 def _fmt_change(a: Any, b: Any) -> str:
@@ -362,18 +453,33 @@ def compare(base: pa.Table, cur: pa.Table, s: Settings) -> Report:
                 )
             )
         if "trial_plans" in b and "trial_plans" in c and b["trial_plans"] != c["trial_plans"]:
-            rep.moved.append(
-                Moved(
-                    "metric",
-                    "changed",
-                    *head,
-                    "trial_plans",
-                    "(plans)",
-                    "(other plans)",
-                    "",
-                    s.fail_on == "any",
+            diffs = plan_differences(b["trial_plans"], c["trial_plans"], s.plan_rtol)
+            for d in diffs[: s.max_plan_diffs]:
+                rep.moved.append(
+                    Moved(
+                        "metric",
+                        "changed",
+                        *head,
+                        f"trial_plans {d.where}",
+                        d.baseline,
+                        d.current,
+                        d.change,
+                        s.fail_on == "any",
+                    )
                 )
-            )
+            if len(diffs) > s.max_plan_diffs:
+                rep.moved.append(
+                    Moved(
+                        "metric",
+                        "changed",
+                        *head,
+                        "trial_plans",
+                        "",
+                        "",
+                        f"and {len(diffs) - s.max_plan_diffs} more plan differences",
+                        s.fail_on == "any",
+                    )
+                )
     rep.new = len(crows.keys() - brows.keys())
     _compare_timings(brows, crows, s, rep)
     return rep
@@ -451,9 +557,21 @@ def _compare_timings(brows: dict, crows: dict, s: Settings, rep: Report) -> None
             )
 
 
-def check(baseline: str | Path, results: str | Path, s: Settings) -> Report:
+def check(
+    baseline: str | Path,
+    results: str | Path,
+    s: Settings,
+    overrides: dict[str, Any] | None = None,
+) -> Report:
+    """Compare a run with a baseline. Tolerances come from ``s``, then the run's spec
+    ``[check]`` table, then ``overrides`` (the command line's flags), each over the one before;
+    per-metric tolerances of the spec and of ``s`` are merged, ``s`` winning."""
     base, meta = read_baseline(baseline)
     cur, manifest = read_run(results)
+    spec_check = dict((manifest.get("spec") or {}).get("check") or {})
+    s.tolerances = {**spec_check.pop("tolerances", {}), **s.tolerances}
+    for k, v in {**spec_check, **(overrides or {})}.items():
+        setattr(s, k, v)
     rep = compare(base, cur, s)
     rep.baseline_meta = meta
     rep.run_id = manifest.get("run_id", "")

@@ -17,6 +17,7 @@ import numpy as np
 
 from harness.errors import SpecError
 from harness.model import COMM_KINDS, Instance, comm_from_params
+from harness.numerics import length
 
 WORLD = 100.0  # side of the square (or cube) workspace of the generated families
 
@@ -318,7 +319,7 @@ def gen_logistics(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Inst
     inside = np.zeros(n_tasks)
     for j in range(n_tasks):
         p, r = port(2)
-        gap = float(np.linalg.norm(r - p))
+        gap = length(r - p)
         trip = max(_from_bins(rng, TRIP_KM, 1)[0], gap + 1e-6)
         # the destination on the ellipse of foci p and r whose points are ``trip`` away from
         # p and r together
@@ -329,7 +330,7 @@ def gen_logistics(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Inst
         phi = rng.uniform(0.0, 2.0 * math.pi)
         d = 0.5 * (p + r) + a_ * math.cos(phi) * u + b_ * math.sin(phi) * v
         pick[j], ret[j], dest[j] = p, r, d
-        inside[j] = float(np.linalg.norm(d - p) + np.linalg.norm(r - d))
+        inside[j] = length(d - p) + length(r - d)
     duration = inside + handling
     # windows drawn around a hidden feasible plan (tasks in random order, dealt to the
     # trucks in turn), so that every day can be served completely, as the company's could
@@ -337,7 +338,7 @@ def gen_logistics(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Inst
     clock, where = slot_start.copy(), np.zeros((n_agents, 2))
     for k, j in enumerate(rng.permutation(n_tasks)):
         a = k % n_agents
-        arrive = clock[a] + float(np.linalg.norm(pick[j] - where[a]))
+        arrive = clock[a] + length(pick[j] - where[a])
         ready[j] = max(0.0, arrive - rng.uniform(0.0, 60.0))
         begin = max(arrive, ready[j])
         due = begin + duration[j] + rng.uniform(lo_slack, hi_slack)  # back at the return by then

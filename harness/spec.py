@@ -128,6 +128,8 @@ class BenchSpec:
     #: ``[execution]``: agents travel while the allocator re-plans (harness/execution.py);
     #: empty: trials only plan
     execution: dict[str, Any] = field(default_factory=dict)
+    #: ``[check]``: tolerances ``harness check`` applies to this run (flags win over them)
+    check: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +147,7 @@ class BenchSpec:
             ],
             "faults": [dict(f) for f in self.faults],
             **({"execution": dict(self.execution)} if self.execution else {}),
+            **({"check": dict(self.check)} if self.check else {}),
         }
 
     def spec_hash(self) -> str:
@@ -202,12 +205,12 @@ def check_setting(key: str, value: Any, source: str) -> Any:
 def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
     if not isinstance(d, dict):
         raise SpecError(source, "(top level)", "a table")
-    unknown = sorted(set(d) - {"bench", "allocators", "families", "faults", "execution"})
+    unknown = sorted(set(d) - {"bench", "allocators", "families", "faults", "execution", "check"})
     if unknown:
         raise SpecError(
             source,
             unknown[0],
-            "only [bench], [[allocators]], [[families]], [[faults]] and [execution]",
+            "only [bench], [[allocators]], [[families]], [[faults]], [execution] and [check]",
         )
     settings = {k: v[0] for k, v in SETTINGS.items()}
     bench = d.get("bench", {})
@@ -295,7 +298,55 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
         from harness.execution import ExecSettings
 
         execution = ExecSettings.from_dict(execution, source, "execution").to_dict()
-    return BenchSpec(settings, allocs, fams, source, [dict(p) for p in profiles], execution)
+    check = check_table(d.get("check") or {}, source)
+    return BenchSpec(settings, allocs, fams, source, [dict(p) for p in profiles], execution, check)
+
+
+#: ``[check]`` keys: what is expected (every value a finite number >= 0)
+CHECK_KEYS = {
+    "rtol": "a relative tolerance >= 0 of every metric",
+    "plan_rtol": "a relative tolerance >= 0 of the times, bids and prices inside plans",
+    "time_threshold": "a median paired time ratio > 1",
+    "tolerances": "a table of m_ metric = relative tolerance >= 0",
+}
+
+
+def check_table(value: Any, source: str) -> dict[str, Any]:
+    """Validate a spec's ``[check]`` table (regression-check tolerances, docs/regression.md)."""
+    if not isinstance(value, dict):
+        raise SpecError(source, "check", "a table of " + ", ".join(CHECK_KEYS), value)
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if k not in CHECK_KEYS:
+            raise SpecError(source, f"check.{k}", f"one of {', '.join(CHECK_KEYS)}")
+        if k == "tolerances":
+            if not isinstance(v, dict):
+                raise SpecError(source, "check.tolerances", CHECK_KEYS[k], v)
+            out[k] = {
+                m: finite_number(t, source, f"check.tolerances.{m}", 0.0, CHECK_KEYS[k])
+                for m, t in v.items()
+                if m.startswith("m_") or _bad_metric(source, m)
+            }
+            continue
+        low = 1.0 if k == "time_threshold" else 0.0
+        out[k] = finite_number(v, source, f"check.{k}", low, CHECK_KEYS[k])
+    return out
+
+
+def _bad_metric(source: str, name: str) -> bool:
+    raise SpecError(source, f"check.tolerances.{name}", "an m_ metric name")
+
+
+def finite_number(value: Any, source: str, where: str, low: float, expected: str) -> float:
+    """``value`` as a float that is finite and >= ``low``, else a SpecError saying so."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(source, where, expected, value)
+    f = float(value)
+    if not math.isfinite(f) or f < low:
+        raise SpecError(source, where, expected, value)
+    return f
 
 
 def _frozen_entry(f: dict[str, Any], family: str, source: str, where: str) -> FamilyEntry:

@@ -177,7 +177,9 @@ def test_compiled_consensus_round_equals_the_reference_rules():
         rng = np.random.default_rng(seed)
         senders = np.array([k for k in rng.permutation(5) if k != i][:n_msgs], dtype=np.int64)
         tables = rng.integers(-1, 5, size=(n_msgs + 1, 30))
-        bids = np.where(tables >= 0, rng.choice([1.0, 2.0, 3.0], size=tables.shape), -np.inf)
+        # 2.0 and 2.0 + 1e-12 are tied bids (harness/numerics.py): the lower id must win them
+        values = [1.0, 2.0, 2.0 + 1e-12, 3.0]
+        bids = np.where(tables >= 0, rng.choice(values, size=tables.shape), -np.inf)
         stamps = rng.integers(-1, 4, size=(n_msgs + 1, 5)).astype(float)
         arrivals = 7 + np.sort(rng.random(n_msgs))
         y, z, s = bids[0].copy(), tables[0].copy(), stamps[0].copy()
@@ -194,7 +196,9 @@ def test_compiled_consensus_round_equals_the_reference_rules():
             s = np.maximum(s, stamps[r])
             s[k] = arrivals[r - 1]
         y2, z2, s2 = bids[0].copy(), tables[0].copy(), stamps[0].copy()
-        K.consensus_kernel(i, y2, z2, s2, senders, arrivals, bids[1:], tables[1:], stamps[1:])
+        K.consensus_kernel(
+            i, y2, z2, s2, senders, arrivals, bids[1:], tables[1:], stamps[1:], C.TIE_RTOL
+        )
         assert y2.tolist() == y.tolist() and z2.tolist() == z.tolist() and s2.tolist() == s.tolist()
 
     check()

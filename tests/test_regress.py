@@ -245,3 +245,48 @@ def test_check_fails_a_worsened_allocator_and_passes_a_rerun(tmp_path):
     assert any(r[7] == "m_coverage" and r[2] == "worse" for r in rows)
     missing = cli("check", "--baseline", "nope.parquet", "--results", "res/again", cwd=tmp_path)
     assert missing.returncode == 2 and "nope.parquet" in missing.stderr
+
+
+def _plans(*plans: dict) -> str:
+    return json.dumps(list(plans))
+
+
+def test_plans_compare_structurally_within_a_relative_tolerance():
+    """A last-ulp difference in a bid (an AVX-512 exp against an AVX2 one) is no change; a bid
+    beyond the tolerance, another task order or a lost task is named by agent and task."""
+    p = {"agent": 0, "tasks": [3, 1], "times": [1.5, 2.5], "bids": [55.51231259959789, 2.0]}
+    ulp = {**p, "bids": [55.512312599597884, 2.0]}
+    base = table([{"trial_key": "a", "trial_plans": _plans(p, {"agent": 1, "tasks": [0]})}])
+    same = table([{"trial_key": "a", "trial_plans": _plans(ulp, {"agent": 1, "tasks": [0]})}])
+    assert compare(base, same, Settings()).moved == []
+    exact = compare(base, same, Settings(plan_rtol=0.0))
+    assert [m.metric for m in exact.moved] == ["trial_plans agent 0 task 3 bid"]
+    assert exact.moved[0].baseline == "55.51231259959789" and "rel" in exact.moved[0].change
+
+    moved = {**p, "tasks": [1, 3]}
+    far = {**p, "bids": [55.6, 2.0]}
+    lost = {"agent": 1, "tasks": []}
+    for plans, metric, change in (
+        (_plans(moved, {"agent": 1, "tasks": [0]}), "trial_plans agent 0 tasks", "other order"),
+        (_plans(far, {"agent": 1, "tasks": [0]}), "trial_plans agent 0 task 3 bid", "+0.0877"),
+        (_plans(p, lost), "trial_plans agent 1 tasks", "lost [0]"),
+    ):
+        rep = compare(base, table([{"trial_key": "a", "trial_plans": plans}]), Settings())
+        assert [m.metric for m in rep.moved] == [metric]
+        assert change in rep.moved[0].change and rep.regressions
+
+
+def test_check_takes_plan_tolerance_from_the_spec_and_the_flag(tmp_path):
+    d = spec_dict(tmp_path / "r")
+    d["check"] = {"plan_rtol": 0.5, "tolerances": {"m_bytes": 0.05}}
+    spec = spec_from_dict(d, "t.toml")
+    assert spec.check == {"plan_rtol": 0.5, "tolerances": {"m_bytes": 0.05}}
+    for bad, where in (
+        ({"plan_rtol": float("nan")}, "check.plan_rtol"),
+        ({"plan_rtol": -1.0}, "check.plan_rtol"),
+        ({"rtol": "x"}, "check.rtol"),
+        ({"tolerances": {"bytes": 0.1}}, "check.tolerances.bytes"),
+        ({"speed": 1.0}, "check.speed"),
+    ):
+        with pytest.raises(SpecError, match=where.replace(".", r"\.")):
+            spec_from_dict({**spec_dict(tmp_path), "check": bad}, "t.toml")
