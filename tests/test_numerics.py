@@ -65,7 +65,10 @@ def test_length_is_a_plain_sum_of_squares():
 CPU_PATHS = (
     {},
     {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL"},
-    {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR", "OPENBLAS_CORETYPE": "Prescott"},
+    {
+        "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
+        "OPENBLAS_CORETYPE": "Prescott",
+    },
     {"OPENBLAS_CORETYPE": "Haswell"},
 )
 
