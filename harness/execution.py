@@ -264,6 +264,35 @@ def remaining_instance(inst: Instance, fleet: Fleet) -> Instance:
     )
 
 
+def at_speed(inst: Instance, speed: float) -> Instance:
+    """The instance with every agent moving at the execution's ``speed``: the physics an
+    executed mission ran in, so its plans (visit times included) are judged in it."""
+    agents = {**inst.agents, "speed": np.full(inst.n_agents, float(speed))}
+    return dataclasses.replace(inst, agents=agents)
+
+
+#: objectives whose value does not depend on how fast agents move (distance, payoff)
+SPEED_NEUTRAL = ("min_sum", "max_payoff")
+
+
+def evaluate_executed(
+    inst: Instance,
+    plans: list[Plan],
+    settings: ExecSettings,
+    optimum: float | None,
+    market: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate an executed mission's plans at the execution speed. The optimum was solved at
+    the instance's own speeds, so the gap is given only where the objective does not depend
+    on speed, or the speeds are the same; ``m_exec_gap`` (on distances) is always given."""
+    from harness.evaluate import evaluate
+
+    same = bool(np.all(inst.agents["speed"] == settings.speed))
+    judged = inst if same else at_speed(inst, settings.speed)
+    comparable = same or inst.objective in SPEED_NEUTRAL
+    return evaluate(judged, plans, optimum if comparable else None, market)
+
+
 Episode = Callable[[Instance, int], RunResult]
 
 

@@ -112,9 +112,14 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         if tracer is not None:
             out["trial_round_trace"] = json.dumps(tracer.rows)
         opt = job.get("optimum")
-        metrics = evaluate(inst, result.plans, opt, cls.market)
         if executed is not None:
+            from harness.execution import ExecSettings, evaluate_executed
+
+            settings = ExecSettings.from_dict(job["execution"])
+            metrics = evaluate_executed(inst, result.plans, settings, opt, cls.market)
             metrics.update(executed.columns(inst, opt))
+        else:
+            metrics = evaluate(inst, result.plans, opt, cls.market)
         if cls.market and inst.n_agents * inst.n_tasks <= job.get("market_checks", 0):
             # the checks share the trial's time limit, counted from the trial's start
             check_deadline = started + job["time_limit"]

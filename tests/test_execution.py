@@ -274,3 +274,28 @@ def test_pia_keeps_no_task_its_own_restated_impact_lost():
     cls = allocators.get("pia")
     res = run_local(inst, cls, cls.resolve_params({"bundle": 5, "max_iterations": 5}), 5)
     assert res.converged and evaluate(inst, res.plans)["m_conflicts"] == 0
+
+
+@pytest.mark.parametrize("speed", [1.0, 5.0, 0.5])
+def test_executed_missions_are_feasible_at_any_speed(tmp_path, speed):
+    """Visit times come from the execution speed, so the plans are judged at that speed: at
+    5 m/s (the GA paper's) they were once stored infeasible, every visit 'too early' for an
+    agent of the instance's 1 m/s. The gap is kept where the objective ignores speed."""
+    spec = spec_from_dict(
+        {
+            "bench": {"seeds": 2, "out": str(tmp_path), "runtime": "local", "workers": 1},
+            "allocators": [{"name": "cbaa"}, {"name": "sga"}],
+            "families": [
+                {"name": "mtsp", "sizes": ["10x3"]},
+                {"name": "mtsp", "sizes": ["6x2"], "params": {"objective": "min_max"}},
+            ],
+            "execution": {"speed": speed, "period": 0.1},
+        }
+    )
+    rows = RunStore(tmp_path, bench(spec).run_id).rows()
+    assert len(rows) == 8 and {r["trial_status"] for r in rows} == {"done"}
+    for r in rows:
+        assert r["m_feasible"] and r["m_violations"] == 0, (r["alg_name"], r["m_violations"])
+        speed_matters = r["inst_objective"] == "min_max" and speed != 1.0
+        assert (r["m_gap"] is None) == speed_matters
+        assert r["m_exec_gap"] is not None
