@@ -52,8 +52,11 @@ def bench(
     run_id: str | None = None,
     resume: bool = False,
     observer: Observer | None = None,
+    compact: bool = True,
 ) -> BenchResult:
-    """Run (or resume) a bench; returns the run id, where it is stored and status counts."""
+    """Run (or resume) a bench; returns the run id, where it is stored and status counts.
+    ``compact``: merge the run's one-row files into one when it stops (``harness compact``
+    does it later otherwise)."""
     obs = observer or Observer()
     s = spec.settings
     trials, instances, notes = expand(spec)
@@ -182,7 +185,8 @@ def bench(
 
             ray.shutdown()
         try:
-            store.compact()
+            if compact:
+                store.compact()
         except Exception as exc:  # noqa: BLE001 - the one-row files stay, nothing is lost
             notes.append(f"rows not compacted ({type(exc).__name__}: {exc}); one-row files kept")
         manifest.update({"status": status, "finished": _now(), "counts": _merge_counts(store)})

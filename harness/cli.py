@@ -364,7 +364,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     from reports.views import connect
 
-    con = connect(args.results or ["results"])
+    con = connect(_stores("query", args.results))
     if args.format == "parquet":
         if not args.output:
             raise HarnessError("query: --format parquet needs --output FILE")
@@ -388,6 +388,27 @@ def cmd_query(args: argparse.Namespace) -> int:
         if args.output:
             out.close()
     return 0
+
+
+def _stores(command: str, given: list[str] | None) -> list[str]:
+    """The result paths a command reads, each an existing result root or run directory, and
+    together holding stored trials; else an error that names the paths searched."""
+    from reports.views import locate
+
+    results = given or ["results"]
+    for r in results:
+        if not Path(r).is_dir():
+            what = "a file" if Path(r).exists() else "no such directory"
+            raise HarnessError(
+                f"{command}: --results {r}: expected a result root or run directory, "
+                f"found {what}" + ("" if given else " (the default; give --results DIR)")
+            )
+    if not locate(results)[0]:
+        raise HarnessError(
+            f"{command}: no stored trials under {', '.join(results)} (searched "
+            f"{', '.join(str(Path(r).resolve()) for r in results)}; run harness bench first)"
+        )
+    return results
 
 
 def _write_rows(fmt: str, names: list[str], rows: list[tuple], out: Any) -> None:
@@ -424,14 +445,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
 # -- report --------------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
     from reports.report import write_report
-    from reports.views import locate
 
-    results = args.results or ["results"]
-    for r in results:
-        if not Path(r).exists():
-            raise HarnessError(f"report: --results {r}: expected a result root or run directory")
-    if not locate(results)[0]:
-        raise HarnessError(f"report: no stored trials under {', '.join(results)}")
+    results = _stores("report", args.results)
     out = Path(args.out) if args.out else Path(results[0]) / "report"
     page = write_report(results, out, args.title, args.by)
     console.print(f"report: {page} (open it offline) and {out / 'report.md'}")

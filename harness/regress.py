@@ -127,9 +127,10 @@ def read_run(results: str | Path) -> tuple[pa.Table, dict[str, Any]]:
         raise InputError(str(d), "trials", "stored trials (run `harness bench` first)")
     import duckdb
 
-    from harness.store import trials_sql
+    from harness.store import typed_trials_sql
 
-    table = duckdb.sql(trials_sql(files)).arrow()
+    con = duckdb.connect()
+    table = con.sql(typed_trials_sql(con, files)).arrow()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     manifest = json.loads((d / "manifest.json").read_text())

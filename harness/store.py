@@ -88,7 +88,73 @@ INT_COLUMNS = {
     "m_pairs_used",
     "m_nodes",
 }
-BOOL_COLUMNS = {"m_feasible", "m_complete", "m_converged", "inst_time_windows"}
+FLOAT_COLUMNS |= {
+    "m_exec_objective",
+    "m_exec_gap",
+    "m_exec_gap_best_known",
+    "m_exec_makespan",
+    "m_exec_distance",
+    "m_exec_max_distance",
+    "m_exec_alloc_wall_s",
+    "m_exec_alloc_cpu_s",
+    "m_welfare",
+    "m_value",
+    "m_cost",
+    "m_payments",
+    "m_holder_utility",
+    "m_agent_utility",
+    "m_agent_utility_mean",
+    "m_agent_utility_mean_winners",
+    "m_agent_utility_min",
+    "m_satisfaction",
+    "m_fitness_total",
+    "m_cost_effectiveness",
+    "m_stability_gain",
+    "m_truth_gain",
+    "m_truth_factor",
+}
+INT_COLUMNS |= {
+    "m_exec_replans",
+    "m_crashed",
+    "m_calls",
+    "m_actors",
+    "m_unpriced_tasks",
+    "m_ir_violations",
+    "m_auction_rounds",
+    "m_truth_agent",
+    "m_truth_runs",
+    "m_unstable_agent",
+}
+BOOL_COLUMNS = {
+    "m_feasible",
+    "m_complete",
+    "m_converged",
+    "inst_time_windows",
+    "m_exec_complete",
+    "m_stable",
+    "m_truth_complete",
+}
+#: ``m_`` columns that hold text (every other metric is a number or a flag)
+TEXT_METRICS = {"m_opt_status", "m_msg_types"}
+#: prefixes of metric families whose members are counts (``m_msgs_dropped``, ...)
+INT_PREFIXES = ("m_msgs_",)
+_SQL = {"float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN", "text": "VARCHAR"}
+
+
+def column_kind(name: str) -> str | None:
+    """The declared kind of a stored column ("float", "int", "bool", "text"), or None for a
+    column whose type is taken from its values (``alg_p_*``, ``inst_*`` features, text)."""
+    if name in FLOAT_COLUMNS:
+        return "float"
+    if name in INT_COLUMNS or (name.startswith(INT_PREFIXES) and name != "m_msgs_per_round"):
+        return "int"
+    if name in BOOL_COLUMNS:
+        return "bool"
+    if name in TEXT_METRICS:
+        return "text"
+    if name.startswith("m_"):
+        return "float"  # a metric nobody declared: a number (so a null never turns it to text)
+    return None
 
 
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
@@ -110,16 +176,13 @@ def row_table(rows: list[dict[str, Any]]) -> pa.Table:
     for r in rows:
         names += [k for k in r if k not in names]
     arrays = {}
+    arrow = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "text": pa.string()}
     for name in names:
         values = [r.get(name) for r in rows]
-        if name in FLOAT_COLUMNS:
-            typ = pa.float64()
-        elif name in INT_COLUMNS:
-            typ = pa.int64()
-        elif name in BOOL_COLUMNS:
-            typ = pa.bool_()
-        else:
-            typ = None
+        kind = column_kind(name)
+        typ = arrow[kind] if kind is not None else None
+        if kind == "int" and any(isinstance(v, float) and not v.is_integer() for v in values):
+            typ = pa.float64()  # a count that is not whole: keep the value
         arrays[name] = pa.array(values, typ) if typ is not None else pa.array(values)
         if arrays[name].type == pa.null():
             arrays[name] = arrays[name].cast(pa.string())
@@ -179,8 +242,10 @@ class RunStore:
             [self.trials_dir / COMPACTED] if (self.trials_dir / COMPACTED).exists() else []
         )
         tmp = self.trials_dir / f".{COMPACTED}.{os.getpid()}.tmp"
-        copy = f"COPY ({trials_sql(files)} ORDER BY trial_key) TO '{_quote(tmp)}' (FORMAT parquet)"
-        n = duckdb.connect().execute(copy).fetchall()[0][0]  # COPY answers the rows written
+        con = duckdb.connect()
+        sql = typed_trials_sql(con, files)
+        copy = f"COPY ({sql} ORDER BY trial_key) TO '{_quote(tmp)}' (FORMAT parquet)"
+        n = con.execute(copy).fetchall()[0][0]  # COPY answers the rows written
         os.replace(tmp, self.trials_dir / COMPACTED)
         for f in singles:
             f.unlink(missing_ok=True)
@@ -215,6 +280,68 @@ class RunStore:
 
 def _quote(path: Path | str) -> str:
     return str(path).replace("'", "''")
+
+
+#: columns every ``trials`` view has, even when no stored row holds them (a run whose trials all
+#: failed stores no metric): queries and reports bind to them and see NULLs
+CORE_COLUMNS = (
+    "trial_key",
+    "trial_run_id",
+    "trial_status",
+    "trial_message",
+    "trial_runtime",
+    "trial_fault_name",
+    "trial_execution",
+    "trial_wall_s",
+    "trial_cpu_s",
+    "alg_name",
+    "alg_params",
+    "inst_family",
+    "inst_name",
+    "inst_size",
+    "inst_n_tasks",
+    "inst_n_agents",
+    "inst_objective",
+    "m_objective",
+    "m_gap",
+    "m_gap_best_known",
+    "m_best_known",
+    "m_opt_value",
+    "m_feasible",
+    "m_complete",
+    "m_coverage",
+    "m_conflicts",
+    "m_violations",
+    "m_messages",
+    "m_bytes",
+    "m_rounds",
+    "m_converged",
+    "trial_finished",
+)
+
+
+def typed_trials_sql(con: Any, files: list[Path]) -> str:
+    """``trials_sql`` with every declared column cast to its declared type (a store written
+    before a column was declared, or one whose nulls were stored as text, reads the same) and
+    the ``CORE_COLUMNS`` it lacks added as typed NULLs."""
+    raw = trials_sql(files)
+    have = {name: typ for name, typ, *_ in con.execute(f"DESCRIBE ({raw})").fetchall()}
+    replace, add = [], []
+    for name, typ in have.items():
+        kind = column_kind(name)
+        want = _SQL[kind] if kind is not None else None
+        if kind == "int" and typ == "DOUBLE":
+            want = None  # counts stored as floats somewhere: keep the floats
+        if want is not None and typ != want:
+            replace.append(f'TRY_CAST("{name}" AS {want}) AS "{name}"')
+    for name in CORE_COLUMNS:
+        if name not in have:
+            kind = column_kind(name)
+            add.append(f'CAST(NULL AS {_SQL[kind] if kind else "VARCHAR"}) AS "{name}"')
+    if not replace and not add:
+        return raw
+    star = f"* REPLACE ({', '.join(replace)})" if replace else "*"
+    return f"SELECT {star}{''.join(', ' + a for a in add)} FROM ({raw})"
 
 
 def trials_sql(files: list[Path]) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from harness.store import run_dirs, trials_sql
+from harness.store import run_dirs, typed_trials_sql
 
 #: columns of the empty views, so queries still bind when nothing is stored yet
 EMPTY = {
@@ -70,7 +70,7 @@ def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
     trials, manifests, optima = locate(results)
     con = duckdb.connect()
     if trials:
-        con.execute(f"CREATE VIEW trials AS {trials_sql(trials)}")
+        con.execute(f"CREATE VIEW trials AS {typed_trials_sql(con, trials)}")
     else:
         con.execute(f"CREATE TABLE trials ({EMPTY['trials']})")
     for name, files, reader in (
