@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return globals()[f"cmd_{args.command}"](args)
     except HarnessError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
     except KeyboardInterrupt:
         err_console.print(
@@ -313,7 +314,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             observer=RichObserver(progress),
         )
     for note in result.notes:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
     print_summary(spec.settings["out"], result.run_id)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
     console.print(
@@ -325,25 +326,43 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def print_summary(out: str, run_id: str) -> None:
-    from reports.views import SUMMARY_SQL, connect
+    import duckdb
+
+    from reports.views import OPTIMUM_NOTES_SQL, SUMMARY_SQL, connect
 
     con = connect([Path(out) / run_id])
     rel = con.execute(SUMMARY_SQL, [run_id])
     names = [d[0] for d in rel.description]
     rows = rel.fetchall()
     table = Table(
-        title=f"run {run_id}: means over seeds; gap to the exact optimum; ms = wall time per trial",
+        title=f"run {run_id}: means over seeds; gap to the exact optimum, else to the best-known "
+        "cost ('gap to' says which, or why there is none); ms = wall time per trial",
         pad_edge=False,
         box=None,
         header_style="bold",
     )
     for k, name in enumerate(names):
-        text = name in ("family", "allocator", "size", "faults", "done")
+        text = name in ("family", "allocator", "size", "faults", "done", "gap to")
         width = max([len(str(r[k])) for r in rows] + [len(name)]) if text else None
         table.add_column(name, justify="left" if text else "right", min_width=width, no_wrap=text)
     for row in rows:
-        table.add_row(*[_fmt(v, name) for v, name in zip(row, names, strict=True)])
+        table.add_row(*[escape(_fmt(v, name)) for v, name in zip(row, names, strict=True)])
     console.print(table)
+    try:
+        notes = con.execute(OPTIMUM_NOTES_SQL, [run_id]).fetchall()
+    except duckdb.Error:  # no optima stored, or none with a note
+        notes = []
+    seen = set()
+    for fam, _size, status, note in notes:
+        if (fam, status, note) in seen:
+            continue
+        seen.add((fam, status, note))
+        sizes = sorted({s for f, s, st, n in notes if (f, st, n) == (fam, status, note)})
+        console.print(
+            f"[dim]no gap to the optimum for {fam} {', '.join(sizes)}: optimum {status}"
+            + (f" ({escape(note)})" if note else "")
+            + "[/]"
+        )
 
 
 def _fmt(v: Any, name: str = "") -> str:
@@ -520,7 +539,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         table = Table(*cols, title="what moved", header_style="bold", box=None, pad_edge=False)
         for m in rep.moved[:60]:
             mark = "[red]FAIL[/]" if m.regression else "[dim]info[/]"
-            table.add_row(f"{mark} {m.verdict}", *m.cells(_fmt))
+            table.add_row(f"{mark} {m.verdict}", *(escape(c) for c in m.cells(_fmt)))
         console.print(table)
         if len(rep.moved) > 60:
             console.print(f"... and {len(rep.moved) - 60} more (--output FILE lists them all)")

@@ -317,7 +317,15 @@ CORE_COLUMNS = (
     "m_rounds",
     "m_converged",
     "trial_finished",
+    "inst_hash",
+    "m_opt_status",
 )
+
+
+def sql_type(name: str) -> str:
+    """The DuckDB type of a stored column (VARCHAR for undeclared ones)."""
+    kind = column_kind(name)
+    return _SQL[kind] if kind is not None else "VARCHAR"
 
 
 def typed_trials_sql(con: Any, files: list[Path]) -> str:
@@ -336,8 +344,7 @@ def typed_trials_sql(con: Any, files: list[Path]) -> str:
             replace.append(f'TRY_CAST("{name}" AS {want}) AS "{name}"')
     for name in CORE_COLUMNS:
         if name not in have:
-            kind = column_kind(name)
-            add.append(f'CAST(NULL AS {_SQL[kind] if kind else "VARCHAR"}) AS "{name}"')
+            add.append(f'CAST(NULL AS {sql_type(name)}) AS "{name}"')
     if not replace and not add:
         return raw
     star = f"* REPLACE ({', '.join(replace)})" if replace else "*"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reports import svg
-from reports.stats import Stat, mean_ci
+from reports.stats import INTERVAL_NOTE, Stat, mean_ci
 from reports.svg import Styles, line_plot
 from reports.views import connect
 
@@ -48,6 +48,18 @@ SECTIONS = (
 )
 
 #: executed trials (harness/execution.py) add these, in families where any trial has them
+#: the range each metric can take: intervals are cut there (reports/stats.py). The gap to an
+#: exact optimum is >= 0; to a best-known cost it may be negative (a better solution found)
+BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "m_coverage": (0.0, 1.0),
+    "m_messages": (0.0, None),
+    "m_bytes": (0.0, None),
+    "m_rounds": (0.0, None),
+    "ms": (0.0, None),
+    "m_exec_objective": (0.0, None),
+    "m_exec_makespan": (0.0, None),
+}
+
 EXEC_METRICS = (
     ("m_exec_objective", "executed cost", ".4g", False),
     ("m_exec_makespan", "executed makespan (s)", ".4g", False),
@@ -55,7 +67,8 @@ EXEC_METRICS = (
 
 SQL = """
 SELECT inst_family AS family, alg_name, coalesce(alg_params, '{{}}') AS alg_params,
-       coalesce(trial_fault_name, 'none') AS faults, inst_size AS size, inst_n_tasks AS n_tasks,
+       coalesce(trial_fault_name, 'none') AS faults, coalesce(trial_runtime, '?') AS runtime,
+       coalesce(trial_execution, '') AS execution, inst_size AS size, inst_n_tasks AS n_tasks,
        inst_n_agents AS n_agents, trial_status AS status, inst_objective AS objective,
        m_objective, m_gap, m_gap_best_known, m_coverage, m_messages, m_bytes, m_rounds,
        1000 * trial_wall_s AS ms, {exec_columns},
@@ -74,10 +87,9 @@ def _fmt(stat: Stat | None, fmt: str) -> str:
     if stat is None:
         return ""
 
-    if fmt == "%":
-        mean, half, unit = 100 * stat.mean, 100 * stat.half, "%"
-    else:
-        mean, half, unit = stat.mean, stat.half, ""
+    scale = 100.0 if fmt == "%" else 1.0
+    unit = "%" if fmt == "%" else ""
+    mean, half = scale * stat.mean, scale * stat.half
     # three significant digits for the mean (one decimal for percentages); the interval to the
     # same decimal place
     mag = math.floor(math.log10(abs(mean))) if mean else 0
@@ -85,13 +97,20 @@ def _fmt(stat: Stat | None, fmt: str) -> str:
     text = f"{mean:,.{decimals}f}{unit}"
     if math.isnan(half):
         return text
+    if stat.clipped:  # cut at the metric's range: both ends shown, marked
+        lo, hi = scale * stat.lo, scale * stat.hi
+        return f"{text} [{lo:,.{decimals}f}, {hi:,.{decimals}f}]†"
     return f"{text} ± {half:,.{decimals}f}{unit}"
 
 
 def labels(rows: list[dict[str, Any]], by: str | None = None) -> None:
     """Give each row its series label: the allocator, plus the parameters that vary among its
-    trials, plus the fault profile when it is not ``none``, plus ``@run`` or ``@commit`` when
-    runs are compared (``by``)."""
+    trials, plus the fault profile when it is not ``none``, plus the runtime and the
+    execution settings when the rows hold several, plus ``@run`` or ``@commit`` when runs are
+    compared (``by``). Rows of one label are pooled, so trials of different runtimes, fault
+    profiles or execution settings never share a mean."""
+    runtimes = {r["runtime"] for r in rows}
+    executions = {r["execution"] for r in rows}
     params: dict[str, list[dict]] = {}
     for r in rows:
         p = json.loads(r["alg_params"] or "{}")
@@ -108,6 +127,15 @@ def labels(rows: list[dict[str, Any]], by: str | None = None) -> None:
             label += "(" + ", ".join(f"{k}={r['_params'].get(k)}" for k in keys) + ")"
         if r["faults"] != "none":
             label += f" [{r['faults']}]"
+        if len(runtimes) > 1:
+            label += f" on {r['runtime']}"
+        if len(executions) > 1:
+            ex = json.loads(r["execution"]) if r["execution"] else {}
+            label += (
+                " {" + ", ".join(f"{k}={ex[k]}" for k in ("speed", "period") if k in ex) + "}"
+                if ex
+                else " (planning)"
+            )
         if by == "run":
             label += f" @{r['run_id']}"
         elif by == "commit":
@@ -296,9 +324,13 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
         + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         + f"); objective `{objective}`; gap "
         + ("to the exact optimum" if gap_col == "m_gap" else "to the best-known cost")
-        + "; mean ± half-width of the 95% interval over the done trials; time is wall time per "
-        "trial."
+        + f"; {INTERVAL_NOTE}; time is wall time per trial."
     )
+    bounds = dict(BOUNDS)
+    if gap_col == "m_gap":
+        bounds["gap"] = (0.0, None)  # nothing beats an exact optimum
+    if objective in ("min_sum", "min_max", "max_tdr", "max_payoff"):
+        bounds["m_objective"] = (0.0, None)  # distances, times, rewards; welfare may be < 0
     sizes = _order(rows)
     series_labels = sorted({r["label"] for r in rows})
     executed = any(r["m_exec_objective"] is not None for r in done)
@@ -311,12 +343,19 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
             if not here:
                 continue
             ok = [r for r in here if r["status"] == "done"]
-            st = {col: mean_ci([r[col] for r in ok]) for col, *_ in metrics}
+            st = {
+                col: mean_ci([r[col] for r in ok], *bounds.get(col, (None, None)))
+                for col, *_ in metrics
+            }
             stats[(lab, size)] = st
+            runtime = ", ".join(sorted({r["runtime"] for r in here}))
             table_rows.append(
-                [lab, size, _done(here)] + [_fmt(st[col], fmt) for col, _h, fmt, _l in metrics]
+                [lab, runtime, size, _done(here)]
+                + [_fmt(st[col], fmt) for col, _h, fmt, _l in metrics]
             )
-    page.table(["allocator", "size", "done"] + [h for _c, h, _f, _l in metrics], table_rows)
+    page.table(
+        ["allocator", "runtime", "size", "done"] + [h for _c, h, _f, _l in metrics], table_rows
+    )
     failed: dict[tuple[str, str, str], list[str]] = {}
     for r in rows:
         if r["status"] in ("error", "timeout", "interrupted"):
@@ -335,7 +374,7 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
             scale = 100.0 if unit == "%" else 1.0
             for lab in series_labels:
                 pts = [
-                    (float(n), scale * st.mean, scale * st.half)
+                    (float(n), scale * st.mean, scale * st.lo, scale * st.hi)
                     for size, n, _m in sizes
                     if (st := stats.get((lab, size), {}).get(col)) is not None
                 ]

@@ -87,6 +87,14 @@ def _ticks(lo: float, hi: float, log: bool) -> list[float]:
     return [round(k * step, 12) for k in range(k0, int(math.floor(hi / step + 1e-9)) + 1)]
 
 
+def _bar(p: tuple) -> tuple[float, float]:
+    """The ends of a point's error bar: (x, y) none, (x, y, half) symmetric, (x, y, lo, hi)."""
+    if len(p) > 3 and all(v is not None and math.isfinite(v) for v in p[2:4]):
+        return p[2], p[3]
+    half = p[2] if len(p) > 2 and p[2] is not None and math.isfinite(p[2]) else 0.0
+    return p[1] - half, p[1] + half
+
+
 def line_plot(
     series: dict[str, list[tuple[float, ...]]],
     title: str,
@@ -100,7 +108,8 @@ def line_plot(
     y_range: tuple[float, float] | None = None,
 ) -> str:
     """An SVG document: one polyline with markers per series of (x, y) points, or (x, y, half)
-    points drawn with an error bar of half-width ``half`` (a 95% interval, say). ``y_range``
+    points drawn with an error bar of half-width ``half`` (a 95% interval, say), or
+    (x, y, lo, hi) points with a bar from ``lo`` to ``hi``. ``y_range``
     fixes a linear y axis (bars are cut at its ends)."""
     styles = styles or STYLES  # looked up at each call: harness report swaps it
     ok = lambda x, y: (not log_y or y > 0) and (not log_x or x > 0)  # noqa: E731
@@ -111,8 +120,7 @@ def line_plot(
     xs = [math.log10(p[0]) if log_x else p[0] for p in pts]
     ys = []
     for p in pts:
-        half = p[2] if len(p) > 2 and p[2] is not None and math.isfinite(p[2]) else 0.0
-        for y in (p[1] - half, p[1] + half):
+        for y in _bar(p):
             if not log_y:
                 ys.append(y)
             elif y > 0:
@@ -173,10 +181,11 @@ def line_plot(
                 f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dashed}/>'
             )
             for p in ps:
-                if len(p) > 2 and p[2] is not None and math.isfinite(p[2]) and p[2] > 0:
+                lo, hi = _bar(p)
+                if hi > lo and (not log_y or lo > 0):
                     out.append(
-                        f'<line x1="{px(p[0]):.1f}" y1="{py(p[1] - p[2]):.1f}" x2="{px(p[0]):.1f}" '
-                        f'y2="{py(p[1] + p[2]):.1f}" stroke="{colour}" stroke-width="1"/>'
+                        f'<line x1="{px(p[0]):.1f}" y1="{py(lo):.1f}" x2="{px(p[0]):.1f}" '
+                        f'y2="{py(hi):.1f}" stroke="{colour}" stroke-width="1"/>'
                     )
                 out.append(_marker(marker, px(p[0]), py(p[1]), colour))
         ly = top + 14 + 18 * i

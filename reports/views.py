@@ -18,14 +18,11 @@ from pathlib import Path
 
 import duckdb
 
-from harness.store import run_dirs, typed_trials_sql
+from harness.store import CORE_COLUMNS, run_dirs, sql_type, typed_trials_sql
 
 #: columns of the empty views, so queries still bind when nothing is stored yet
 EMPTY = {
-    "trials": "trial_key VARCHAR, trial_run_id VARCHAR, trial_status VARCHAR, alg_name VARCHAR, inst_family VARCHAR, "
-    "inst_size VARCHAR, inst_n_tasks BIGINT, inst_n_agents BIGINT, m_gap DOUBLE, m_objective DOUBLE, "
-    "m_messages BIGINT, m_rounds BIGINT, trial_wall_s DOUBLE, trial_fault_name VARCHAR, "
-    "m_feasible BOOLEAN, m_coverage DOUBLE, m_conflicts BIGINT",
+    "trials": ", ".join(f"{c} {sql_type(c)}" for c in CORE_COLUMNS),
     "runs": "run_id VARCHAR, status VARCHAR, started VARCHAR, git_commit VARCHAR",
     "optima": "inst_hash VARCHAR, opt_value DOUBLE, opt_status VARCHAR",
 }
@@ -101,7 +98,15 @@ SELECT inst_family AS family, alg_name AS allocator, inst_size AS size,
        CASE WHEN count(*) FILTER (WHERE trial_status <> 'skip') = 0 THEN 'skip'
             ELSE printf('%d/%d', count(*) FILTER (WHERE trial_status = 'done'),
                         count(*) FILTER (WHERE trial_status <> 'skip')) END AS done,
-       avg(m_gap) AS gap,
+       coalesce(avg(m_gap), avg(m_gap_best_known)) AS gap,
+       CASE WHEN count(m_gap) > 0 THEN 'optimum'
+            WHEN count(m_gap_best_known) > 0 THEN 'best known'
+            WHEN count(*) FILTER (WHERE trial_status = 'done') = 0 THEN 'no done trial'
+            WHEN bool_or(m_opt_status = 'optimal') THEN 'plans infeasible'
+            WHEN bool_or(m_opt_status = 'skipped') THEN 'optimum skipped'
+            WHEN bool_or(m_opt_status IN ('timeout', 'feasible')) THEN 'optimum timed out'
+            WHEN bool_or(m_opt_status = 'error') THEN 'optimum failed'
+            ELSE 'no reference' END AS "gap to",
        avg(CASE WHEN m_feasible THEN 1.0 ELSE 0.0 END) FILTER (WHERE trial_status = 'done') AS feas,
        avg(m_coverage) AS cover,
        avg(m_conflicts) AS confl,
@@ -112,6 +117,15 @@ FROM trials
 WHERE trial_run_id = ?
 GROUP BY ALL
 ORDER BY family, min(inst_n_tasks * 100000 + inst_n_agents), allocator, faults
+"""
+
+#: why the summary has no gap to the optimum: the optimum solver's own notes, per size
+OPTIMUM_NOTES_SQL = """
+SELECT DISTINCT t.inst_family, t.inst_size, o.opt_status, o.opt_note
+FROM trials t JOIN optima o USING (inst_hash)
+WHERE t.trial_run_id = ? AND t.m_gap IS NULL AND t.trial_status = 'done'
+      AND o.opt_status <> 'optimal'
+ORDER BY 1, 2
 """
 
 

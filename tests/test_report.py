@@ -71,7 +71,7 @@ def test_report_renders_every_allocator_offline(store, tmp_path):
     md = (tmp_path / "rep" / "report.md").read_text()
     for name in re.findall(r"\]\(plots/([^)]+)\)", md):
         assert (tmp_path / "rep" / "plots" / name).exists()
-    rows = [line for line in md.splitlines() if line.startswith("| cbba | 60x8 |")]
+    rows = [line for line in md.splitlines() if line.startswith("| cbba | local | 60x8 |")]
     assert len(rows) == 1 and "±" in rows[0]
     assert "convergence over rounds (60x8)" in md
 
@@ -197,10 +197,13 @@ def test_runs_are_pooled_once_or_compared(store, tmp_path):
         pq.write_table(t.set_column(i, "trial_run_id", pa.array(["r2"] * t.num_rows)), f)
     write_report([root], tmp_path / "pooled")
     pooled = (tmp_path / "pooled" / "report.md").read_text()
-    assert "| cbba | 60x8 | 3/3 |" in pooled  # a trial stored twice counts once
+    assert "| cbba | local | 60x8 | 3/3 |" in pooled  # a trial stored twice counts once
     write_report([root], tmp_path / "by", by="run")
     by_run = (tmp_path / "by" / "report.md").read_text()
-    assert "| cbba @r1 | 60x8 | 3/3 |" in by_run and "| cbba @r2 | 60x8 | 3/3 |" in by_run
+    assert (
+        "| cbba @r1 | local | 60x8 | 3/3 |" in by_run
+        and "| cbba @r2 | local | 60x8 | 3/3 |" in by_run
+    )
 
 
 def test_a_one_row_file_wins_over_the_compacted_row_until_compaction(store, tmp_path):
@@ -222,3 +225,42 @@ def test_a_one_row_file_wins_over_the_compacted_row_until_compaction(store, tmp_
     assert got.fetchall() == [("error",)]
     assert run.compact() == 36 and run.single_files() == []
     assert {r["trial_key"]: r["trial_status"] for r in run.rows()}[row["trial_key"]] == "error"
+
+
+def test_trials_of_other_runtimes_never_share_a_mean(store, tmp_path):
+    """A ray run and a local run of the same trials: one row each, the runtime in the table
+    (pooled, 9,243 ms on ray and 5 ms locally once showed as 4,624 ± 9,609 ms)."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "two"
+    shutil.copytree(store / "r1", root / "r1")
+    shutil.copytree(store / "r1", root / "r2")
+    for f in (root / "r2" / "trials").glob("*.parquet"):
+        t = pq.read_table(f)
+        for col, values in (
+            ("trial_runtime", ["ray"] * t.num_rows),
+            ("trial_key", [k + "-ray" for k in t.column("trial_key").to_pylist()]),
+            ("trial_run_id", ["r2"] * t.num_rows),
+        ):
+            t = t.set_column(t.schema.get_field_index(col), col, pa.array(values))
+        pq.write_table(t, f)
+    write_report([root], tmp_path / "rep")
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| cbba on local | local | 60x8 | 3/3 |" in md
+    assert "| cbba on ray | ray | 60x8 | 3/3 |" in md
+
+
+def test_intervals_stay_inside_the_metric_range():
+    from reports.report import _fmt
+    from reports.stats import mean_ci
+
+    s = mean_ci([5.0, 9243.0, 4.0], 0.0, None)  # a t interval would reach below 0 ms
+    assert s.clipped and s.lo == 0.0 and s.hi == s.mean + s.half
+    assert _fmt(s, ".3g").endswith("]†") and "[0, " in _fmt(s, ".3g")
+    c = mean_ci([1.0, 1.0, 0.5], 0.0, 1.0)
+    assert c.clipped and c.hi == 1.0 and _fmt(c, "%").startswith("83.3% [")
+    free = mean_ci([10.0, 11.0, 12.0], 0.0, None)
+    assert not free.clipped and "±" in _fmt(free, ".3g")

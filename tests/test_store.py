@@ -140,3 +140,44 @@ def test_query_without_a_store_says_where_it_looked(tmp_path):
         assert r.returncode == 2, r.stdout
         assert expect in r.stderr.replace("\n", " "), r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_the_summary_says_why_a_gap_is_missing(tmp_path):
+    r = harness_cli(
+        "bench",
+        "--runtime",
+        "local",
+        "--allocators",
+        "cbba",
+        "--family",
+        "tdr",
+        "--size",
+        "5x3,14x3",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path / "res"),
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = " ".join(r.stdout.split())
+    assert "5x3 none 1/1 0.0% optimum" in text
+    assert "optimum skipped" in text and "(14 tasks > 12)" in text
+    r = harness_cli(
+        "bench",
+        "--runtime",
+        "local",
+        "--allocators",
+        "cbba",
+        "--family",
+        "tdr",
+        "--size",
+        "5x3",
+        "--seeds",
+        "1",
+        "--no-optimum",
+        "--out",
+        str(tmp_path / "r2"),
+        cwd=tmp_path,
+    )
+    assert "no reference" in r.stdout, r.stdout
