@@ -6,6 +6,7 @@ instance, run trials concurrently with hard time limits, and store every outcome
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,9 @@ from harness.pool import Pool
 from harness.spec import BenchSpec
 from harness.store import FINAL, RunStore, environment, latest_run, new_run_id
 from harness.trials import Trial, expand
+
+#: a run id is a folder name inside the output root
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class Observer:
@@ -53,19 +57,54 @@ def bench(
     resume: bool = False,
     observer: Observer | None = None,
     compact: bool = True,
+    retry: tuple[str, ...] = (),
 ) -> BenchResult:
     """Run (or resume) a bench; returns the run id, where it is stored and status counts.
     ``compact``: merge the run's one-row files into one when it stops (``harness compact``
-    does it later otherwise)."""
+    does it later otherwise). ``retry``: on resume, statuses whose stored trials run again
+    (``timeout``, ``error``). The run directory is locked while it runs: a second writer is
+    refused."""
     obs = observer or Observer()
     s = spec.settings
     trials, instances, notes = expand(spec)
     out = Path(s["out"])
+    if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
+        raise SpecError(
+            "command line",
+            "--run-id",
+            "a name of letters, digits, '.', '_' and '-' (a folder inside --out)",
+            run_id,
+        )
     if resume:
         run_id = run_id or latest_run(out)
         if run_id is None:
             raise SpecError(str(out), "--resume", "an existing run to resume (none found)")
-        store = RunStore(out, run_id)
+    else:
+        run_id = run_id or new_run_id(spec.spec_hash())
+    store = RunStore(out, run_id)
+    if resume and not store.manifest_path().exists():
+        raise SpecError(
+            str(out / run_id), "manifest.json", "a run directory written by harness bench"
+        )
+    with store.lock():
+        return _bench(spec, store, trials, instances, notes, resume, obs, compact, retry)
+
+
+def _bench(
+    spec: BenchSpec,
+    store: RunStore,
+    trials: list[Trial],
+    instances: dict[str, Any],
+    notes: list[str],
+    resume: bool,
+    obs: Observer,
+    compact: bool,
+    retry: tuple[str, ...],
+) -> BenchResult:
+    """``bench`` once the run directory is locked."""
+    s, run_id = spec.settings, store.run_id
+    out = Path(s["out"])
+    if resume:
         manifest = store.read_manifest()
         if manifest is None:
             raise SpecError(
@@ -78,15 +117,14 @@ def bench(
                 "the same spec as the run being resumed (use its spec, or no spec)",
             )
     else:
-        run_id = run_id or new_run_id(spec.spec_hash())
-        store = RunStore(out, run_id)
         if store.read_manifest() is not None:
             raise SpecError(
                 "command line", "--run-id", "a new run id (that one exists; use --resume)", run_id
             )
         manifest = {}
     stored = store.statuses()
-    todo = [t for t in trials if stored.get(t.key) not in FINAL]
+    # stored final rows are kept, but those of a status asked to be retried (--retry)
+    todo = [t for t in trials if stored.get(t.key) not in FINAL or stored.get(t.key) in retry]
     reused = len(trials) - len(todo)
     manifest.update(
         {
@@ -139,7 +177,10 @@ def bench(
     if s["runtime"] == "ray" and todo and not s["workers"]:
         workers = max(1, sum(int(n["cpus"]) for n in manifest["ray"]["nodes"]))
     manifest["workers"] = workers
-    pool = Pool(min(workers, max(1, len(todo) + len(need))))
+    size = min(workers, max(1, len(todo) + len(need)))
+    memory = s["memory_limit_mb"] or default_memory_limit_mb(size)
+    manifest["memory_limit_mb"] = memory
+    pool = Pool(size, memory)
     status = "interrupted"
     try:
         while need or ready or pool.busy():
@@ -192,6 +233,15 @@ def bench(
         manifest.update({"status": status, "finished": _now(), "counts": _merge_counts(store)})
         store.write_manifest(manifest)
     return BenchResult(run_id, store.dir, counts, len(trials), reused, notes)
+
+
+def default_memory_limit_mb(workers: int) -> int:
+    """70% of this machine's memory, shared among the workers (what bench.memory_limit_mb = 0
+    means): a runaway trial fails alone and leaves the machine alive."""
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(256, int(0.7 * total / 2**20 / max(1, workers)))
 
 
 def _connect_ray(address: str) -> tuple[str, bool]:

@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_ID",
         help="resume a run (default: the latest under --out); stored trials are kept",
     )
+    b.add_argument(
+        "--retry",
+        default="",
+        metavar="STATUSES",
+        help="with --resume: run again the stored trials of these statuses, comma-separated "
+        "(timeout, error)",
+    )
     _settings_args(b)
 
     q = sub.add_parser("query", help="SQL over the result store (views: trials, runs, optima)")
@@ -273,6 +280,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from harness.spec import SETTINGS, apply_overrides, default_spec, load_spec
     from harness.store import RunStore
 
+    retry = tuple(s.strip() for s in args.retry.split(",") if s.strip())
+    for st in retry:
+        if st not in ("timeout", "error", "skip"):
+            raise HarnessError(
+                f"command line: --retry: expected statuses among timeout, error, skip, got {st!r}"
+            )
+    if retry and args.resume is None:
+        raise HarnessError("command line: --retry: expected with --resume (a run to retry in)")
     spec = load_spec(args.spec) if args.spec else None
     settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k, None) is not None}
     if spec is None and args.resume is not None:
@@ -312,6 +327,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             run_id=args.run_id or (args.resume or None),
             resume=args.resume is not None,
             observer=RichObserver(progress),
+            retry=retry,
         )
     for note in result.notes:
         console.print(f"[dim]note: {escape(note)}[/]")

@@ -1,8 +1,11 @@
 """A small process pool with hard time limits.
 
-Each worker is a spawned process serving jobs over a pipe. A job past its hard limit has its
-worker killed (the trial is stored as ``timeout``) and a fresh worker takes the slot, so a
-runaway trial can neither block the run nor leak into the next trial.
+Each worker is a spawned process serving jobs over a pipe. A job's hard limit starts when the
+worker says the job started (after a fresh worker's imports and warm-up, which get
+``STARTUP_LIMIT`` seconds of their own). A job past its hard limit has its worker killed (the
+trial is stored as ``timeout``) and a fresh worker takes the slot, so a runaway trial can
+neither block the run nor leak into the next trial. Workers die with the coordinator, and
+each may allocate at most ``memory_limit_mb``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from harness.worker import serve
+from harness.worker import RESTART, STARTED, serve
+
+#: seconds a worker may take to start a job (spawn, imports, warm-up) before its clock starts
+STARTUP_LIMIT = 300.0
 
 
 @dataclass
@@ -23,16 +29,18 @@ class Slot:
     conn: Connection
     tag: Any = None
     deadline: float = 0.0
+    limit: float = 0.0  # the job's hard limit, counted from its start
 
 
 class Pool:
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, memory_limit_mb: int = 0) -> None:
         self.ctx = mp.get_context("spawn")
+        self.memory_limit_mb = memory_limit_mb
         self.slots = [self._spawn() for _ in range(max(1, size))]
 
     def _spawn(self) -> Slot:
         parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=serve, args=(child,), daemon=True)
+        proc = self.ctx.Process(target=serve, args=(child, self.memory_limit_mb), daemon=True)
         proc.start()
         child.close()
         return Slot(proc, parent)
@@ -45,7 +53,8 @@ class Pool:
 
     def submit(self, tag: Any, kind: str, job: dict[str, Any], hard_limit: float) -> None:
         slot = next(s for s in self.slots if s.tag is None)
-        slot.tag, slot.deadline = tag, time.monotonic() + hard_limit
+        slot.tag, slot.limit = tag, hard_limit
+        slot.deadline = time.monotonic() + STARTUP_LIMIT + hard_limit  # until it starts
         slot.conn.send((kind, job))
 
     def results(self) -> Iterator[tuple[Any, dict[str, Any] | None]]:
@@ -65,7 +74,12 @@ class Pool:
                 except (EOFError, OSError):  # the worker died (out of memory, a crash)
                     result = {"error": "worker process died"}
                     self._replace(i)
+                if result == STARTED:  # the job's clock starts now
+                    slot.deadline = now + slot.limit
+                    continue
                 tag, slot.tag = slot.tag, None
+                if isinstance(result, dict) and result.pop(RESTART, False):
+                    self._replace(i)  # a worker that ran out of memory is not reused
                 yield tag, result
             elif now >= slot.deadline:
                 tag = slot.tag

@@ -69,12 +69,27 @@ class Family:
 SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
+#: the largest instance a spec may ask for: a task-by-task distance matrix of MAX_TASKS² floats
+#: is 3.2 GB, an agent-by-task one at the agent bound 800 MB
+MAX_TASKS = 20_000
+MAX_AGENTS = 5_000
+
+
 def parse_size(text: Any, source: str = "command line", where: str = "size") -> tuple[int, int]:
-    """``"10x5"`` -> (10 tasks, 5 agents)."""
+    """``"10x5"`` -> (10 tasks, 5 agents), at most MAX_TASKS x MAX_AGENTS."""
     m = SIZE_RE.match(str(text))
     if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
         raise SpecError(source, where, "TASKSxAGENTS with positive integers, like '10x5'", text)
-    return int(m.group(1)), int(m.group(2))
+    n, k = int(m.group(1)), int(m.group(2))
+    if n > MAX_TASKS or k > MAX_AGENTS:
+        raise SpecError(
+            source,
+            where,
+            f"at most {MAX_TASKS:,} tasks and {MAX_AGENTS:,} agents (the distance matrices of "
+            "a larger instance do not fit in memory)",
+            text,
+        )
+    return n, k
 
 
 def _points(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

@@ -44,6 +44,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ from typing import Any
 import allocators
 from harness.errors import SpecError
 from harness.faults import fault_name, parse_faults
-from harness.scenarios import get_family, parse_size
+from harness.scenarios import MAX_AGENTS, get_family, parse_size
 
 RUNTIMES = ("local", "ray")
 
@@ -84,6 +85,12 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
         int,
         "agents x tasks up to which market trials get the truthfulness and stability checks, "
         ">= 0 (0 = never)",
+    ),
+    "memory_limit_mb": (
+        0,
+        int,
+        "megabytes a trial's process may allocate, >= 0 (0 = 70% of this machine's memory "
+        "shared among the workers); past it the trial is stored as an error",
     ),
     "out": ("results", str, "a directory path"),
     "trace_rounds": (
@@ -152,7 +159,11 @@ class BenchSpec:
 
     def spec_hash(self) -> str:
         d = self.to_dict()
-        d["bench"] = {k: v for k, v in d["bench"].items() if k not in ("out", "workers", "address")}
+        d["bench"] = {
+            k: v
+            for k, v in d["bench"].items()
+            if k not in ("out", "workers", "address", "memory_limit_mb")
+        }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
@@ -182,6 +193,20 @@ def _as_grid(value: Any, source: str, where: str) -> dict[str, list[Any]]:
     return out
 
 
+#: upper bounds of numeric settings (a bound keeps a typo from taking the machine)
+MAX_SETTING = {
+    "seeds": 100_000,
+    "max_rounds": 100_000_000,
+    "time_limit": 7 * 24 * 3600.0,
+    "optimum_time_limit": 7 * 24 * 3600.0,
+    "workers": 1024,
+    "agents_per_actor": MAX_AGENTS,
+    "max_actors": MAX_AGENTS,
+    "market_checks": 10**9,
+    "memory_limit_mb": 1 << 30,
+}
+
+
 def check_setting(key: str, value: Any, source: str) -> Any:
     if key not in SETTINGS:
         raise SpecError(source, f"bench.{key}", f"one of the settings {', '.join(SETTINGS)}")
@@ -190,10 +215,14 @@ def check_setting(key: str, value: Any, source: str) -> Any:
         value = float(value)
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         raise SpecError(source, f"bench.{key}", expected, value)
+    if typ is float and not math.isfinite(value):  # nan <= 0 is false: say so here
+        raise SpecError(source, f"bench.{key}", expected + " (a finite number)", value)
+    if key in MAX_SETTING and value > MAX_SETTING[key]:
+        raise SpecError(source, f"bench.{key}", f"{expected}, at most {MAX_SETTING[key]:,}", value)
     bad = (
         (key in ("seeds", "max_rounds") and value < 1)
         or (key in ("time_limit", "optimum_time_limit") and value <= 0)
-        or (key in ("workers", "market_checks") and value < 0)
+        or (key in ("workers", "market_checks", "memory_limit_mb") and value < 0)
         or (key in ("agents_per_actor", "max_actors") and value < 1)
         or (key == "runtime" and value not in RUNTIMES)
     )

@@ -25,6 +25,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,42 @@ class RunStore:
             except (OSError, pa.ArrowInvalid, KeyError):
                 continue  # unreadable leftovers are re-run
         return out
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's writer lock (``<run>/.lock``, an advisory ``flock`` the kernel drops
+        when the process dies): a second process writing the same run is refused."""
+        import fcntl
+
+        from harness.errors import HarnessError
+
+        path = self.dir / ".lock"
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+")  # noqa: SIM115 - held for the context
+        except OSError as exc:
+            raise HarnessError(
+                f"--out {self.root}: cannot write the run directory {self.dir}: "
+                f"{exc.strerror or exc} (expected a writable directory)"
+            ) from None
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "?"
+                raise HarnessError(
+                    f"{self.dir}: another harness process (pid {holder}) is writing this run; "
+                    "wait for it to stop, then resume it with harness bench --resume "
+                    f"{self.run_id}"
+                ) from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            yield
+        finally:
+            fh.close()
 
     def single_files(self) -> list[Path]:
         return sorted(p for p in self.trials_dir.glob("*.parquet") if p.name != COMPACTED)

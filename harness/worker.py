@@ -74,12 +74,16 @@ def warm_up(name: str) -> None:
         pass
 
 
-def run_trial(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one trial; return the metric columns (``m_*``, ``trial_*`` timings and status)."""
+def run_trial(job: dict[str, Any], on_start: Any = None) -> dict[str, Any]:
+    """Run one trial; return the metric columns (``m_*``, ``trial_*`` timings and status).
+    ``on_start()`` is called once imports and warm-up are done, when the trial's clock starts
+    (the pool starts its hard limit then)."""
     out: dict[str, Any] = {}
     tracer: RoundTracer | None = None  # its time is not counted as the trial's
     if job.get("runtime") != "ray":  # on ray the agents run in actors, not here
         warm_up(job["allocator"])
+    if on_start is not None:
+        on_start()
     reset_peak_rss()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     started = time.monotonic()
@@ -158,6 +162,17 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         out.update({"trial_status": "timeout", "trial_message": str(exc)})
     except SkipTrial as exc:
         out.update({"trial_status": "skip", "trial_message": str(exc)})
+    except MemoryError:
+        limit = resource.getrlimit(resource.RLIMIT_DATA)[0]
+        shown = f"{limit / 2**20:,.0f} MB" if limit > 0 else "the machine's memory"
+        out.update(
+            {
+                "trial_status": "error",
+                "trial_message": f"memory limit: the trial allocated more than {shown} "
+                "(bench.memory_limit_mb)",
+                RESTART: True,
+            }
+        )
     except Exception as exc:  # noqa: BLE001 - every failure is a stored row
         tb = traceback.format_exc(limit=-3)
         out.update({"trial_status": "error", "trial_message": f"{type(exc).__name__}: {exc}\n{tb}"})
@@ -270,8 +285,42 @@ def run_on_ray(inst: Any, cls: Any, job: dict[str, Any], faults: Faults) -> RunR
     )
 
 
-def serve(conn: Any) -> None:
-    """Worker process main loop: receive (kind, job), send back the result row."""
+#: what a worker sends when a job's clock starts (before its result)
+STARTED = "started"
+#: a result key asking the pool for a fresh worker (this one ran out of memory)
+RESTART = "_restart"
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to kill this process when its parent dies (Linux ``PR_SET_PDEATHSIG``),
+    so a coordinator killed with SIGKILL leaves no worker running a trial without a limit."""
+    import ctypes
+    import os
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the call: go now
+        os._exit(1)
+
+
+def limit_memory(megabytes: int) -> None:
+    """Cap the data this process may allocate (``RLIMIT_DATA``): past it allocations fail
+    with MemoryError, which the trial stores as ``error: memory limit``."""
+    if megabytes > 0:
+        cap = megabytes * 2**20
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(
+                resource.RLIMIT_DATA, (cap, resource.getrlimit(resource.RLIMIT_DATA)[1])
+            )
+
+
+def serve(conn: Any, memory_limit_mb: int = 0) -> None:
+    """Worker process main loop: receive (kind, job), send ``STARTED`` when the job's clock
+    starts, then the result row."""
+    die_with_parent()
+    limit_memory(memory_limit_mb)
     while True:
         try:
             msg = conn.recv()
@@ -281,7 +330,13 @@ def serve(conn: Any) -> None:
             return
         kind, job = msg
         try:
-            result = run_optimum(job) if kind == "optimum" else run_trial(job)
+            if kind == "optimum":
+                conn.send(STARTED)
+                result = run_optimum(job)
+            else:
+                result = run_trial(job, lambda: conn.send(STARTED))
+        except MemoryError:
+            result = {"error": "memory limit reached", RESTART: True}
         except Exception as exc:  # noqa: BLE001
             result = {"error": f"{type(exc).__name__}: {exc}"}
         conn.send(result)

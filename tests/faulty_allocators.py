@@ -52,3 +52,28 @@ class Dying(CBAA):
 
             os._exit(1)
         return super().step(rnd, inbox)
+
+
+class Hog(Allocator):
+    name = "test_hog"
+    summary = "keeps 64 MB more memory in every round (a runaway trial)"
+    paper = "test fixture"
+    families = ("assignment",)
+    params = (Param("mb", 64, "megabytes kept per round"),)
+
+    def __init__(self, view, params, rng):  # noqa: ANN001
+        super().__init__(view, params, rng)
+        self.kept = []
+
+    def step(self, rnd, inbox):  # noqa: ANN001, ANN201
+        import numpy as np
+
+        self.kept.append(np.ones(self.p["mb"] * 2**17))  # touched: resident, not only reserved
+        return []
+
+    @property
+    def converged(self) -> bool:
+        return False
+
+    def plan(self) -> Plan:
+        return Plan(self.id)

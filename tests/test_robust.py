@@ -1,0 +1,194 @@
+"""The coordinator under stress: trial clocks, a locked run, retries, memory, orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.bench import bench
+from harness.errors import HarnessError
+from harness.pool import Pool
+from harness.scenarios import get_family
+from harness.spec import spec_from_dict
+from harness.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def faulty(monkeypatch):
+    monkeypatch.setenv("HARNESS_EXTRA_ALLOCATORS", "tests.faulty_allocators")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    import allocators
+
+    allocators.available.cache_clear()
+    yield
+    allocators.available.cache_clear()
+
+
+def _spec(out: Path, alg: str, params: dict | None = None, **bench_settings) -> object:
+    return spec_from_dict(
+        {
+            "bench": {
+                "seeds": 2,
+                "out": str(out),
+                "runtime": "local",
+                "workers": 1,
+                "optimum": False,
+                **bench_settings,
+            },
+            "allocators": [{"name": alg, "params": params or {}}],
+            "families": [{"name": "assignment", "sizes": ["4x4"]}],
+        },
+        "test",
+    )
+
+
+def _job(alg: str = "greedy_nn") -> dict:
+    inst = get_family("assignment").make(4, 4, 1)
+    from harness.trials import derive_seed
+
+    return {
+        "recipe": {"family": "assignment", "size": [4, 4], "seed": 1, "params": {}},
+        "inst_hash": inst.content_hash(),
+        "allocator": alg,
+        "params": {},
+        "seed": derive_seed(1),
+        "time_limit": 30.0,
+        "max_rounds": 1000,
+        "runtime": "local",
+    }
+
+
+def test_a_trial_clock_starts_when_the_trial_starts():
+    """A fresh worker spends about a second on imports; a hard limit of 0.2 s counted from
+    submission killed every first trial (stored as timeout). Counted from the start, the 2 ms
+    trial is done."""
+    from harness.scenarios import make_instance
+
+    job = _job()
+    assert make_instance(job["recipe"]).content_hash() == job["inst_hash"]
+    pool = Pool(1)
+    try:
+        pool.submit("t", "trial", job, 0.2)
+        got = []
+        while pool.busy():
+            got += list(pool.results())
+    finally:
+        pool.close()
+    assert len(got) == 1 and got[0][1] is not None, got
+    assert got[0][1]["trial_status"] == "done"
+
+
+def test_a_second_writer_of_a_run_is_refused(tmp_path):
+    spec = _spec(tmp_path, "greedy_nn")
+    res = bench(spec, run_id="r1")
+    store = RunStore(tmp_path, "r1")
+    with store.lock(), pytest.raises(HarnessError, match="another harness process .* writing"):
+        bench(spec, run_id="r1", resume=True)
+    again = bench(spec, run_id="r1", resume=True)  # once the holder is gone
+    assert again.reused == res.total
+
+
+def test_resume_retries_the_statuses_asked(tmp_path, faulty):
+    spec = _spec(tmp_path, "test_endless", {"spin": 200_000}, time_limit=0.3)
+    first = bench(spec, run_id="r")
+    assert first.counts == {"timeout": 2}
+    kept = bench(spec, run_id="r", resume=True)
+    assert kept.counts == {} and kept.reused == 2  # timeout is final by default
+    redo = bench(spec, run_id="r", resume=True, retry=("timeout",))
+    assert redo.counts == {"timeout": 2} and redo.reused == 0
+
+
+def test_a_trial_past_its_memory_limit_is_an_error_and_the_run_goes_on(tmp_path, faulty):
+    spec = _spec(tmp_path, "test_hog", time_limit=60.0, memory_limit_mb=700)
+    res = bench(spec, run_id="m")
+    rows = RunStore(tmp_path, "m").rows()
+    assert res.counts == {"error": 2}, [r["trial_message"] for r in rows]
+    assert all(r["trial_message"].startswith("memory limit:") for r in rows)
+    assert all("700 MB" in r["trial_message"] for r in rows)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                stat = (p / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(p.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_workers_die_with_a_killed_coordinator(tmp_path):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HARNESS_EXTRA_ALLOCATORS": "tests.faulty_allocators",
+    }
+    coord = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "bench",
+            "--runtime",
+            "local",
+            "--allocators",
+            "test_endless",
+            "--family",
+            "assignment",
+            "--size",
+            "4x4",
+            "--seeds",
+            "2",
+            "--no-optimum",
+            "--time-limit",
+            "600",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        rows: list = []
+        for _ in range(600):  # bounded: until the trial is in flight (its placeholder row)
+            rows = list((tmp_path).glob("*/trials/*.parquet"))
+            if rows and _children(coord.pid):
+                break
+            time.sleep(0.1)
+        workers = [
+            c
+            for c in _children(coord.pid)
+            if "python" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
+        ]
+        assert rows and workers
+    finally:
+        coord.send_signal(signal.SIGKILL)
+        coord.wait()
+    for _ in range(300):  # bounded wait for the kernel to deliver the parent-death signal
+        if not any(_alive(w) for w in workers):
+            break
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
