@@ -399,10 +399,10 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     from reports.views import connect
 
+    if args.format == "parquet" and not args.output:
+        raise HarnessError("query: --format parquet needs --output FILE")
     con = connect(_stores("query", args.results))
     if args.format == "parquet":
-        if not args.output:
-            raise HarnessError("query: --format parquet needs --output FILE")
         try:
             con.sql(args.sql).write_parquet(args.output)
         except duckdb.Error as exc:

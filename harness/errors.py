@@ -34,3 +34,27 @@ class SpecError(InputError):
 
 class InstanceError(InputError):
     """A malformed instance (generated, loaded from a benchmark file, or from Parquet/JSON)."""
+
+
+def read_text(path: object, error: type[InputError] = InputError) -> str:
+    """The text of an input file, or an ``error`` naming the file when it is missing, a
+    directory, unreadable or not text (binary data, another encoding than UTF-8)."""
+    from pathlib import Path
+
+    p = Path(str(path))
+    if p.is_dir():
+        raise error(str(p), "(file)", "a text file, not a directory")
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise error(str(p), "(file)", "an existing file") from None
+    except OSError as exc:
+        raise error(str(p), "(file)", "a readable file", exc.strerror or str(exc)) from None
+    if b"\0" in data[:4096]:
+        raise error(str(p), "(file)", "a text file", "binary data")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(
+            str(p), "(file)", "UTF-8 text", f"undecodable byte at offset {exc.start}"
+        ) from None

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.errors import InstanceError
+from harness.errors import InstanceError, read_text
 from harness.model import Instance, comm_from_params
 
 
@@ -29,37 +30,41 @@ def read_tsplib(path: Path) -> tuple[dict[str, str], np.ndarray]:
     header: dict[str, str] = {}
     coords: list[tuple[float, float]] = []
     in_coords = False
-    with open(path) as fh:
-        for lineno, raw in enumerate(fh, 1):
-            line = raw.strip()
-            if not line or line == "EOF":
-                continue
-            if in_coords:
-                parts = line.split()
-                if len(parts) < 3:
-                    raise InstanceError(
-                        str(path), f"line {lineno}", "'id x y' in NODE_COORD_SECTION", line
-                    )
-                try:
-                    node, x, y = int(parts[0]), float(parts[1]), float(parts[2])
-                except ValueError:
-                    raise InstanceError(
-                        str(path), f"line {lineno}", "'id x y' with numbers", line
-                    ) from None
-                if node != len(coords) + 1:
-                    raise InstanceError(
-                        str(path), f"line {lineno}", f"node id {len(coords) + 1}", node
-                    )
-                coords.append((x, y))
-            elif line.startswith("NODE_COORD_SECTION"):
-                in_coords = True
-            elif ":" in line:
-                key, value = line.split(":", 1)
-                header[key.strip().upper()] = value.strip()
+    for lineno, raw in enumerate(read_text(path, InstanceError).splitlines(), 1):
+        line = raw.strip()
+        if not line or line == "EOF":
+            continue
+        if in_coords:
+            parts = line.split()
+            if len(parts) < 3:
+                raise InstanceError(
+                    str(path), f"line {lineno}", "'id x y' in NODE_COORD_SECTION", line
+                )
+            try:
+                node, x, y = int(parts[0]), float(parts[1]), float(parts[2])
+            except ValueError:
+                raise InstanceError(
+                    str(path), f"line {lineno}", "'id x y' with numbers", line
+                ) from None
+            if not (np.isfinite(x) and np.isfinite(y)):
+                raise InstanceError(str(path), f"line {lineno}", "finite coordinates", line)
+            if node != len(coords) + 1:
+                raise InstanceError(str(path), f"line {lineno}", f"node id {len(coords) + 1}", node)
+            coords.append((x, y))
+        elif line.startswith("NODE_COORD_SECTION"):
+            in_coords = True
+        elif ":" in line:
+            key, value = line.split(":", 1)
+            header[key.strip().upper()] = value.strip()
     kind = header.get("EDGE_WEIGHT_TYPE")
     if kind != "EUC_2D":
         raise InstanceError(str(path), "EDGE_WEIGHT_TYPE", "EUC_2D (the only type supported)", kind)
-    dim = int(header.get("DIMENSION", len(coords)))
+    try:
+        dim = int(header.get("DIMENSION", len(coords)))
+    except ValueError:
+        raise InstanceError(
+            str(path), "DIMENSION", "a whole number of nodes", header["DIMENSION"]
+        ) from None
     if dim != len(coords) or dim < 2:
         raise InstanceError(
             str(path), "DIMENSION", f"the number of coordinates ({len(coords)})", dim
@@ -69,7 +74,7 @@ def read_tsplib(path: Path) -> tuple[dict[str, str], np.ndarray]:
 
 def read_solomon(path: Path) -> tuple[str, int, float, np.ndarray]:
     """Name, vehicle count, capacity and the rows ``id x y demand ready due service``."""
-    lines = [ln.strip() for ln in Path(path).read_text().splitlines()]
+    lines = [ln.strip() for ln in read_text(path, InstanceError).splitlines()]
     name = lines[0] if lines else ""
     try:
         v = next(i for i, ln in enumerate(lines) if ln.upper().startswith("VEHICLE"))
@@ -97,7 +102,7 @@ def read_solomon(path: Path) -> tuple[str, int, float, np.ndarray]:
                 "7 numbers: id x y demand ready due service",
                 lines[lineno],
             ) from None
-        if len(values) != 7:
+        if len(values) != 7 or not all(np.isfinite(values)):
             raise InstanceError(
                 str(path),
                 f"line {lineno + 1}",
@@ -162,6 +167,7 @@ def load_tsplib(
 ) -> Instance:
     """TSPLIB EUC_2D: node 1 is the depot where ``agents`` salesmen start and end; the other
     nodes are tasks. Best-known: the TSPLIB optimum for one agent, min-sum."""
+    instance = _name("tsplib", instance)
     path = datasets_dir() / "tsplib" / f"{instance}.tsp"
     if not path.exists():
         names = sorted(p.stem for p in (datasets_dir() / "tsplib").glob("*.tsp"))
@@ -184,6 +190,7 @@ def load_mtsp_lkh3(instance: str, objective: str = "min_sum", **params: Any) -> 
     """The LKH-3 mTSP set: ``NAME-mK`` is TSPLIB file NAME with K salesmen who all start and
     end at node 1. LKH-3 requires every salesman to visit at least one node, so a plan that
     leaves agents idle can be shorter than the min-sum best-known (``meta.min_route_size``)."""
+    instance = _name("mtsp_lkh3", instance)
     base, _, m = instance.rpartition("-m")
     if not base or not m.isdigit():
         raise InstanceError("mtsp_lkh3", "instance", "NAME-mK, like 'eil51-m5'", instance)
@@ -227,6 +234,7 @@ def load_solomon(
     """Solomon / Gehring-Homberger VRPTW: vehicles start and end at the depot (row 0) within its
     window, carry ``CAPACITY``; customers have demand, a window on service start and a service
     time. Best-known: total distance (literature objective: fewest vehicles first)."""
+    instance = _name("solomon", instance)
     candidates = [
         datasets_dir() / folder / f"{instance}.txt" for folder in ("solomon", "homberger_1000")
     ]
@@ -271,7 +279,7 @@ def _read_rows(
 ) -> tuple[list[float], np.ndarray]:
     """A whitespace table whose first line has ``header_fields`` numbers and whose other
     lines have one of ``widths`` numbers each; errors name the file and line."""
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    lines = [ln for ln in read_text(path, InstanceError).splitlines() if ln.strip()]
     if not lines:
         raise InstanceError(
             str(path), "line 1", f"a header of {header_fields} numbers", "empty file"
@@ -282,6 +290,8 @@ def _read_rows(
         raise InstanceError(str(path), "line 1", f"{header_fields} numbers", lines[0]) from None
     if len(head) < header_fields:
         raise InstanceError(str(path), "line 1", f"{header_fields} numbers", lines[0])
+    if not all(np.isfinite(head)):
+        raise InstanceError(str(path), "line 1", "finite numbers", lines[0])
     rows = []
     for k, ln in enumerate(lines[1:], start=2):
         parts = ln.split()
@@ -293,7 +303,35 @@ def _read_rows(
             rows.append([float(v) for v in parts[: min(widths)]])
         except ValueError:
             raise InstanceError(str(path), f"line {k}", "numbers", ln) from None
+        if not all(np.isfinite(rows[-1])):
+            raise InstanceError(str(path), f"line {k}", "finite numbers", ln)
+    if len(rows) < 2:
+        raise InstanceError(
+            str(path), "rows", "a depot row and at least one request after the header", len(rows)
+        )
     return head, np.array(rows)
+
+
+def _count(path: Path, value: float, what: str) -> int:
+    """A header count: a whole number >= 1."""
+    if not float(value).is_integer() or value < 1:
+        raise InstanceError(str(path), "line 1", f"a whole number of {what} >= 1", value)
+    return int(value)
+
+
+#: an instance name is a file name inside its dataset folder, never a path
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def _name(family: str, instance: Any) -> str:
+    if not isinstance(instance, str) or not NAME_RE.fullmatch(instance) or ".." in instance:
+        raise InstanceError(
+            family,
+            "instance",
+            "an instance name (letters, digits, '.', '_', '-'; no path)",
+            instance,
+        )
+    return instance
 
 
 def _transports(
@@ -336,6 +374,7 @@ def load_li_lim(
     the PDPTW, whose vehicles may carry several loads: costs are comparable to the
     best-known ones but cannot beat them). Vehicles start and end at the depot (row 0)
     within its window. Best-known: total distance of the real PDPTW."""
+    instance = _name("li_lim", instance)
     candidates = [
         datasets_dir() / folder / f"{instance}.txt" for folder in ("li_lim_100", "li_lim_1000")
     ]
@@ -348,7 +387,7 @@ def load_li_lim(
             instance,
         )
     head, rows = _read_rows(path, (9,), 3)
-    n_vehicles, speed = int(head[0]), float(head[2]) or 1.0
+    n_vehicles, speed = _count(path, head[0], "vehicles"), float(head[2]) or 1.0
     ids = rows[:, 0].astype(int)
     if not np.array_equal(ids, np.arange(len(rows))):
         raise InstanceError(str(path), "id column", "rows numbered 0, 1, 2, ... in order", ids[:5])
@@ -390,6 +429,7 @@ def load_cordeau_darp(
     depot within its window. The maximum ride time holds by construction (a direct ride);
     the maximum route duration is not modelled (stated in ``meta``). No best-known costs
     are shipped."""
+    instance = _name("cordeau_darp", instance)
     path = datasets_dir() / "cordeau_darp" / f"{instance}.txt"
     if not path.exists():
         raise InstanceError(
@@ -399,7 +439,7 @@ def load_cordeau_darp(
             instance,
         )
     head, rows = _read_rows(path, (7,), 5)
-    n_vehicles, nodes = int(head[0]), int(head[1])
+    n_vehicles, nodes = _count(path, head[0], "vehicles"), _count(path, head[1], "nodes")
     n = nodes // 2
     if len(rows) < 2 * n + 1:
         raise InstanceError(str(path), "rows", f"a depot and {2 * n} request nodes", len(rows))

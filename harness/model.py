@@ -162,7 +162,14 @@ def make_comm_graph(
     elif kind == "rgg":
         if positions is None:
             raise InstanceError("comm graph", "positions", "agent positions for 'rgg'")
-        radius = float(params.get("radius", 40.0))
+        radius = params.get("radius", 40.0)
+        if (
+            isinstance(radius, bool)
+            or not isinstance(radius, int | float)
+            or not 0 < radius < math.inf
+        ):
+            raise InstanceError("comm graph", "radius", "a finite radius > 0", radius)
+        radius = float(radius)
         d = np.linalg.norm(positions[:, None, :] - positions[None, :, :], axis=-1)
         pairs = {(i, j) for i in range(n) for j in range(i + 1, n) if d[i, j] <= radius}
         bridges = 0

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import allocators
-from harness.errors import SpecError
+from harness.errors import SpecError, read_text
 from harness.faults import fault_name, parse_faults
 from harness.scenarios import MAX_AGENTS, get_family, parse_size
 
@@ -409,12 +409,21 @@ def _list(value: Any, source: str, where: str) -> list[Any]:
     return value
 
 
+def _inline_table(text: str) -> dict[str, Any]:
+    """One TOML inline table (``{drop = 0.1}``), and nothing after it."""
+    parsed = tomllib.loads(f"x = {text}")
+    if set(parsed) != {"x"} or not isinstance(parsed["x"], dict):
+        raise tomllib.TOMLDecodeError("expected one inline table and nothing else")
+    return parsed["x"]
+
+
 def load_spec(path: str | Path) -> BenchSpec:
     path = Path(path)
     if not path.exists():
         raise SpecError(str(path), "(file)", "an existing TOML spec file")
+    text = read_text(path, SpecError)
     try:
-        d = tomllib.loads(path.read_text())
+        d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(str(path), "(syntax)", "valid TOML", str(exc)) from None
     return spec_from_dict(d, str(path))
@@ -456,14 +465,14 @@ def apply_overrides(
         d["faults"] = []
         for i, text in enumerate(faults):
             try:
-                d["faults"].append(tomllib.loads(f"x = {text}")["x"])
+                d["faults"].append(_inline_table(text))
             except tomllib.TOMLDecodeError as exc:
                 raise SpecError(
                     src, f"--faults[{i}]", "a TOML inline table like '{drop = 0.1}'", text
                 ) from exc
     if execution is not None:
         try:
-            d["execution"] = tomllib.loads(f"x = {execution}")["x"] or {"mode": "auto"}
+            d["execution"] = _inline_table(execution) or {"mode": "auto"}
         except tomllib.TOMLDecodeError as exc:
             raise SpecError(
                 src, "--execute", "a TOML inline table like '{speed = 5.0}'", execution
@@ -487,6 +496,17 @@ def apply_overrides(
                 )
             family = d["families"][0]["name"]
         fam = get_family(family, src, "--family")
+        if fam.kind == "generated" and instances_csv:
+            raise SpecError(
+                src,
+                "--instances",
+                f"no instances: {family} is generated, give --size",
+                instances_csv,
+            )
+        if fam.kind != "generated" and sizes_csv:
+            raise SpecError(
+                src, "--size", f"no sizes: {family} is a dataset, give --instances", sizes_csv
+            )
         old = next((f for f in d["families"] if f["name"] == family), {"name": family})
         entry: dict[str, Any] = {
             "name": family,

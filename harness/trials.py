@@ -188,7 +188,29 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
         (fault_name(f), parse_faults(f, spec.source, f"faults[{i}]"))
         for i, f in enumerate(spec.faults)
     ]
-    for i, (_label, prof) in enumerate(profiles):
+    first: dict[str, int] = {}
+    for i, (label, prof) in enumerate(profiles):
+        same = json.dumps(prof.to_dict(), sort_keys=True)
+        if same in first:  # equal settings give equal trial keys: one would vanish
+            j = first[same]
+            raise SpecError(
+                spec.source,
+                f"faults[{i}]",
+                f"settings other than faults[{j}]'s ({profiles[j][0]!r}): '{label}' injects "
+                "the same faults, so its trials would be the same trials",
+                spec.faults[i],
+            )
+        first[same] = i
+        agents = sorted(set().union(*prof.partition)) if isinstance(prof.partition, tuple) else []
+        for agent in agents[-1:]:
+            small = [x for x in instances.values() if x.n_agents <= agent]
+            if small:
+                raise SpecError(
+                    spec.source,
+                    f"faults[{i}].partition.groups",
+                    f"agent ids below {small[0].n_agents}, the agent count of {small[0].name}",
+                    agent,
+                )
         for agent, _rnd in prof.crash:
             small = [x for x in instances.values() if x.n_agents <= agent]
             if small:

@@ -336,6 +336,8 @@ def test_cli_bench_query_and_list(tmp_path):
     assert (out / "report" / "report.md").exists()
     nofile = harness_cli("query", "SELECT 1", "--format", "parquet", cwd=tmp_path)
     assert nofile.returncode == 2 and "--output" in nofile.stderr
+    bad_sql = harness_cli("query", "SELECT * FROM nowhere", "--results", str(out), cwd=tmp_path)
+    assert bad_sql.returncode == 2 and "nowhere" in bad_sql.stderr
     ls = harness_cli("list", "allocators", cwd=tmp_path)
     assert ls.returncode == 0 and "cbba" in ls.stdout and "milp" in ls.stdout
     fams = harness_cli("list", "families", cwd=tmp_path)
@@ -349,9 +351,9 @@ def test_cli_rejects_bad_input_with_exit_2(tmp_path):
     assert r.returncode == 2 and "size" in r.stderr and "TASKSxAGENTS" in r.stderr
     r = harness_cli("bench", "--allocators", "nope", "--out", str(tmp_path), cwd=tmp_path)
     assert r.returncode == 2 and "nope" in r.stderr
-    r = harness_cli("query", "SELECT * FROM nowhere", "--results", str(tmp_path), cwd=tmp_path)
-    assert r.returncode == 2 and "nowhere" in r.stderr
     assert not list(tmp_path.glob("*/trials"))
+    r = harness_cli("query", "SELECT * FROM nowhere", "--results", str(tmp_path), cwd=tmp_path)
+    assert r.returncode == 2 and "no stored trials" in r.stderr  # an empty root is no store
 
 
 def test_example_spec_in_the_docs_is_valid():
