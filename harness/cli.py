@@ -137,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare runs: one series per allocator and run (or git commit)",
     )
 
+    st = sub.add_parser("store", help="check the result store's files (and set damaged ones aside)")
+    st_sub = st.add_subparsers(dest="store_command", required=True)
+    sv = st_sub.add_parser(
+        "verify", help="read every stored file in full; exit status 1 when some are damaged"
+    )
+    sv.add_argument("--results", action="append", help="result root or run directory (repeatable)")
+    sv.add_argument(
+        "--repair",
+        action="store_true",
+        help="move damaged files to <root>/damaged/ and give runs a minimal manifest",
+    )
+
     c = sub.add_parser(
         "check",
         help="compare a run with a baseline; exit status 1 on a regression",
@@ -230,8 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    from harness.store import DamagedFile
+
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("always", DamagedFile)
     try:
         return globals()[f"cmd_{args.command}"](args)
     except HarnessError as exc:
@@ -475,6 +497,29 @@ def cmd_compact(args: argparse.Namespace) -> int:
     for run, n in compact_all(args.results or ["results"]).items():
         console.print(f"{run}: " + (f"{n} rows in one file" if n else "nothing to compact"))
     return 0
+
+
+# -- store -------------------------------------------------------------------------------------
+def cmd_store(args: argparse.Namespace) -> int:
+    from harness.store import verify
+
+    results = args.results or ["results"]
+    for r in results:
+        if not Path(r).is_dir():
+            raise HarnessError(
+                f"store verify: --results {r}: expected a result root or run directory"
+            )
+    checked, damaged = verify(results, repair=args.repair)
+    if not damaged:
+        console.print(f"[bold green]ok[/]: {checked} files read, none damaged")
+        return 0
+    table = Table("file", "problem", "moved to", header_style="bold", box=None, pad_edge=False)
+    for d in damaged:
+        table.add_row(escape(str(d.path)), escape(d.problem), escape(str(d.moved_to or "")))
+    console.print(table)
+    what = "moved aside" if args.repair else "run with --repair to move them aside"
+    console.print(f"[bold red]damaged[/]: {len(damaged)} of {checked} files ({what})")
+    return 0 if args.repair else 1
 
 
 # -- report --------------------------------------------------------------------------------------

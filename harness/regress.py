@@ -122,7 +122,9 @@ def run_dir(results: str | Path) -> Path:
 
 def read_run(results: str | Path) -> tuple[pa.Table, dict[str, Any]]:
     d = run_dir(results)
-    files = sorted((d / "trials").glob("*.parquet"))
+    from harness.store import readable
+
+    files = readable(sorted((d / "trials").glob("*.parquet")))
     if not files:
         raise InputError(str(d), "trials", "stored trials (run `harness bench` first)")
     import duckdb
@@ -133,7 +135,9 @@ def read_run(results: str | Path) -> tuple[pa.Table, dict[str, Any]]:
     table = con.sql(typed_trials_sql(con, files)).arrow()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
-    manifest = json.loads((d / "manifest.json").read_text())
+    from harness.store import RunStore
+
+    manifest = RunStore(d.parent, d.name).read_manifest() or {}
     return table, manifest
 
 

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,62 @@ def column_kind(name: str) -> str | None:
     return None
 
 
+class DamagedFile(UserWarning):
+    """A stored file that cannot be read: skipped (its path and reason in the message)."""
+
+
+def _damaged(path: Path, reason: str) -> None:
+    import warnings
+
+    warnings.warn(
+        DamagedFile(
+            f"skipped damaged file {path} ({reason}); `harness store verify --repair` moves "
+            "it aside"
+        ),
+        stacklevel=3,
+    )
+
+
+def parquet_problem(path: Path, full: bool = False, column: str = "trial_key") -> str | None:
+    """Why a stored Parquet file cannot be used, or None. The quick check reads its footer
+    and schema; ``full`` reads every page too (a flipped bit inside the data)."""
+    try:
+        if full:
+            table = pq.read_table(path)
+            names = table.column_names
+        else:
+            names = pq.read_schema(path).names
+            if pq.read_metadata(path).num_rows < 1:
+                return "no rows"
+    except Exception as exc:  # noqa: BLE001 - any failure to read is damage
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+    if column not in names:
+        return f"no {column} column"
+    return None
+
+
+def readable(files: list[Path], column: str = "trial_key") -> list[Path]:
+    """The files that can be read (footer and schema); the others are skipped with a
+    ``DamagedFile`` warning naming each."""
+    out = []
+    for f in files:
+        problem = parquet_problem(f, column=column)
+        if problem is None:
+            out.append(f)
+        else:
+            _damaged(f, problem)
+    return out
+
+
+def json_problem(path: Path) -> str | None:
+    """Why a run manifest cannot be used, or None."""
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if isinstance(d, dict) else "not a JSON object"
+
+
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -207,8 +264,11 @@ class RunStore:
         out = {}
         compacted = self.trials_dir / COMPACTED
         if compacted.exists():
-            t = pq.read_table(compacted, columns=["trial_key", "trial_status"])
-            out.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+            try:
+                t = pq.read_table(compacted, columns=["trial_key", "trial_status"])
+                out.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+            except Exception as exc:  # noqa: BLE001 - its trials run again; the file stays
+                _damaged(compacted, f"{type(exc).__name__}")
         for path in self.single_files():
             try:
                 out[path.stem] = pq.read_table(path, columns=["trial_status"]).column(0)[0].as_py()
@@ -259,9 +319,9 @@ class RunStore:
         """Every stored row, one per trial key (a one-row file wins over the compacted row)."""
         by_key: dict[str, dict[str, Any]] = {}
         compacted = self.trials_dir / COMPACTED
-        if compacted.exists():
-            by_key.update((r["trial_key"], r) for r in pq.read_table(compacted).to_pylist())
-        for f in self.single_files():
+        for f in readable([compacted] if compacted.exists() else []):
+            by_key.update((r["trial_key"], r) for r in pq.read_table(f).to_pylist())
+        for f in readable(self.single_files()):
             row = pq.read_table(f).to_pylist()[0]
             by_key[row["trial_key"]] = row
         return [by_key[k] for k in sorted(by_key)]
@@ -275,9 +335,12 @@ class RunStore:
             return 0
         import duckdb
 
-        files = singles + (
-            [self.trials_dir / COMPACTED] if (self.trials_dir / COMPACTED).exists() else []
+        files = readable(
+            singles
+            + ([self.trials_dir / COMPACTED] if (self.trials_dir / COMPACTED).exists() else [])
         )
+        if (self.trials_dir / COMPACTED).exists() and self.trials_dir / COMPACTED not in files:
+            return 0  # never overwrite a damaged compacted file: verify --repair first
         tmp = self.trials_dir / f".{COMPACTED}.{os.getpid()}.tmp"
         con = duckdb.connect()
         sql = typed_trials_sql(con, files)
@@ -294,7 +357,17 @@ class RunStore:
 
     def read_manifest(self) -> dict[str, Any] | None:
         p = self.manifest_path()
-        return json.loads(p.read_text()) if p.exists() else None
+        if not p.exists():
+            return None
+        problem = json_problem(p)
+        if problem is not None:
+            from harness.errors import HarnessError
+
+            raise HarnessError(
+                f"{p}: damaged run manifest ({problem}); `harness store verify --repair "
+                f"--results {self.root}` moves it aside and writes a minimal one"
+            )
+        return json.loads(p.read_text())
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         _atomic_write_text(
@@ -410,6 +483,70 @@ def run_dirs(path: str | Path) -> list[Path]:
     if (p / "manifest.json").exists():
         return [p]
     return sorted(m.parent for m in p.glob("*/manifest.json"))
+
+
+@dataclass
+class Damage:
+    path: Path
+    problem: str
+    moved_to: Path | None = None
+
+
+def verify(results: list[str | Path], repair: bool = False) -> tuple[int, list[Damage]]:
+    """Read every stored file under the result paths in full: trial files, run manifests and
+    optimum files. Returns the number of files checked and the damaged ones. ``repair`` moves
+    each damaged file into ``<root>/damaged/`` (nothing is deleted) and gives a run whose
+    manifest was damaged a minimal one (no spec: resume it with its spec file)."""
+    checked = 0
+    found: list[Damage] = []
+    roots: set[Path] = set()
+    for r in results:
+        for run in run_dirs(r):
+            roots.add(run.parent)
+            checked += 1
+            m = run / "manifest.json"
+            problem = json_problem(m)
+            if problem:
+                found.append(Damage(m, problem))
+            for f in sorted((run / "trials").glob("*.parquet")):
+                checked += 1
+                problem = parquet_problem(f, full=True)
+                if problem:
+                    found.append(Damage(f, problem))
+    for root in sorted(roots):
+        for f in sorted((root / "optima").glob("*.parquet")):
+            checked += 1
+            problem = parquet_problem(f, full=True, column="inst_hash")
+            if problem:
+                found.append(Damage(f, problem))
+    if repair:
+        for d in found:
+            root = next(
+                r for r in sorted(roots, key=lambda p: -len(p.parts)) if r in d.path.parents
+            )
+            dest = root / "damaged" / d.path.relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(d.path, dest)
+            d.moved_to = dest
+            if d.path.name == "manifest.json":
+                run = d.path.parent
+                _atomic_write_text(
+                    json.dumps(
+                        {
+                            "run_id": run.name,
+                            "status": "interrupted",
+                            "spec": None,
+                            "spec_hash": None,
+                            "notes": [
+                                f"manifest rebuilt by harness store verify --repair; the "
+                                f"damaged one is {dest}"
+                            ],
+                        },
+                        indent=2,
+                    ),
+                    d.path,
+                )
+    return checked, found
 
 
 def compact_all(results: list[str | Path]) -> dict[str, int]:

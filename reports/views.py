@@ -13,12 +13,21 @@ the views keep the one-row file's, see harness/store.py)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
-from harness.store import CORE_COLUMNS, run_dirs, sql_type, typed_trials_sql
+from harness.store import (
+    CORE_COLUMNS,
+    DamagedFile,
+    json_problem,
+    readable,
+    run_dirs,
+    sql_type,
+    typed_trials_sql,
+)
 
 #: columns of the empty views, so queries still bind when nothing is stored yet
 EMPTY = {
@@ -65,6 +74,16 @@ def locate(results: list[str | Path]) -> tuple[list[Path], list[Path], list[Path
 
 def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
     trials, manifests, optima = locate(results)
+    trials = readable(trials)
+    optima = readable(optima, column="inst_hash")
+    good = []
+    for m in manifests:
+        problem = json_problem(m)
+        if problem is None:
+            good.append(m)
+        else:
+            warnings.warn(DamagedFile(f"skipped damaged file {m} ({problem})"), stacklevel=2)
+    manifests = good
     con = duckdb.connect()
     if trials:
         con.execute(f"CREATE VIEW trials AS {typed_trials_sql(con, trials)}")
