@@ -87,7 +87,16 @@ def bench(
             str(out / run_id), "manifest.json", "a run directory written by harness bench"
         )
     with store.lock():
-        return _bench(spec, store, trials, instances, notes, resume, obs, compact, retry)
+        try:
+            return _bench(spec, store, trials, instances, notes, resume, obs, compact, retry)
+        except OSError as exc:  # a full disk, a folder gone: say what, keep what is stored
+            from harness.errors import HarnessError
+
+            raise HarnessError(
+                f"{exc.filename or store.dir}: {exc.strerror or exc}: the run stopped; the "
+                f"trials stored before are kept; continue with harness bench --resume {run_id} "
+                f"--out {out}"
+            ) from None
 
 
 def _bench(
@@ -231,7 +240,11 @@ def _bench(
         except Exception as exc:  # noqa: BLE001 - the one-row files stay, nothing is lost
             notes.append(f"rows not compacted ({type(exc).__name__}: {exc}); one-row files kept")
         manifest.update({"status": status, "finished": _now(), "counts": _merge_counts(store)})
-        store.write_manifest(manifest)
+        try:
+            store.write_manifest(manifest)
+        except OSError:  # the disk is full: the manifest keeps 'running', resume still works
+            if status == "done":
+                raise
     return BenchResult(run_id, store.dir, counts, len(trials), reused, notes)
 
 

@@ -428,12 +428,12 @@ def cmd_query(args: argparse.Namespace) -> int:
         try:
             con.sql(args.sql).write_parquet(args.output)
         except duckdb.Error as exc:
-            raise HarnessError(f"query: {exc}") from None
+            raise HarnessError(f"query: {exc}{_damage_hint(exc)}") from None
         return 0
     try:
         rel = con.execute(args.sql)
     except duckdb.Error as exc:
-        raise HarnessError(f"query: {exc}") from None
+        raise HarnessError(f"query: {exc}{_damage_hint(exc)}") from None
     if rel.description is None:
         return 0
     names = [d[0] for d in rel.description]
@@ -445,6 +445,15 @@ def cmd_query(args: argparse.Namespace) -> int:
         if args.output:
             out.close()
     return 0
+
+
+def _damage_hint(exc: Exception) -> str:
+    """A hint for DuckDB errors that come from reading a file rather than from the SQL."""
+    import duckdb
+
+    if isinstance(exc, duckdb.IOException | duckdb.InvalidInputException):
+        return " (a stored file may be damaged: harness store verify finds it)"
+    return ""
 
 
 def _stores(command: str, given: list[str] | None) -> list[str]:

@@ -180,7 +180,7 @@ def parquet_problem(path: Path, full: bool = False, column: str = "trial_key") -
     and schema; ``full`` reads every page too (a flipped bit inside the data)."""
     try:
         if full:
-            table = pq.read_table(path)
+            table = pq.read_table(path, page_checksum_verification=True)
             names = table.column_names
         else:
             names = pq.read_schema(path).names
@@ -218,15 +218,21 @@ def json_problem(path: Path) -> str | None:
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp, write_page_checksum=True)  # a flipped bit is found on read
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _atomic_write_text(text: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def row_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -341,12 +347,12 @@ class RunStore:
         )
         if (self.trials_dir / COMPACTED).exists() and self.trials_dir / COMPACTED not in files:
             return 0  # never overwrite a damaged compacted file: verify --repair first
-        tmp = self.trials_dir / f".{COMPACTED}.{os.getpid()}.tmp"
         con = duckdb.connect()
-        sql = typed_trials_sql(con, files)
-        copy = f"COPY ({sql} ORDER BY trial_key) TO '{_quote(tmp)}' (FORMAT parquet)"
-        n = con.execute(copy).fetchall()[0][0]  # COPY answers the rows written
-        os.replace(tmp, self.trials_dir / COMPACTED)
+        table = con.sql(f"{typed_trials_sql(con, files)} ORDER BY trial_key").arrow()
+        if isinstance(table, pa.RecordBatchReader):
+            table = table.read_all()
+        _atomic_write_table(table, self.trials_dir / COMPACTED)
+        n = table.num_rows
         for f in singles:
             f.unlink(missing_ok=True)
         return int(n)

@@ -30,8 +30,13 @@ def pristine(tmp_path_factory) -> Path:
 
 
 def _flip(p: Path) -> None:
+    """Flip one bit inside the page data of the first column (covered by its checksum)."""
+    import pyarrow.parquet as pq
+
+    col = pq.read_metadata(p).row_group(0).column(0)
+    end = col.data_page_offset + col.total_compressed_size
     data = bytearray(p.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    data[end - 2] ^= 0x01
     p.write_bytes(bytes(data))
 
 

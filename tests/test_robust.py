@@ -192,3 +192,36 @@ def test_workers_die_with_a_killed_coordinator(tmp_path):
             break
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers)
+
+
+def test_a_full_disk_stops_the_run_cleanly(tmp_path, monkeypatch):
+    """Writing a trial row fails with ENOSPC: the run stops with a message naming the file,
+    the rows stored before remain, no temporary file is left, and the manifest says
+    'interrupted'."""
+    import errno
+    import json
+
+    import pyarrow.parquet as pq
+
+    import harness.store as store_mod
+
+    real = pq.write_table
+    calls = {"n": 0}
+
+    def full(table, where, **kw):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            Path(where).write_bytes(b"")  # what a full disk leaves: an empty temporary file
+            raise OSError(errno.ENOSPC, "No space left on device", str(where))
+        return real(table, where, **kw)
+
+    monkeypatch.setattr(store_mod.pq, "write_table", full)
+    spec = _spec(tmp_path, "greedy_nn")
+    with pytest.raises(HarnessError, match="No space left on device.*run stopped.*--resume r"):
+        bench(spec, run_id="r", compact=False)
+    run = tmp_path / "r"
+    assert not list(run.rglob("*.tmp")) and not list(run.rglob(".*.tmp"))
+    assert json.loads((run / "manifest.json").read_text())["status"] == "interrupted"
+    monkeypatch.setattr(store_mod.pq, "write_table", real)
+    done = bench(spec, run_id="r", resume=True)
+    assert done.counts.get("done", 0) + done.reused == done.total
