@@ -156,13 +156,14 @@ class AgentHost:
             on_wire = bool(out)
         else:
             counts = new_counts()
+            self.wire.dead.clear()
             for i, (dst, msg) in enumerate(out):
                 copies, due = self.wire.fate(self.id, dst, rnd, i, counts)
                 if copies:
                     self.held[dst].append((due, rnd, i, msg))
                     if copies == 2:
                         self.held[dst].append((due, rnd, i, msg))
-            self.wire_log.append((rnd, counts))
+            self.wire_log.append((rnd, counts, sorted(self.wire.dead)))
             on_wire = False
             for dst, items in list(self.held.items()):
                 now = sorted((x for x in items if x[0] == rnd + 1), key=lambda x: x[1:3])

@@ -176,9 +176,12 @@ def assemble(results: dict[int, dict[str, Any]], max_rounds: int) -> RunResult:
         final = max_rounds
     plans = []
     crashed = []
+    # agents a message sent by the final round was lost to, because they had crashed by its
+    # due round (as the local runtime counts them)
+    dead = {d for a in agents for rnd, _c, gone in results[a]["wire"] if rnd <= final for d in gone}
     for a in agents:
         res = results[a]
-        if res["crashed"] and res["round"] < final:  # it did not run the final round
+        if (res["crashed"] and res["round"] < final) or a in dead:  # not in the final round
             crashed.append(a)
             plans.append(Plan(a))
             continue
@@ -192,7 +195,7 @@ def assemble(results: dict[int, dict[str, Any]], max_rounds: int) -> RunResult:
             if rnd <= final:
                 stats.record(a, dst, kind, size)
                 per_round[rnd] += 1
-        for rnd, counts in results[a]["wire"]:
+        for rnd, counts, _gone in results[a]["wire"]:
             if rnd <= final:
                 for c in COUNTERS:
                     wire[c] += counts[c]

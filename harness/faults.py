@@ -111,6 +111,9 @@ class Wire:
         self.f = faults
         self.seed = seed & _MASK
         self.crash = faults.crash_rounds(n_agents)
+        #: agents a message was lost to because they had crashed by its round (a crash the
+        #: trial met even when it ended before the crash round: they count as crashed)
+        self.dead: set[int] = set()
         g = faults.groups(n_agents)
         self.side: dict[int, int] = {}
         if g is not None:
@@ -160,6 +163,7 @@ class Wire:
         due = rnd + 1 + delay
         if rounds and (not self.alive(src, due - 1) or not self.alive(dst, due)):
             counts["lost_crash"] += copies
+            self.dead.update(a for a, r in ((src, due - 1), (dst, due)) if not self.alive(a, r))
             return 0, 0
         counts["duplicated"] += copies - 1
         return copies, due

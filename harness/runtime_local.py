@@ -205,7 +205,11 @@ def run_local(
     live = agents
 
     def result(converged: bool) -> RunResult:
-        crashed = [] if wire is None else [a.id for a in agents if not wire.alive(a.id, rnd)]
+        crashed = (
+            []
+            if wire is None
+            else [a.id for a in agents if not wire.alive(a.id, rnd) or a.id in wire.dead]
+        )
         plans = [Plan(a.id) if a.id in crashed else a.plan() for a in agents]
         measures = merge_measures([a.measurements() for a in agents if a.id not in crashed])
         return RunResult(

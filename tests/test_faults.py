@@ -118,6 +118,19 @@ def test_a_crash_empties_the_plan_and_loses_messages_to_the_agent():
     assert m["m_coverage"] <= m0["m_coverage"]
 
 
+def test_crashes_the_trial_meets_before_it_ends_are_counted_as_crashes():
+    """cbaa on mtsp 20x5, every agent crashed at round 1: the round-0 bids are all lost to the
+    crashes and the trial ends in round 0. Crashed agents, lost messages and coverage agree:
+    five agents crashed, twenty messages lost to them, nothing covered (once 0 crashed,
+    coverage 0.25 and 20 messages lost)."""
+    crash = {"crash": [{"agent": a, "round": 1} for a in range(5)]}
+    inst, res = run("cbaa", "mtsp", (20, 5), {}, crash)
+    assert res.wire["lost_crash"] == 20 and res.rounds == 0
+    assert res.crashed == [0, 1, 2, 3, 4]
+    assert all(p.tasks == [] for p in res.plans)
+    assert evaluate(inst, res.plans)["m_coverage"] == 0.0
+
+
 def test_faults_replay_from_the_seed_and_change_with_it():
     a = run(*CBBA, {"drop": 0.2, "delay": {"p": 0.3, "max": 3}}, seed=2)[1]
     b = run(*CBBA, {"drop": 0.2, "delay": {"p": 0.3, "max": 3}}, seed=2)[1]

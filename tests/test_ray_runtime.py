@@ -118,6 +118,8 @@ FAULTS = {
     "dup-reorder": {"duplicate": 0.3, "reorder": True},
     "partition": {"partition": {"groups": "halves", "from": 0, "to": 4}},
     "crash": {"crash": [{"agent": 1, "round": 2}]},
+    # every agent crashes in round 1: the messages of round 0 are lost, the trial ends there
+    "all crash at 1": {"crash": [{"agent": a, "round": 1} for a in range(5)]},
     "all": {
         "drop": 0.1,
         "duplicate": 0.1,
