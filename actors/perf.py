@@ -126,7 +126,9 @@ def main() -> None:
     ap.add_argument("--per", default="1", help="agents per actor, comma-separated")
     args = ap.parse_args()
     pers = [int(x) for x in args.per.split(",")]
-    ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    from actors.embedded import start_embedded
+
+    start_embedded()
     if args.what == "spawn":
         spawn_figures(args.counts, pers if len(pers) > 1 else pers * len(args.counts))
     elif args.what == "nn":

@@ -259,15 +259,18 @@ def default_memory_limit_mb(workers: int) -> int:
 
 def _connect_ray(address: str) -> tuple[str, bool]:
     """Join the Ray cluster at ``address``, or start an embedded one (token authentication
-    stays on, nothing bound beyond this machine). Returns its address for the workers."""
+    stays on, nothing bound beyond loopback: actors/embedded.py). Returns its address for the
+    workers."""
     import ray
 
     started = not address
     if not ray.is_initialized():
         if address:
             ray.init(address=address, log_to_driver=False)
-        else:  # loopback node address; Ray 2.60 still opens some gRPC ports on all interfaces
-            ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+        else:
+            from actors.embedded import start_embedded
+
+            start_embedded()
     return ray.get_runtime_context().gcs_address, started
 
 

@@ -1,5 +1,7 @@
 """The ray runtime against the local one: same plans, rounds and message counts (real Ray)."""
 
+from pathlib import Path
+
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -24,12 +26,19 @@ def pool():
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     allocators.available.cache_clear()
-    ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env}
-    )
+    from actors.embedded import start_embedded
+
+    start_embedded(num_cpus=2, runtime_env={"env_vars": env})
     actors = spawn(12)
     yield actors
     ray.shutdown()
+    from ray._private import ray_constants
+
+    from actors.embedded import LOOPBACK_ENV
+
+    for k in LOOPBACK_ENV:  # other tests start multi-node clusters
+        os.environ.pop(k, None)
+    ray_constants.ENABLE_RAY_CLUSTER = True
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)
@@ -240,3 +249,62 @@ def test_double_auction_trades_on_ray_in_real_arrival_order(pool, per):
     assert ev["m_ir_violations"] == 0 and ev["m_holder_utility"] >= 0
     local = run_local(inst, cls, p, 3)
     assert sum(len(x.tasks) for x in local.plans) > 0
+
+
+def _descendants(pid: int) -> set[int]:
+    parent = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                parent[int(p.name)] = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue
+    out, todo = set(), [pid]
+    while todo:
+        k = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == k and c not in out]
+        out.update(kids)
+        todo += kids
+    return out
+
+
+def test_the_embedded_ray_listens_on_loopback_only(pool):
+    """Every TCP socket a process of this test's Ray listens on is on loopback (Ray 2.60 once
+    bound GCS, raylet and workers to all interfaces and served Prometheus pages on the
+    machine's external address)."""
+    import os
+    import re
+    import subprocess
+
+    ours = _descendants(os.getpid()) | {os.getpid()}
+    listing = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    seen = []
+    for line in listing.splitlines():
+        pids = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        if pids & ours:
+            local = line.split()[3]
+            seen.append(local)
+            host = local.rsplit(":", 1)[0].strip("[]")
+            assert host in ("127.0.0.1", "::ffff:127.0.0.1", "::1"), line
+    assert len(seen) >= 4  # GCS, raylet, the workers: there is something to look at
+    assert ray.nodes()[0]["NodeManagerAddress"] == "127.0.0.1"
+
+
+def test_a_client_without_the_token_is_refused(pool):
+    """Token authentication is on: a gRPC call to the GCS without the token is refused as
+    unauthenticated; with it, it is served."""
+    import grpc
+    from ray._private.authentication.grpc_authentication_client_interceptor import (
+        _get_authentication_metadata_tuple as token_metadata,
+    )
+
+    gcs = ray.get_runtime_context().gcs_address
+    assert (Path.home() / ".ray" / "auth_token").exists()  # Ray's user-wide token file
+    method = "/ray.rpc.NodeInfoGcsService/GetAllNodeInfo"
+    with grpc.insecure_channel(gcs) as ch:
+        call = ch.unary_unary(method, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as err:
+            call(b"", timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        reply = call(b"", timeout=10, metadata=token_metadata())
+        assert isinstance(reply, bytes) and len(reply) > 0
