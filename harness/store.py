@@ -183,8 +183,9 @@ def parquet_problem(path: Path, full: bool = False, column: str = "trial_key") -
             table = pq.read_table(path, page_checksum_verification=True)
             names = table.column_names
         else:
-            names = pq.read_schema(path).names
-            if pq.read_metadata(path).num_rows < 1:
+            meta = pq.read_metadata(path)  # the footer, once
+            names = meta.schema.names
+            if meta.num_rows < 1:
                 return "no rows"
     except Exception as exc:  # noqa: BLE001 - any failure to read is damage
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
