@@ -281,6 +281,17 @@ def test_check_takes_plan_tolerance_from_the_spec_and_the_flag(tmp_path):
     d["check"] = {"plan_rtol": 0.5, "tolerances": {"m_bytes": 0.05}}
     spec = spec_from_dict(d, "t.toml")
     assert spec.check == {"plan_rtol": 0.5, "tolerances": {"m_bytes": 0.05}}
+    from harness.regress import check
+
+    res = bench(spec, run_id="c")
+    write_baseline(res.run_dir, tmp_path / "b.parquet")
+    s = Settings(tolerances={"m_rounds": 0.1})
+    rep = check(tmp_path / "b.parquet", res.run_dir, s)  # the run's [check] table applies
+    assert rep.regressions == [] and s.plan_rtol == 0.5
+    assert s.tolerances == {"m_bytes": 0.05, "m_rounds": 0.1}
+    s2 = Settings()
+    check(tmp_path / "b.parquet", res.run_dir, s2, {"plan_rtol": 0.0})  # a flag wins
+    assert s2.plan_rtol == 0.0
     for bad, where in (
         ({"plan_rtol": float("nan")}, "check.plan_rtol"),
         ({"plan_rtol": -1.0}, "check.plan_rtol"),
