@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from allocators.cbba import NONE, decide  # noqa: F401 - NONE documents the -1 below
+from allocators._cbba_rules import NONE, decide  # noqa: F401 - NONE documents the -1 below
 
 _decide = njit(cache=True)(decide)
 

@@ -3,24 +3,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from allocators._central import Centralised
 from harness.api import Plan
-from harness.geometry import capable, payoff_matrix
 from harness.model import Instance
-
-
-def optimal_assignment(inst: Instance) -> list[Plan]:
-    from scipy.optimize import linear_sum_assignment
-
-    payoff = np.where(capable(inst), payoff_matrix(inst), -1e18)
-    rows, cols = linear_sum_assignment(payoff, maximize=True)
-    plans = [Plan(a) for a in range(inst.n_agents)]
-    for a, j in zip(rows.tolist(), cols.tolist(), strict=True):
-        if payoff[a, j] > -1e17:
-            plans[a].tasks.append(j)
-    return plans
 
 
 class Hungarian(Centralised):
@@ -30,4 +15,6 @@ class Hungarian(Centralised):
     families = ("assignment",)
 
     def solve(self, inst: Instance) -> list[Plan]:
+        from harness.exact import optimal_assignment  # with PuLP: loaded when first solved
+
         return optimal_assignment(inst)

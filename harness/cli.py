@@ -661,7 +661,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from harness.frozen import freeze, frozen_dir, verify
+    from harness.freeze import freeze, verify
+    from harness.frozen import frozen_dir
     from harness.spec import default_spec, load_spec
 
     if args.action == "freeze":

@@ -119,9 +119,21 @@ def solve_to_optimality(prob: pulp.LpProblem, time_limit: float, what: str) -> N
         raise RuntimeError(f"{what}: CBC ended {status}")
 
 
-def _assignment(inst: Instance, time_limit: float) -> Optimum:
-    from allocators.hungarian import optimal_assignment
+def optimal_assignment(inst: Instance) -> list[Plan]:
+    """The assignment of largest total payoff, one task per agent (scipy's
+    ``linear_sum_assignment``, Jonker-Volgenant); the ``hungarian`` allocator's solver too."""
+    from scipy.optimize import linear_sum_assignment
 
+    payoff = np.where(capable(inst), payoff_matrix(inst), -1e18)
+    rows, cols = linear_sum_assignment(payoff, maximize=True)
+    plans = [Plan(a) for a in range(inst.n_agents)]
+    for a, j in zip(rows.tolist(), cols.tolist(), strict=True):
+        if payoff[a, j] > -1e17:
+            plans[a].tasks.append(j)
+    return plans
+
+
+def _assignment(inst: Instance, time_limit: float) -> Optimum:
     payoff = payoff_matrix(inst)
     ok = capable(inst)
     if ok.sum() > PULP_ASSIGN_MAX:

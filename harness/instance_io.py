@@ -81,7 +81,7 @@ def instance_from_parquet(path: str | Path) -> Instance:
     meta = (table.schema.metadata or {}).get(META_KEY)
     if meta is None:
         raise InstanceError(
-            source, "metadata", "key 'dta_harness.instance' written by Instance.save"
+            source, "metadata", "key 'dta_harness.instance' written by save_instance"
         )
     header = json.loads(meta)
     d = table.to_pydict()
@@ -126,3 +126,35 @@ def instance_from_parquet(path: str | Path) -> Instance:
             source, "hash", f"the content hash {inst.content_hash()}", header["hash"]
         )
     return inst
+
+
+# -- files: JSON or Parquet, by suffix --------------------------------------------------------
+def save_instance(inst: Instance, path: str | Path) -> Path:
+    """Write ``inst`` as ``.json`` or ``.parquet`` (by suffix), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".json":
+        tmp.write_text(json.dumps(inst.to_dict(), indent=1))
+    elif path.suffix == ".parquet":
+        pq.write_table(instance_to_table(inst), tmp)
+    else:
+        raise InstanceError(str(path), "suffix", "'.json' or '.parquet'", path.suffix)
+    tmp.replace(path)
+    return path
+
+
+def load_instance(path: str | Path) -> Instance:
+    """An instance from a ``.json`` or ``.parquet`` file; errors name the file and field."""
+    path = Path(path)
+    if not path.exists():
+        raise InstanceError(str(path), "(file)", "an existing instance file")
+    if path.suffix == ".json":
+        try:
+            d = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InstanceError(str(path), f"line {exc.lineno}", "valid JSON", exc.msg) from None
+        return Instance.from_dict(d, source=str(path))
+    if path.suffix == ".parquet":
+        return instance_from_parquet(path)
+    raise InstanceError(str(path), "suffix", "'.json' or '.parquet'", path.suffix)

@@ -11,7 +11,6 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -523,44 +522,6 @@ class Instance:
                 source, "hash", f"the content hash {inst.content_hash()} (file edited?)", stated
             )
         return inst
-
-    # -- files ----------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write as ``.json`` or ``.parquet`` (by suffix), atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        if path.suffix == ".json":
-            tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        elif path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            from harness.instance_io import instance_to_table
-
-            pq.write_table(instance_to_table(self), tmp)
-        else:
-            raise InstanceError(str(path), "suffix", "'.json' or '.parquet'", path.suffix)
-        tmp.replace(path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Instance:
-        path = Path(path)
-        if not path.exists():
-            raise InstanceError(str(path), "(file)", "an existing instance file")
-        if path.suffix == ".json":
-            try:
-                d = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise InstanceError(
-                    str(path), f"line {exc.lineno}", "valid JSON", exc.msg
-                ) from None
-            return cls.from_dict(d, source=str(path))
-        if path.suffix == ".parquet":
-            from harness.instance_io import instance_from_parquet
-
-            return instance_from_parquet(path)
-        raise InstanceError(str(path), "suffix", "'.json' or '.parquet'", path.suffix)
 
 
 def _columns(

@@ -65,7 +65,7 @@ def test_large_assignment_uses_exact_lsa_and_agrees_with_pulp_on_overlap():
     opt = solve_exact(inst, 30)
     assert opt.status == "optimal" and opt.solver == "scipy.linear_sum_assignment"
     small = make_instance({"family": "assignment", "size": [30, 30], "seed": 4, "params": {}})
-    from allocators.hungarian import optimal_assignment
+    from harness.exact import optimal_assignment
     from harness.geometry import payoff_matrix
 
     P = payoff_matrix(small)

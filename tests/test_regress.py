@@ -13,7 +13,7 @@ import pytest
 
 from harness.bench import bench
 from harness.errors import InputError, SpecError
-from harness.frozen import freeze, verify
+from harness.freeze import freeze, verify
 from harness.regress import Settings, compare, read_baseline, timing_verdict, write_baseline
 from harness.spec import load_spec, spec_from_dict
 from harness.store import RunStore
