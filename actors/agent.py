@@ -351,15 +351,12 @@ class HostActor:
 
     # -- synchronous -----------------------------------------------------------------------
     def begin(self, weight: Fraction | None = None) -> None:
+        sends = []
+        for h in self.hosts.values():
+            sends += self._guard(h.start)
         if self.asynchronous:
-            sends = []
-            for h in self.hosts.values():
-                sends += self._guard(h.start)
             self._route_async(sends, weight)
         else:
-            sends = []
-            for h in self.hosts.values():
-                sends += self._guard(h.start)
             self._route(sends)
 
     def deliver(self, trial: str, items: list[Send]) -> None:

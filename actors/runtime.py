@@ -24,9 +24,6 @@ from harness.faults import COUNTERS, NO_FAULTS, Faults, new_counts
 from harness.model import Instance
 from harness.runtime_local import MessageStats, RunResult, TrialTimeout
 
-# Kept for readers of earlier versions: an agent actor is a host actor with one agent.
-AgentActor = HostActor
-
 
 class AgentError(RuntimeError):
     """An agent raised while handling a round, or its actor died; the message names it."""

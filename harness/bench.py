@@ -15,7 +15,7 @@ from typing import Any
 from harness.errors import SpecError
 from harness.pool import Pool
 from harness.spec import BenchSpec
-from harness.store import FINAL, RunStore, environment, latest_run, new_run_id
+from harness.store import FINAL, RunStore, Status, environment, latest_run, new_run_id
 from harness.trials import Trial, expand
 
 #: a run id is a folder name inside the output root
@@ -43,7 +43,7 @@ class BenchResult:
 
     @property
     def ok(self) -> bool:
-        return self.counts.get("interrupted", 0) == 0
+        return self.counts.get(Status.INTERRUPTED, 0) == 0
 
 
 def _grace(limit: float) -> float:
@@ -190,7 +190,7 @@ def _bench(
     memory = s["memory_limit_mb"] or default_memory_limit_mb(size)
     manifest["memory_limit_mb"] = memory
     pool = Pool(size, memory)
-    status = "interrupted"
+    status = Status.INTERRUPTED
     try:
         while need or ready or pool.busy():
             while pool.idle() and (need or ready):
@@ -206,7 +206,7 @@ def _bench(
                     store.write_row(
                         {
                             **base,
-                            "trial_status": "interrupted",
+                            "trial_status": Status.INTERRUPTED.value,
                             "trial_message": "trial started, no result stored",
                         }
                     )
@@ -227,7 +227,7 @@ def _bench(
                     store.write_row(row)
                     counts[row["trial_status"]] = counts.get(row["trial_status"], 0) + 1
                     obs.trial(row)
-        status = "done"
+        status = Status.DONE
     finally:
         pool.close()
         if ray_started:
@@ -243,7 +243,7 @@ def _bench(
         try:
             store.write_manifest(manifest)
         except OSError:  # the disk is full: the manifest keeps 'running', resume still works
-            if status == "done":
+            if status == Status.DONE:
                 raise
     return BenchResult(run_id, store.dir, counts, len(trials), reused, notes)
 
@@ -326,7 +326,7 @@ def _optimum_row(inst: Any, result: dict[str, Any] | None, limit: float) -> dict
     row = {**inst.columns(), "opt_time_limit": limit}
     if result is None or "error" in result:
         note = "killed past its hard time limit" if result is None else result["error"]
-        status = "timeout" if result is None else "error"
+        status = Status.TIMEOUT if result is None else Status.ERROR
         row.update(
             {
                 "opt_value": None,
@@ -355,13 +355,13 @@ def _trial_row(
     if result is None:
         row.update(
             {
-                "trial_status": "timeout",
+                "trial_status": Status.TIMEOUT.value,
                 "trial_message": f"killed past its time limit ({s['time_limit']} s)",
                 "trial_wall_s": _grace(s["time_limit"]),
             }
         )
     elif "error" in result:
-        row.update({"trial_status": "error", "trial_message": result["error"]})
+        row.update({"trial_status": Status.ERROR.value, "trial_message": result["error"]})
     else:
         row.update(result)
     row["trial_finished"] = _now()

@@ -30,6 +30,7 @@ from rich.progress import (
 from rich.table import Table
 
 from harness.errors import HarnessError
+from harness.store import Status
 
 console = Console()
 if not console.is_terminal:  # logs and pipes: wide enough for the summary table
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     warnings.simplefilter("always", DamagedFile)
     try:
-        return globals()[f"cmd_{args.command}"](args)
+        return COMMANDS[args.command](args)
     except HarnessError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
@@ -289,7 +290,7 @@ class RichObserver:
 
     def trial(self, row: dict[str, Any]) -> None:
         self.progress.advance(self.task)
-        if row["trial_status"] in ("error", "timeout"):
+        if row["trial_status"] in (Status.ERROR, Status.TIMEOUT):
             self.failed += 1
             first = (row.get("trial_message") or "").splitlines()[0:1]
             self.progress.console.log(
@@ -304,7 +305,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     retry = tuple(s.strip() for s in args.retry.split(",") if s.strip())
     for st in retry:
-        if st not in ("timeout", "error", "skip"):
+        if st not in (Status.TIMEOUT, Status.ERROR, Status.SKIP):
             raise HarnessError(
                 f"command line: --retry: expected statuses among timeout, error, skip, got {st!r}"
             )
@@ -743,6 +744,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     console.print(table)
     return 0
 
+
+#: ``harness COMMAND``: the function that runs it
+COMMANDS = {
+    "bench": cmd_bench,
+    "query": cmd_query,
+    "compact": cmd_compact,
+    "store": cmd_store,
+    "report": cmd_report,
+    "check": cmd_check,
+    "baseline": cmd_baseline,
+    "datasets": cmd_datasets,
+    "perf": cmd_perf,
+    "list": cmd_list,
+}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

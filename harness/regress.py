@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from harness.errors import InputError
 from harness.model import OBJECTIVES
+from harness.store import Status
 
 META_KEY = b"dta_harness.baseline"
 IDENTITY = (
@@ -84,7 +85,13 @@ HIGHER_BETTER = (
     "m_reward",
     "m_exec_complete",
 )
-STATUS_RANK = {"done": 3, "skip": 2, "timeout": 1, "error": 0, "interrupted": 0}
+STATUS_RANK = {
+    Status.DONE: 3,
+    Status.SKIP: 2,
+    Status.TIMEOUT: 1,
+    Status.ERROR: 0,
+    Status.INTERRUPTED: 0,
+}
 
 
 def _is_timing(name: str) -> bool:
@@ -145,7 +152,7 @@ def read_run(results: str | Path) -> tuple[pa.Table, dict[str, Any]]:
 def write_baseline(results: str | Path, out: str | Path) -> tuple[Path, int]:
     """Reduce a finished run to a baseline file; returns its path and row count."""
     table, manifest = read_run(results)
-    if manifest.get("status") != "done":
+    if manifest.get("status") != Status.DONE:
         raise InputError(
             str(run_dir(results) / "manifest.json"),
             "status",
@@ -431,7 +438,7 @@ def compare(base: pa.Table, cur: pa.Table, s: Settings) -> Report:
                 )
             )
             continue
-        if b["trial_status"] != "done":
+        if b["trial_status"] != Status.DONE:
             continue
         sense = OBJECTIVES.get(b.get("inst_objective") or "")
         for m in metrics:
@@ -529,7 +536,7 @@ def _compare_timings(brows: dict, crows: dict, s: Settings, rep: Report) -> None
     groups: dict[tuple, tuple[list[float], list[float]]] = {}
     for key, b in brows.items():
         c = crows.get(key)
-        if c is None or b["trial_status"] != "done" or c["trial_status"] != "done":
+        if c is None or b["trial_status"] != Status.DONE or c["trial_status"] != Status.DONE:
             continue
         if s.time_metric not in b or s.time_metric not in c:
             continue

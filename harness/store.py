@@ -19,6 +19,7 @@ files again, which win over the compacted row of the same key until the next com
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import os
 import platform
@@ -34,9 +35,23 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-STATUSES = ("done", "timeout", "error", "skip", "interrupted")
+
+class Status(enum.StrEnum):
+    """The one status vocabulary of a trial (and of a run's manifest), shared by the pool,
+    bench, the store, the regression check and the report. Members are strings: stored as
+    their value, equal to it in comparisons."""
+
+    DONE = "done"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    SKIP = "skip"
+    INTERRUPTED = "interrupted"  # started, no result stored (yet)
+
+
+STATUSES = tuple(Status)
 COMPACTED = "compacted.parquet"
-FINAL = ("done", "timeout", "error", "skip")
+#: statuses a resumed run keeps (unless asked to retry them)
+FINAL = (Status.DONE, Status.TIMEOUT, Status.ERROR, Status.SKIP)
 
 #: Types of the standard columns; other columns (alg_p_*) are inferred.
 FLOAT_COLUMNS = {
@@ -541,7 +556,7 @@ def verify(results: list[str | Path], repair: bool = False) -> tuple[int, list[D
                     json.dumps(
                         {
                             "run_id": run.name,
-                            "status": "interrupted",
+                            "status": Status.INTERRUPTED.value,
                             "spec": None,
                             "spec_hash": None,
                             "notes": [

@@ -18,6 +18,7 @@ from harness.exact import solve_exact
 from harness.faults import Faults, parse_faults
 from harness.runtime_local import RunResult, TrialTimeout, run_local
 from harness.scenarios import make_instance
+from harness.store import Status
 
 
 class SkipTrial(Exception):
@@ -150,7 +151,7 @@ def run_trial(job: dict[str, Any], on_start: Any = None) -> dict[str, Any]:
                 "m_crashed": len(result.crashed),
                 **{f"trial_{k}": v for k, v in result.measures.items()},
                 "trial_crashed_agents": json.dumps(result.crashed),
-                "trial_status": "done",
+                "trial_status": Status.DONE.value,
                 "trial_message": executed.message
                 if executed is not None
                 else ""
@@ -159,15 +160,15 @@ def run_trial(job: dict[str, Any], on_start: Any = None) -> dict[str, Any]:
             }
         )
     except TrialTimeout as exc:
-        out.update({"trial_status": "timeout", "trial_message": str(exc)})
+        out.update({"trial_status": Status.TIMEOUT.value, "trial_message": str(exc)})
     except SkipTrial as exc:
-        out.update({"trial_status": "skip", "trial_message": str(exc)})
+        out.update({"trial_status": Status.SKIP.value, "trial_message": str(exc)})
     except MemoryError:
         limit = resource.getrlimit(resource.RLIMIT_DATA)[0]
         shown = f"{limit / 2**20:,.0f} MB" if limit > 0 else "the machine's memory"
         out.update(
             {
-                "trial_status": "error",
+                "trial_status": Status.ERROR.value,
                 "trial_message": f"memory limit: the trial allocated more than {shown} "
                 "(bench.memory_limit_mb)",
                 RESTART: True,
@@ -175,7 +176,12 @@ def run_trial(job: dict[str, Any], on_start: Any = None) -> dict[str, Any]:
         )
     except Exception as exc:  # noqa: BLE001 - every failure is a stored row
         tb = traceback.format_exc(limit=-3)
-        out.update({"trial_status": "error", "trial_message": f"{type(exc).__name__}: {exc}\n{tb}"})
+        out.update(
+            {
+                "trial_status": Status.ERROR.value,
+                "trial_message": f"{type(exc).__name__}: {exc}\n{tb}",
+            }
+        )
     out["trial_wall_s"] = time.perf_counter() - wall0 - (tracer.wall if tracer else 0.0)
     out["trial_cpu_s"] = time.process_time() - cpu0 - (tracer.cpu if tracer else 0.0)
     out["trial_peak_rss_mb"] = peak_rss_mb()

@@ -23,6 +23,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from harness.store import Status
 from reports import svg
 from reports.stats import INTERVAL_NOTE, Stat, mean_ci
 from reports.svg import Styles, line_plot
@@ -311,7 +312,7 @@ def _order(rows: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
 
 def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: Styles) -> None:
     page.heading(1, f"Family {family}")
-    done = [r for r in rows if r["status"] == "done"]
+    done = [r for r in rows if r["status"] == Status.DONE]
     gap_col = "m_gap" if any(r["m_gap"] is not None for r in done) else "m_gap_best_known"
     for r in done:
         r["gap"] = r[gap_col]
@@ -342,7 +343,7 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
             here = [r for r in rows if r["label"] == lab and r["size"] == size]
             if not here:
                 continue
-            ok = [r for r in here if r["status"] == "done"]
+            ok = [r for r in here if r["status"] == Status.DONE]
             st = {
                 col: mean_ci([r[col] for r in ok], *bounds.get(col, (None, None)))
                 for col, *_ in metrics
@@ -358,7 +359,7 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
     )
     failed: dict[tuple[str, str, str], list[str]] = {}
     for r in rows:
-        if r["status"] in ("error", "timeout", "interrupted"):
+        if r["status"] in (Status.ERROR, Status.TIMEOUT, Status.INTERRUPTED):
             failed.setdefault((r["label"], r["size"], r["status"]), []).append(r["message"])
     if failed:
         page.para("Trials that did not finish (first line of the first message):")
@@ -406,7 +407,7 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
 def _done(rows: list[dict[str, Any]]) -> str:
     """Done out of run (skips are not runs): ``4/5``, or ``skip`` when the allocator declined
     every instance."""
-    ran = [r for r in rows if r["status"] != "skip"]
+    ran = [r for r in rows if r["status"] != Status.SKIP]
     if not ran:
         return "skip"
     return f"{sum(r['status'] == 'done' for r in ran)}/{len(ran)}"
@@ -483,9 +484,7 @@ def _carried(trace: list[tuple], k: int, last: int) -> list[Any]:
     return out
 
 
-def build(
-    results: list[str | Path], out: Path, title: str | None = None, by: str | None = None
-) -> Page:
+def build(results: list[str | Path], title: str | None = None, by: str | None = None) -> Page:
     con = connect(results)
     have = {r[0] for r in con.execute("DESCRIBE trials").fetchall()}
     exec_columns = ", ".join(c if c in have else f"NULL AS {c}" for c, *_ in EXEC_METRICS)
@@ -553,7 +552,7 @@ def write_report(
     ("run" or "commit") keeps the trials of each run (commit) apart, one series each."""
     out = Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    page = build(results, out, title, by)
+    page = build(results, title, by)
     for name, text in page.plots.items():
         (out / "plots" / name).write_text(text)
     (out / "report.md").write_text(page.to_markdown())

@@ -108,3 +108,11 @@ def test_a_documented_command_still_exists(doc, command, tmp_path):
         spec = load_spec(ROOT / args.spec)
         trials, _instances, _notes = expand(spec)
         assert trials, f"{args.spec} expands to no trial"
+
+
+def test_every_command_has_its_function():
+    from harness.cli import COMMANDS
+
+    parser = build_parser()
+    names = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(names) == set(COMMANDS)
