@@ -17,6 +17,7 @@ from harness.pool import Pool
 from harness.spec import BenchSpec
 from harness.store import FINAL, RunStore, Status, environment, latest_run, new_run_id
 from harness.trials import Trial, expand
+from harness.worker import OptimumJob, TrialJob
 
 #: a run id is a folder name inside the output root
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -196,7 +197,7 @@ def _bench(
             while pool.idle() and (need or ready):
                 if need:
                     h = need.pop(0)
-                    job = {"recipe": instances[h].recipe, "time_limit": s["optimum_time_limit"]}
+                    job = OptimumJob(instances[h].recipe, s["optimum_time_limit"])
                     pool.submit(
                         ("optimum", h), "optimum", job, _grace(2 * s["optimum_time_limit"]) + 30
                     )
@@ -210,7 +211,7 @@ def _bench(
                             "trial_message": "trial started, no result stored",
                         }
                     )
-                    job = {**_trial_job(trial, known, s), "ray_address": ray_address}
+                    job = _trial_job(trial, known, s, ray_address)
                     limit = _grace(s["time_limit"])
                     if trial.runtime == "ray":  # the worker may first have to start its actors
                         limit += 30.0 + 0.5 * min(trial.instance.n_agents, s["max_actors"])
@@ -300,26 +301,30 @@ def _merge_counts(store: RunStore) -> dict[str, int]:
 
 
 def _trial_job(
-    trial: Trial, known: dict[str, dict[str, Any] | None], s: dict[str, Any]
-) -> dict[str, Any]:
+    trial: Trial,
+    known: dict[str, dict[str, Any] | None],
+    s: dict[str, Any],
+    ray_address: str | None,
+) -> TrialJob:
     opt = known.get(trial.instance.hash)
-    return {
-        "recipe": trial.instance.recipe,
-        "inst_hash": trial.instance.hash,
-        "allocator": trial.allocator,
-        "params": trial.params,
-        "seed": trial.seed,
-        "time_limit": s["time_limit"],
-        "max_rounds": s["max_rounds"],
-        "runtime": trial.runtime,
-        "faults": trial.faults,
-        "execution": trial.execution,
-        "agents_per_actor": s["agents_per_actor"],
-        "max_actors": s["max_actors"],
-        "market_checks": s["market_checks"],
-        "trace_rounds": s["trace_rounds"],
-        "optimum": opt["opt_value"] if opt and opt["opt_status"] == "optimal" else None,
-    }
+    return TrialJob(
+        recipe=trial.instance.recipe,
+        inst_hash=trial.instance.hash,
+        allocator=trial.allocator,
+        params=trial.params,
+        seed=trial.seed,
+        time_limit=s["time_limit"],
+        max_rounds=s["max_rounds"],
+        runtime=trial.runtime,
+        faults=trial.faults,
+        execution=trial.execution,
+        agents_per_actor=s["agents_per_actor"],
+        max_actors=s["max_actors"],
+        market_checks=s["market_checks"],
+        trace_rounds=s["trace_rounds"],
+        optimum=opt["opt_value"] if opt and opt["opt_status"] == "optimal" else None,
+        ray_address=ray_address,
+    )
 
 
 def _optimum_row(inst: Any, result: dict[str, Any] | None, limit: float) -> dict[str, Any]:

@@ -51,7 +51,7 @@ class Pool:
     def busy(self) -> int:
         return len(self.slots) - self.idle()
 
-    def submit(self, tag: Any, kind: str, job: dict[str, Any], hard_limit: float) -> None:
+    def submit(self, tag: Any, kind: str, job: Any, hard_limit: float) -> None:
         slot = next(s for s in self.slots if s.tag is None)
         slot.tag, slot.limit = tag, hard_limit
         slot.deadline = time.monotonic() + STARTUP_LIMIT + hard_limit  # until it starts

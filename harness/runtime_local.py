@@ -99,6 +99,34 @@ class RunResult:
     #: trace convergence after the run (``trace_rounds``)
     plan_history: dict[int, list[tuple[int, dict[str, Any]]]] | None = None
 
+    def columns(self) -> dict[str, Any]:
+        """The result columns of the run itself (docs/results.md): rounds, convergence,
+        message counts and sizes, wire fates, crashes, placement on Ray, the plans, and the
+        allocator's own measurements as ``trial_*``."""
+        import json
+
+        stats = self.stats.summary()
+        return {
+            "m_rounds": self.rounds,
+            "m_converged": self.converged,
+            "m_messages": stats["messages"],
+            "m_bytes": stats["bytes"],
+            "m_msg_types": json.dumps(stats["by_type"], sort_keys=True),
+            "m_msgs_max_pair": stats["max_pair"],
+            "m_pairs_used": stats["pairs_used"],
+            "m_msgs_per_round": stats["messages"] / max(1, self.rounds),
+            "trial_plans": json.dumps([p.to_dict() for p in self.plans]),
+            "trial_agent_nodes": json.dumps(self.nodes) if self.nodes else None,
+            "m_nodes": len(set(self.nodes)) if self.nodes else 1,
+            "m_calls": self.calls,
+            "m_actors": self.actors,
+            "trial_setup_s": self.setup_s,
+            **{f"m_msgs_{k}": v for k, v in self.wire.items()},
+            "m_crashed": len(self.crashed),
+            **{f"trial_{k}": v for k, v in self.measures.items()},
+            "trial_crashed_agents": json.dumps(self.crashed),
+        }
+
     def plans_by_round(self) -> Iterator[list[Plan]]:
         """The team's plans as they stood after each round 1, 2, ... (from ``plan_history``)."""
         assert self.plan_history is not None

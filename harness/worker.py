@@ -5,10 +5,12 @@ Every exception becomes a stored status; the worker itself survives."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import resource
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,38 @@ from harness.faults import Faults, parse_faults
 from harness.runtime_local import RunResult, TrialTimeout, run_local
 from harness.scenarios import make_instance
 from harness.store import Status
+
+
+@dataclass(frozen=True)
+class OptimumJob:
+    """What crosses the pool to compute an instance's exact optimum."""
+
+    recipe: dict[str, Any]
+    time_limit: float
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """What crosses the pool to run one trial: the instance as a recipe (the worker rebuilds
+    it and checks ``inst_hash``), the allocator and its resolved parameters, the seed, and the
+    settings the trial needs."""
+
+    recipe: dict[str, Any]
+    inst_hash: str
+    allocator: str
+    params: dict[str, Any]
+    seed: int
+    time_limit: float = 60.0
+    max_rounds: int = 10_000
+    runtime: str = "local"
+    faults: dict[str, Any] = field(default_factory=dict)
+    execution: dict[str, Any] = field(default_factory=dict)
+    agents_per_actor: int = 1
+    max_actors: int = 16
+    market_checks: int = 0
+    trace_rounds: bool = False
+    optimum: float | None = None  # the exact optimum's value, when proven
+    ray_address: str | None = None
 
 
 class SkipTrial(Exception):
@@ -41,9 +75,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_optimum(job: dict[str, Any]) -> dict[str, Any]:
-    inst = make_instance(job["recipe"])
-    opt = solve_exact(inst, job["time_limit"])
+def run_optimum(job: OptimumJob) -> dict[str, Any]:
+    inst = make_instance(job.recipe)
+    opt = solve_exact(inst, job.time_limit)
     return {
         **opt.row(),
         "opt_plans": json.dumps([p.to_dict() for p in opt.plans]),
@@ -75,88 +109,70 @@ def warm_up(name: str) -> None:
         pass
 
 
-def run_trial(job: dict[str, Any], on_start: Any = None) -> dict[str, Any]:
+def run_trial(job: TrialJob, on_start: Any = None) -> dict[str, Any]:
     """Run one trial; return the metric columns (``m_*``, ``trial_*`` timings and status).
     ``on_start()`` is called once imports and warm-up are done, when the trial's clock starts
     (the pool starts its hard limit then)."""
     out: dict[str, Any] = {}
     tracer: RoundTracer | None = None  # its time is not counted as the trial's
-    if job.get("runtime") != "ray":  # on ray the agents run in actors, not here
-        warm_up(job["allocator"])
+    if job.runtime != "ray":  # on ray the agents run in actors, not here
+        warm_up(job.allocator)
     if on_start is not None:
         on_start()
     reset_peak_rss()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     started = time.monotonic()
     try:
-        inst = make_instance(job["recipe"])
-        if inst.content_hash() != job["inst_hash"]:
+        inst = make_instance(job.recipe)
+        if inst.content_hash() != job.inst_hash:
             raise RuntimeError(
-                f"instance rebuilt with hash {inst.content_hash()}, expected {job['inst_hash']}"
+                f"instance rebuilt with hash {inst.content_hash()}, expected {job.inst_hash}"
             )
-        cls = allocators.get(job["allocator"])
-        reason = cls.skip_reason(inst, job["params"])
+        cls = allocators.get(job.allocator)
+        reason = cls.skip_reason(inst, job.params)
         if reason:
             raise SkipTrial(reason)
-        faults = parse_faults(job.get("faults") or {})
+        faults = parse_faults(job.faults or {})
         executed = None
-        if job.get("trace_rounds") and cls.synchronous and not job.get("execution"):
+        if job.trace_rounds and cls.synchronous and not job.execution:
             tracer = RoundTracer(inst)
-        if job.get("execution"):
+        if job.execution:
             executed = run_executed(inst, cls, job, faults)
             result = executed.as_run()
-        elif job.get("runtime") == "ray":
+        elif job.runtime == "ray":
             result = run_on_ray(inst, cls, job, faults)
             if tracer is not None:
                 tracer.replay(result)
         else:
-            deadline = time.monotonic() + job["time_limit"]
+            deadline = time.monotonic() + job.time_limit
             result = run_local(
-                inst, cls, job["params"], job["seed"], job["max_rounds"], deadline, faults, tracer
+                inst, cls, job.params, job.seed, job.max_rounds, deadline, faults, tracer
             )
         if tracer is not None:
             out["trial_round_trace"] = json.dumps(tracer.rows)
-        opt = job.get("optimum")
+        opt = job.optimum
         if executed is not None:
             from harness.execution import ExecSettings, evaluate_executed
 
-            settings = ExecSettings.from_dict(job["execution"])
+            settings = ExecSettings.from_dict(job.execution)
             metrics = evaluate_executed(inst, result.plans, settings, opt, cls.market)
             metrics.update(executed.columns(inst, opt))
         else:
             metrics = evaluate(inst, result.plans, opt, cls.market)
-        if cls.market and inst.n_agents * inst.n_tasks <= job.get("market_checks", 0):
+        if cls.market and inst.n_agents * inst.n_tasks <= job.market_checks:
             # the checks share the trial's time limit, counted from the trial's start
-            check_deadline = started + job["time_limit"]
+            check_deadline = started + job.time_limit
             metrics.update(market_check_columns(inst, cls, job, result.plans, check_deadline))
-        stats = result.stats.summary()
         out.update(metrics)
+        out.update(result.columns())
         out.update(
             {
-                "m_rounds": result.rounds,
-                "m_converged": result.converged,
-                "m_messages": stats["messages"],
-                "m_bytes": stats["bytes"],
-                "m_msg_types": json.dumps(stats["by_type"], sort_keys=True),
-                "m_msgs_max_pair": stats["max_pair"],
-                "m_pairs_used": stats["pairs_used"],
-                "m_msgs_per_round": stats["messages"] / max(1, result.rounds),
-                "trial_plans": json.dumps([p.to_dict() for p in result.plans]),
-                "trial_agent_nodes": json.dumps(result.nodes) if result.nodes else None,
-                "m_nodes": len(set(result.nodes)) if result.nodes else 1,
-                "m_calls": result.calls,
-                "m_actors": result.actors,
-                "trial_setup_s": result.setup_s,
-                **{f"m_msgs_{k}": v for k, v in result.wire.items()},
-                "m_crashed": len(result.crashed),
-                **{f"trial_{k}": v for k, v in result.measures.items()},
-                "trial_crashed_agents": json.dumps(result.crashed),
                 "trial_status": Status.DONE.value,
                 "trial_message": executed.message
                 if executed is not None
                 else ""
                 if result.converged
-                else f"round limit {job['max_rounds']} reached before convergence",
+                else f"round limit {job.max_rounds} reached before convergence",
             }
         )
     except TrialTimeout as exc:
@@ -228,33 +244,33 @@ class RoundTracer:
         self.cpu += time.process_time() - c
 
 
-def run_executed(inst: Any, cls: Any, job: dict[str, Any], faults: Faults) -> Any:
+def run_executed(inst: Any, cls: Any, job: TrialJob, faults: Faults) -> Any:
     """A trial whose agents travel while the allocator re-plans (harness/execution.py). Each
     re-plan runs on the trial's runtime; online allocators run on the local runtime."""
     from harness.execution import ExecSettings, execute
 
     if faults.active:
         raise SkipTrial("fault injection is not combined with execution yet")
-    settings = ExecSettings.from_dict(job["execution"])
-    deadline = time.monotonic() + job["time_limit"]
+    settings = ExecSettings.from_dict(job.execution)
+    deadline = time.monotonic() + job.time_limit
 
     def episode(sub: Any, seed: int) -> RunResult:
-        if job.get("runtime") == "ray":
-            return run_on_ray(sub, cls, {**job, "seed": seed}, faults)
-        return run_local(sub, cls, job["params"], seed, job["max_rounds"], deadline)
+        if job.runtime == "ray":
+            return run_on_ray(sub, cls, dataclasses.replace(job, seed=seed), faults)
+        return run_local(sub, cls, job.params, seed, job.max_rounds, deadline)
 
-    return execute(inst, cls, job["params"], job["seed"], settings, episode, deadline)
+    return execute(inst, cls, job.params, job.seed, settings, episode, deadline)
 
 
 def market_check_columns(
-    inst: Any, cls: Any, job: dict[str, Any], plans: list[Any], deadline: float
+    inst: Any, cls: Any, job: TrialJob, plans: list[Any], deadline: float
 ) -> dict:
     """Truthfulness (re-runs on the local runtime, same seed, one agent misreporting at a
     time, until ``deadline``) and stability of the outcome; see
     :mod:`harness.market_checks`."""
     from harness.market_checks import stability, truthfulness
 
-    out = truthfulness(inst, cls, job["params"], job["seed"], plans, deadline=deadline)
+    out = truthfulness(inst, cls, job.params, job.seed, plans, deadline=deadline)
     out.update(stability(inst, plans, cls.market))
     return out
 
@@ -262,7 +278,7 @@ def market_check_columns(
 _RAY_POOL: list[Any] = []
 
 
-def run_on_ray(inst: Any, cls: Any, job: dict[str, Any], faults: Faults) -> RunResult:
+def run_on_ray(inst: Any, cls: Any, job: TrialJob, faults: Faults) -> RunResult:
     """A trial on the ray runtime, from a worker process connected to the coordinator's Ray
     instance; the worker keeps its host actors for the next trials (actors that a failure or
     an injected crash killed are replaced in the pool by ``run_ray``). Agents share actors
@@ -272,18 +288,18 @@ def run_on_ray(inst: Any, cls: Any, job: dict[str, Any], faults: Faults) -> RunR
     from actors.runtime import hosts_needed, run_ray, spawn
 
     if not ray.is_initialized():
-        ray.init(address=job["ray_address"], log_to_driver=False)
-    per = max(job.get("agents_per_actor", 1), -(-inst.n_agents // job.get("max_actors", 1 << 30)))
+        ray.init(address=job.ray_address, log_to_driver=False)
+    per = max(job.agents_per_actor, -(-inst.n_agents // job.max_actors))
     need = hosts_needed(inst.n_agents, per)
     if len(_RAY_POOL) < need:
         _RAY_POOL.extend(spawn(need - len(_RAY_POOL)))
-    deadline = time.monotonic() + job["time_limit"]
+    deadline = time.monotonic() + job.time_limit
     return run_ray(
         inst,
         cls,
-        job["params"],
-        job["seed"],
-        job["max_rounds"],
+        job.params,
+        job.seed,
+        job.max_rounds,
         deadline,
         _RAY_POOL,
         faults,

@@ -53,17 +53,17 @@ def _spec(out: Path, alg: str, params: dict | None = None, **bench_settings) -> 
 def _job(alg: str = "greedy_nn") -> dict:
     inst = get_family("assignment").make(4, 4, 1)
     from harness.trials import derive_seed
+    from harness.worker import TrialJob
 
-    return {
-        "recipe": {"family": "assignment", "size": [4, 4], "seed": 1, "params": {}},
-        "inst_hash": inst.content_hash(),
-        "allocator": alg,
-        "params": {},
-        "seed": derive_seed(1),
-        "time_limit": 30.0,
-        "max_rounds": 1000,
-        "runtime": "local",
-    }
+    return TrialJob(
+        recipe={"family": "assignment", "size": [4, 4], "seed": 1, "params": {}},
+        inst_hash=inst.content_hash(),
+        allocator=alg,
+        params={},
+        seed=derive_seed(1),
+        time_limit=30.0,
+        max_rounds=1000,
+    )
 
 
 def test_a_trial_clock_starts_when_the_trial_starts():
@@ -73,7 +73,7 @@ def test_a_trial_clock_starts_when_the_trial_starts():
     from harness.scenarios import make_instance
 
     job = _job()
-    assert make_instance(job["recipe"]).content_hash() == job["inst_hash"]
+    assert make_instance(job.recipe).content_hash() == job.inst_hash
     pool = Pool(1)
     try:
         pool.submit("t", "trial", job, 0.2)
