@@ -13,7 +13,7 @@ import math
 import sys
 from pathlib import Path
 
-from reports.svg import line_plot
+from reports.svg import Styles, line_plot
 from reports.views import rows_or_none, section_for
 
 #: Table 4 of the paper: tasks per day -> (mean cost / optimum, standard deviation), Closeby
@@ -75,7 +75,9 @@ def _f(v: object, fmt: str = ".3f") -> str:
     return "" if v is None else format(v, fmt)
 
 
-def magnet_report(results: list[str | Path], out: Path | None = None) -> str:
+def magnet_report(
+    results: list[str | Path], out: Path | None = None, styles: Styles | None = None
+) -> str:
     rows = rows_or_none(results, SQL)
     if not rows:
         return "No MAGNET trials on the logistics family found.\n"
@@ -145,7 +147,7 @@ def magnet_report(results: list[str | Path], out: Path | None = None) -> str:
             for s in ("closeby", "random")
         }
         (out / "magnet_cycles.svg").write_text(
-            line_plot(cyc, "RFQ cycles per day", "tasks per day", "cycles")
+            line_plot(cyc, "RFQ cycles per day", "tasks per day", "cycles", styles=styles)
         )
         times = {
             "MAGNET (IDA*, all cycles)": [
@@ -158,7 +160,9 @@ def magnet_report(results: list[str | Path], out: Path | None = None) -> str:
             ],
         }
         (out / "magnet_time.svg").write_text(
-            line_plot(times, "Evaluation time per day", "tasks per day", "ms", log_y=True)
+            line_plot(
+                times, "Evaluation time per day", "tasks per day", "ms", log_y=True, styles=styles
+            )
         )
         lines += ["", f"Plots: {out / 'magnet_cycles.svg'}, {out / 'magnet_time.svg'}"]
     return "\n".join(lines) + "\n"

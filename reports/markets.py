@@ -77,7 +77,7 @@ def fmmra_tables(results: list[str | Path]) -> str:
 
 
 #: the report's FMMRA section (reports/report.py); None without those trials
-section = section_for(SQL, lambda results, _out: fmmra_tables(results))
+section = section_for(SQL, lambda results, _out, _styles: fmmra_tables(results))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,12 +19,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from harness.store import Status
-from reports import svg
+from reports import magnet, markets, routing
 from reports.stats import INTERVAL_NOTE, Stat, mean_ci
 from reports.svg import Styles, line_plot
 from reports.views import connect
@@ -40,12 +39,12 @@ METRICS = (
     ("ms", "time (ms)", ".3g", True),
 )
 
-#: paper-style sections: (title, "module:function"); the function takes (results, out folder)
-#: and returns Markdown, or None when the results hold nothing for it
-SECTIONS = (
-    ("Routing and re-planning during execution", "reports.routing:section"),
-    ("MAGNET (logistics)", "reports.magnet:section"),
-    ("Market mechanisms (FMMRA)", "reports.markets:section"),
+#: paper-style sections: (title, section); a section takes (results, out folder, the report's
+#: plot styles) and returns Markdown, or None when the results hold nothing for it
+SECTIONS: tuple[tuple[str, Callable[[list[str | Path], Path, Styles], str | None]], ...] = (
+    ("Routing and re-planning during execution", routing.section),
+    ("MAGNET (logistics)", magnet.section),
+    ("Market mechanisms (FMMRA)", markets.section),
 )
 
 #: executed trials (harness/execution.py) add these, in families where any trial has them
@@ -519,15 +518,9 @@ def build(results: list[str | Path], title: str | None = None, by: str | None = 
         fam_rows = [r for r in rows if r["family"] == family]
         family_section(page, family, fam_rows, styles)
         convergence_section(page, con, family, fam_rows, styles)
-    for title_, target in SECTIONS:
-        module, func = target.split(":")
-        render: Callable[..., str | None] = getattr(import_module(module), func)
+    for title_, render in SECTIONS:
         with tempfile.TemporaryDirectory() as tmp:
-            before, svg.STYLES = svg.STYLES, styles  # sections draw in the report's styles
-            try:
-                text = render(results, Path(tmp))
-            finally:
-                svg.STYLES = before
+            text = render(results, Path(tmp), styles)  # drawn in the report's styles
             if not text:
                 continue
             first, _, rest = text.partition("\n")

@@ -160,25 +160,30 @@ def convergence(trace: list[list[float]], at: tuple[float, ...]) -> list[float |
     return out
 
 
-def routing_report(results: list[str | Path], out: Path | None = None) -> str:
+def routing_report(
+    results: list[str | Path], out: Path | None = None, styles: svg.Styles | None = None
+) -> str:
+    """The routing section; plots go to ``out`` drawn in ``styles`` (the report's, so that an
+    allocator keeps its colour; fresh ones when run alone)."""
+    styles = styles if styles is not None else svg.Styles()
     rows = rows_or_none(results, SQL)
     if not rows:
         return "No executed trials found (run a spec with an [execution] table).\n"
     data = [dict(zip(COLUMNS, r, strict=True)) for r in rows]
     for d in data:
         d["label"] = label(d["alg"], d["params"])
-        svg.STYLES.same_as(d["label"], d["alg"], d["params"])
+        styles.same_as(d["label"], d["alg"], d["params"])
     lines = ["# Routing and re-planning during execution", ""]
     mtsp = [d for d in data if d["family"] == "mtsp"]
     if mtsp:
-        lines += _paper_tables(mtsp, out)
+        lines += _paper_tables(mtsp, out, styles)
     lkh = [d for d in data if d["family"] == "mtsp_lkh3"]
     if lkh:
         lines += _lkh_table(lkh)
     return "\n".join(lines) + "\n"
 
 
-def _paper_tables(data: list[dict], out: Path | None) -> list[str]:
+def _paper_tables(data: list[dict], out: Path | None, styles: svg.Styles) -> list[str]:
     cells: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for d in data:
         c = cells[(d["label"], d["size"])]
@@ -255,7 +260,7 @@ def _paper_tables(data: list[dict], out: Path | None) -> list[str]:
             )
         lines.append(f"| {lab} | " + " | ".join(row) + " |")
     lines.append("")
-    lines += _table3(cells, sizes, out)
+    lines += _table3(cells, sizes, out, styles)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for metric, name in (("makespan", "time_s"), ("distance", "distance_m")):
@@ -267,8 +272,8 @@ def _paper_tables(data: list[dict], out: Path | None) -> list[str]:
                 ]
                 for lab in labels
             }
-            svg = line_plot(series, f"executed {metric}", "locations", name)
-            (out / f"routing_{metric}.svg").write_text(svg)
+            drawn = line_plot(series, f"executed {metric}", "locations", name, styles=styles)
+            (out / f"routing_{metric}.svg").write_text(drawn)
         lines += [
             "Plots: `routing_makespan.svg`, `routing_distance.svg`, `routing_convergence.svg`.",
             "",
@@ -306,7 +311,7 @@ def _agreement(ours: dict[str, dict[str, dict[str, float]]], sizes: list[str]) -
     return lines
 
 
-def _table3(cells: dict, sizes: list[str], out: Path | None) -> list[str]:
+def _table3(cells: dict, sizes: list[str], out: Path | None, styles: svg.Styles) -> list[str]:
     at = (0.0, 1.0, 2.0, 3.0, 4.0)
     variants = [v for v in ("GA-ms", "GA-mm", "GA-multi") if any((v, s) in cells for s in sizes)]
     if not variants:
@@ -341,8 +346,10 @@ def _table3(cells: dict, sizes: list[str], out: Path | None) -> list[str]:
     lines.append("")
     if out is not None and plot:
         out.mkdir(parents=True, exist_ok=True)
-        svg = line_plot(plot, f"GA convergence, {sizes[-1]}", "seconds", "% over the best")
-        (out / "routing_convergence.svg").write_text(svg)
+        drawn = line_plot(
+            plot, f"GA convergence, {sizes[-1]}", "seconds", "% over the best", styles=styles
+        )
+        (out / "routing_convergence.svg").write_text(drawn)
     return lines
 
 

@@ -55,11 +55,6 @@ def canonical(params: str | dict | None) -> str:
     return json.dumps(params or {}, sort_keys=True)
 
 
-#: the styles of plots drawn without their own; ``harness report`` puts its own here while
-#: the paper sections draw, so their series keep the report's styles
-STYLES = Styles()
-
-
 def _marker(kind: str, x: float, y: float, colour: str) -> str:
     if kind == "square":
         return f'<rect x="{x - 3:.1f}" y="{y - 3:.1f}" width="6" height="6" fill="{colour}"/>'
@@ -111,7 +106,7 @@ def line_plot(
     points drawn with an error bar of half-width ``half`` (a 95% interval, say), or
     (x, y, lo, hi) points with a bar from ``lo`` to ``hi``. ``y_range``
     fixes a linear y axis (bars are cut at its ends)."""
-    styles = styles or STYLES  # looked up at each call: harness report swaps it
+    styles = styles if styles is not None else Styles()
     ok = lambda x, y: (not log_y or y > 0) and (not log_x or x > 0)  # noqa: E731
     pts = [p for ps in series.values() for p in ps if ok(p[0], p[1])]
     if not pts:

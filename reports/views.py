@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -149,14 +150,15 @@ ORDER BY 1, 2
 
 
 def section_for(
-    sql: str, render: Callable[[list[str | Path], Path], str]
-) -> Callable[[list[str | Path], Path], str | None]:
-    """A report section (reports/report.py): ``render(results, out)``, or None when the
-    stores hold no row for ``sql``."""
+    sql: str, render: Callable[[list[str | Path], Path, Any], str]
+) -> Callable[[list[str | Path], Path, Any], str | None]:
+    """A report section (reports/report.py): ``render(results, out, styles)``, or None when
+    the stores hold no row for ``sql``. ``styles``: the report's plot styles (reports/svg.py),
+    so an allocator is drawn alike in every section."""
 
-    def section(results: list[str | Path], out: Path) -> str | None:
+    def section(results: list[str | Path], out: Path, styles: Any = None) -> str | None:
         return (
-            render(results, out)
+            render(results, out, styles)
             if rows_or_none(results, f"SELECT 1 FROM ({sql}) LIMIT 1")
             else None
         )

@@ -100,22 +100,24 @@ def test_interval_is_students_t():
 
 
 def test_sections_plug_in(store, tmp_path, monkeypatch):
-    def fake(results, out):
+    from reports import routing
+    from reports.svg import Styles
+
+    seen = []
+
+    def fake(results, out, styles):
+        seen.append(styles)
         (out / "fake.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"></svg>')
         return "## Table 1: a paper's table\n\n| a | b |\n|---|---|\n| 1 | **2** |\n"
 
-    monkeypatch.setattr(report_mod, "fake_section", fake, raising=False)
-    monkeypatch.setattr(
-        report_mod,
-        "SECTIONS",
-        (("A paper", "reports.report:fake_section"), ("Routing", "reports.routing:section")),
-    )
+    monkeypatch.setattr(report_mod, "SECTIONS", (("A paper", fake), ("Routing", routing.section)))
     write_report([store], tmp_path / "rep")
     html = (tmp_path / "rep" / "report.html").read_text()
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "<h2" in html and "A paper" in html and "<b>2</b></td>" in html
     assert "### Table 1: a paper's table" in md and "plots/fake.svg" in md
     assert "Routing" not in md  # no executed trials: the section is left out
+    assert len(seen) == 1 and isinstance(seen[0], Styles)  # the report's styles, passed in
 
 
 def test_markdown_subset_to_html():
