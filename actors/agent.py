@@ -44,10 +44,10 @@ from typing import Any
 import ray
 
 import allocators
-from harness.api import Outgoing, Plan, agent_rng, local_views
-from harness.faults import NO_FAULTS, Faults, Wire, new_counts
+from harness.api import Outgoing, Plan
+from harness.faults import NO_FAULTS, Faults, new_counts
 from harness.model import Instance
-from harness.runtime_local import SizeCache, check_outgoing, sized
+from harness.transport import SizeCache, check_outgoing, make_agents, make_wire, sized
 
 Batch = tuple[int, int, list[Any], int, bool]  # (round, sender, messages, quiet count, stop)
 Send = tuple[int, Any]  # (receiver agent, payload)
@@ -67,11 +67,11 @@ class AgentHost:
         faults: Faults = NO_FAULTS,
     ) -> None:
         cls = allocators.get(name)
-        view = local_views(inst, [agent_id])[0]
-        self.agent = cls(view, params, agent_rng(seed, agent_id))
+        self.agent = make_agents(inst, cls, params, seed, [agent_id])[0]
+        view = self.agent.view
         self.id = agent_id
         self.n = inst.n_agents
-        self.wire = Wire(faults, seed, self.n) if faults.active else None
+        self.wire = make_wire(faults, seed, self.n)
         if cls.centralised:
             self.peers = tuple(a for a in range(self.n) if a != agent_id)
             self.diameter = 1  # a complete graph stays complete when agents crash
@@ -220,11 +220,11 @@ class AsyncAgentHost:
         faults: Faults = NO_FAULTS,
     ) -> None:
         cls = allocators.get(name)
-        view = local_views(inst, [agent_id])[0]
-        self.agent = cls(view, params, agent_rng(seed, agent_id))
+        self.agent = make_agents(inst, cls, params, seed, [agent_id])[0]
+        view = self.agent.view
         self.id = agent_id
         self.n = inst.n_agents
-        self.wire = Wire(faults, seed, self.n) if faults.active else None
+        self.wire = make_wire(faults, seed, self.n)
         self.counts = new_counts()
         self.activations = 0
         self.limit = max_rounds * max(1, len(view.neighbours))

@@ -22,7 +22,7 @@ from actors.agent import HostActor, Monitor
 from harness.api import Allocator, Plan, merge_measures
 from harness.faults import COUNTERS, NO_FAULTS, Faults, new_counts
 from harness.model import Instance
-from harness.runtime_local import MessageStats, RunResult, TrialTimeout
+from harness.transport import MessageStats, RunResult, TrialTimeout
 
 
 class AgentError(RuntimeError):

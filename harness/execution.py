@@ -42,19 +42,18 @@ from harness.api import (
     Message,
     Outgoing,
     Plan,
-    agent_rng,
-    local_views,
     merge_measures,
 )
 from harness.errors import SpecError
 from harness.model import Instance
 from harness.numerics import length
-from harness.runtime_local import (
+from harness.transport import (
     MessageStats,
     RunResult,
     SizeCache,
     TrialTimeout,
     check_outgoing,
+    make_agents,
     sized,
 )
 
@@ -366,8 +365,7 @@ def _execute_online(
     deadline: float | None,
 ) -> ExecResult:
     fleet = Fleet(inst, settings.speed)
-    views = local_views(inst)
-    agents = [cls(v, params, agent_rng(seed, v.agent_id)) for v in views]
+    agents = make_agents(inst, cls, params, seed)
     m = len(agents)
     stats = MessageStats()
     wall = cpu = 0.0

@@ -1,175 +1,35 @@
-"""The local runtime (DESIGN §5): every agent in one process, synchronous rounds.
+"""The local runtime (DESIGN §5): every agent in one process, in synchronous rounds or as a
+discrete-event simulation of asynchronous delivery. Agents, checks, sizes, counts and faults
+come from the transport core (harness/transport.py); this module is the schedule.
 
 It is the reference semantics: the Ray runtime must give the same plans, rounds and message
-counts for synchronous allocators. Messages are counted at the transport, once per delivery,
-with their pickled size.
+counts for synchronous allocators.
 """
 
 from __future__ import annotations
 
 import heapq
-import pickle
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from harness.api import (
-    Allocator,
-    Message,
-    Outgoing,
-    Plan,
-    ProtocolError,
-    agent_rng,
-    local_views,
-    merge_measures,
-)
-from harness.faults import NO_FAULTS, Faults, Wire, new_counts
+from harness.api import Allocator, Message, Outgoing
+from harness.faults import NO_FAULTS, Faults, new_counts
 from harness.model import Instance
-
-
-class TrialTimeout(Exception):
-    """The trial went past its time limit."""
-
-
-@dataclass
-class MessageStats:
-    """Counts at the transport: per type (count, bytes, largest) and per (sender, receiver)."""
-
-    by_type: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
-    pairs: Counter = field(default_factory=Counter)
-    per_round: list[int] = field(default_factory=list)
-
-    def record(self, src: int, dst: int, kind: str, size: int) -> None:
-        """One delivered message of type ``kind`` and ``size`` pickled bytes."""
-        entry = self.by_type[kind]
-        entry[0] += 1
-        entry[1] += size
-        entry[2] = max(entry[2], size)
-        self.pairs[(src, dst)] += 1
-
-    def merge(self, other: MessageStats) -> None:
-        """Add another run's counts to these (the re-plans of an executed mission)."""
-        for kind, (count, size, biggest) in other.by_type.items():
-            entry = self.by_type[kind]
-            entry[0] += count
-            entry[1] += size
-            entry[2] = max(entry[2], biggest)
-        self.pairs.update(other.pairs)
-        self.per_round.extend(other.per_round)
-
-    @property
-    def messages(self) -> int:
-        return sum(v[0] for v in self.by_type.values())
-
-    @property
-    def bytes(self) -> int:
-        return sum(v[1] for v in self.by_type.values())
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "messages": self.messages,
-            "bytes": self.bytes,
-            "by_type": {
-                k: {"count": v[0], "bytes": v[1], "max_bytes": v[2]}
-                for k, v in sorted(self.by_type.items())
-            },
-            "pairs_used": len(self.pairs),
-            "max_pair": max(self.pairs.values(), default=0),
-        }
-
-
-@dataclass
-class RunResult:
-    plans: list[Plan]
-    rounds: int
-    converged: bool
-    stats: MessageStats
-    nodes: list[str] | None = None  # the node of each agent, on the ray runtime
-    calls: int | None = None  # remote calls between agents, on the ray runtime
-    actors: int | None = None  # actors hosting the agents, on the ray runtime
-    setup_s: float | None = None  # driver time to hand the trial to the actors (ray runtime)
-    wire: dict[str, int] = field(default_factory=new_counts)  # faults.COUNTERS
-    crashed: list[int] = field(default_factory=list)  # agents crashed by injection
-    measures: dict[str, float] = field(default_factory=dict)  # Allocator.measurements, merged
-    #: ray runtime, synchronous: each agent's plans with the first round it held each, to
-    #: trace convergence after the run (``trace_rounds``)
-    plan_history: dict[int, list[tuple[int, dict[str, Any]]]] | None = None
-
-    def columns(self) -> dict[str, Any]:
-        """The result columns of the run itself (docs/results.md): rounds, convergence,
-        message counts and sizes, wire fates, crashes, placement on Ray, the plans, and the
-        allocator's own measurements as ``trial_*``."""
-        import json
-
-        stats = self.stats.summary()
-        return {
-            "m_rounds": self.rounds,
-            "m_converged": self.converged,
-            "m_messages": stats["messages"],
-            "m_bytes": stats["bytes"],
-            "m_msg_types": json.dumps(stats["by_type"], sort_keys=True),
-            "m_msgs_max_pair": stats["max_pair"],
-            "m_pairs_used": stats["pairs_used"],
-            "m_msgs_per_round": stats["messages"] / max(1, self.rounds),
-            "trial_plans": json.dumps([p.to_dict() for p in self.plans]),
-            "trial_agent_nodes": json.dumps(self.nodes) if self.nodes else None,
-            "m_nodes": len(set(self.nodes)) if self.nodes else 1,
-            "m_calls": self.calls,
-            "m_actors": self.actors,
-            "trial_setup_s": self.setup_s,
-            **{f"m_msgs_{k}": v for k, v in self.wire.items()},
-            "m_crashed": len(self.crashed),
-            **{f"trial_{k}": v for k, v in self.measures.items()},
-            "trial_crashed_agents": json.dumps(self.crashed),
-        }
-
-    def plans_by_round(self) -> Iterator[list[Plan]]:
-        """The team's plans as they stood after each round 1, 2, ... (from ``plan_history``)."""
-        assert self.plan_history is not None
-        agents = sorted(self.plan_history)
-        history = [self.plan_history[a] for a in agents]
-        seen = [0] * len(agents)
-        current = [Plan(a) for a in agents]
-        for rnd in range(1, self.rounds + 1):
-            for k, held in enumerate(history):
-                while seen[k] < len(held) and held[seen[k]][0] <= rnd:
-                    current[k] = Plan.from_dict(held[seen[k]][1])
-                    seen[k] += 1
-            yield list(current)
-
-
-#: message id -> (the message, its pickled size); holding the message keeps its id from being
-#: reused by another object while the cache lives
-SizeCache = dict[int, tuple[Message, int]]
-
-
-def sized(msg: Message, cache: SizeCache) -> int:
-    """Pickled size of a message; a broadcast object is pickled once."""
-    hit = cache.get(id(msg))
-    if hit is None:
-        hit = cache[id(msg)] = (msg, len(pickle.dumps(msg, protocol=5)))
-    return hit[1]
-
-
-def check_outgoing(agent: Allocator, out: Any, n_agents: int) -> list[Outgoing]:
-    if out is None:
-        return []
-    allowed = None if agent.centralised else agent.view.neighbour_set
-    for item in out:
-        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Message)):
-            raise ProtocolError(
-                f"{agent.name} agent {agent.id} returned {item!r}, expected (receiver, Message)"
-            )
-        dst = item[0]
-        if not (isinstance(dst, int) and 0 <= dst < n_agents) or dst == agent.id:
-            raise ProtocolError(f"{agent.name} agent {agent.id} sent to invalid receiver {dst!r}")
-        if allowed is not None and dst not in allowed:
-            raise ProtocolError(f"{agent.name} agent {agent.id} sent to non-neighbour {dst}")
-    return list(out)
+from harness.transport import (  # noqa: F401 - RunResult, TrialTimeout: where runtimes look
+    MessageStats,
+    RunResult,
+    SizeCache,
+    TrialTimeout,
+    check_outgoing,
+    make_agents,
+    make_wire,
+    outcome,
+    sized,
+)
 
 
 def run_local(
@@ -187,11 +47,10 @@ def run_local(
     messages delivered, the agents)`` is called after each round (convergence traces)."""
     if not cls.synchronous:
         return run_local_async(inst, cls, params, seed, max_rounds, deadline, faults)
-    views = local_views(inst)
-    agents = [cls(v, params, agent_rng(seed, v.agent_id)) for v in views]
+    agents = make_agents(inst, cls, params, seed)
     n = len(agents)
     stats = MessageStats()
-    wire = Wire(faults, seed, n) if faults.active else None
+    wire = make_wire(faults, seed, n)
     counts = new_counts()
     # copies on the wire: due round -> [(receiver, sender, round sent, position, message)]
     pending: dict[int, list[tuple[int, int, int, int, Message]]] = defaultdict(list)
@@ -238,8 +97,7 @@ def run_local(
             if wire is None
             else [a.id for a in agents if not wire.alive(a.id, rnd) or a.id in wire.dead]
         )
-        plans = [Plan(a.id) if a.id in crashed else a.plan() for a in agents]
-        measures = merge_measures([a.measurements() for a in agents if a.id not in crashed])
+        plans, measures = outcome(agents, crashed)
         return RunResult(
             plans, rnd, converged, stats, wire=counts, crashed=crashed, measures=measures
         )
@@ -279,16 +137,15 @@ def run_local_async(
     after an exponential latency (seeded by the trial seed) plus any injected delay. Agents
     handle at most ``max_rounds`` messages per neighbour. ``rounds`` is the largest number of
     messages any agent handled."""
-    views = local_views(inst)
-    agents = [cls(v, params, agent_rng(seed, v.agent_id)) for v in views]
+    agents = make_agents(inst, cls, params, seed)
     n = len(agents)
     stats = MessageStats()
-    wire = Wire(faults, seed, n) if faults.active else None
+    wire = make_wire(faults, seed, n)
     counts = new_counts()
     latency = np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(1 << 31,)))
     events: list[tuple[float, int, int, int, Message]] = []  # (time, seq, receiver, sender, msg)
     acts = [0] * n
-    limits = [max_rounds * max(1, len(v.neighbours)) for v in views]
+    limits = [max_rounds * max(1, len(a.view.neighbours)) for a in agents]
     crashed: set[int] = set()
     limited = False
     seq = 0
@@ -327,9 +184,8 @@ def run_local_async(
         send(dst, now, check_outgoing(a, a.receive(src, msg), n))
         if wire is not None and not wire.alive(dst, acts[dst]):
             crashed.add(dst)
-    plans = [Plan(a.id) if a.id in crashed else a.plan() for a in agents]
+    plans, measures = outcome(agents, crashed)
     converged = not limited and all(a.converged for a in agents if a.id not in crashed)
-    measures = merge_measures([a.measurements() for a in agents if a.id not in crashed])
     return RunResult(
         plans, max(acts), converged, stats, wire=counts, crashed=sorted(crashed), measures=measures
     )

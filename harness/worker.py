@@ -18,9 +18,10 @@ import allocators
 from harness.evaluate import evaluate
 from harness.exact import solve_exact
 from harness.faults import Faults, parse_faults
-from harness.runtime_local import RunResult, TrialTimeout, run_local
+from harness.runtime_local import run_local
 from harness.scenarios import make_instance
 from harness.store import Status
+from harness.transport import RunResult, TrialTimeout
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ non-timing rows, then compare two dumps byte for byte.
 The specs: the default suite on the local runtime, the frozen CI suite, and a small faults spec
 on both runtimes (drop, delay, duplicate, reorder, partition, crash). Timing columns (wall and
 CPU seconds, the optimum solver's clock, setup and peak memory) and run bookkeeping (run id,
-finish time, git commit) are left out, and so is ``m_calls`` of a trial with an injected crash
-(how many remote calls go out before a killed actor's death is seen is a race on Ray); every
-other column must be equal, row by row.
+finish time, git commit) are left out, and so is ``m_calls`` on the Ray runtime (how many
+remote calls a host has made when its count is read is a race); every other column must be
+equal, row by row.
 """
 
 from __future__ import annotations
@@ -103,9 +103,10 @@ def diff(a: str, b: str) -> int:
             bad += 1
             continue
         moved = [c for c in x if c in y and x[c] != y[c]]
-        if "crash" in (x.get("trial_faults") or ""):
-            # remote calls before an injected crash is seen: a race on Ray (141 or 142 calls
-            # in reruns of one commit), not a figure of the allocation
+        if x.get("trial_runtime") == "ray":
+            # remote calls between Ray actors: a host's count is read when its agents are done,
+            # while peers may still call it, so reruns of one commit gave 141 or 142 (a crash
+            # profile) and 218 or 220 (a lossy one): a race, not a figure of the allocation
             moved = [c for c in moved if c != "m_calls"]
         if moved:
             print(f"{key} ({x.get('alg_name')}): {', '.join(moved[:6])}")

@@ -1,0 +1,197 @@
+"""The transport core every runtime shares (DESIGN §5): making an agent from its view and
+generator, checking what it sends, sizing and counting messages, the wire's faults, and
+collecting plans and measurements at the end. A runtime is a schedule around these: rounds in
+one process and a discrete-event queue (harness/runtime_local.py), Ray actors calling each
+other (actors/), the online execution loop (harness/execution.py).
+
+Messages are counted at the transport, once per delivery, with their pickled size.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.api import (
+    Allocator,
+    Message,
+    Outgoing,
+    Plan,
+    ProtocolError,
+    agent_rng,
+    local_views,
+    merge_measures,
+)
+from harness.faults import Faults, Wire, new_counts
+from harness.model import Instance
+
+
+def make_agents(
+    inst: Instance,
+    cls: type[Allocator],
+    params: dict[str, Any],
+    seed: int,
+    ids: Sequence[int] | None = None,
+) -> list[Allocator]:
+    """The agents ``ids`` (all by default), each from its local view and its own generator
+    derived from the trial seed: the same agent on every runtime."""
+    views = local_views(inst) if ids is None else local_views(inst, list(ids))
+    return [cls(v, params, agent_rng(seed, v.agent_id)) for v in views]
+
+
+def make_wire(faults: Faults, seed: int, n_agents: int) -> Wire | None:
+    """The wire that injects ``faults`` (None without faults: every message is delivered)."""
+    return Wire(faults, seed, n_agents) if faults.active else None
+
+
+def outcome(
+    agents: Sequence[Allocator], crashed: Sequence[int] | set[int]
+) -> tuple[list[Plan], dict[str, float]]:
+    """Plans (empty for crashed agents) and the live agents' measurements, merged."""
+    gone = set(crashed)
+    plans = [Plan(a.id) if a.id in gone else a.plan() for a in agents]
+    return plans, merge_measures([a.measurements() for a in agents if a.id not in gone])
+
+
+class TrialTimeout(Exception):
+    """The trial went past its time limit."""
+
+
+@dataclass
+class MessageStats:
+    """Counts at the transport: per type (count, bytes, largest) and per (sender, receiver)."""
+
+    by_type: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    pairs: Counter = field(default_factory=Counter)
+    per_round: list[int] = field(default_factory=list)
+
+    def record(self, src: int, dst: int, kind: str, size: int) -> None:
+        """One delivered message of type ``kind`` and ``size`` pickled bytes."""
+        entry = self.by_type[kind]
+        entry[0] += 1
+        entry[1] += size
+        entry[2] = max(entry[2], size)
+        self.pairs[(src, dst)] += 1
+
+    def merge(self, other: MessageStats) -> None:
+        """Add another run's counts to these (the re-plans of an executed mission)."""
+        for kind, (count, size, biggest) in other.by_type.items():
+            entry = self.by_type[kind]
+            entry[0] += count
+            entry[1] += size
+            entry[2] = max(entry[2], biggest)
+        self.pairs.update(other.pairs)
+        self.per_round.extend(other.per_round)
+
+    @property
+    def messages(self) -> int:
+        return sum(v[0] for v in self.by_type.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(v[1] for v in self.by_type.values())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages,
+            "bytes": self.bytes,
+            "by_type": {
+                k: {"count": v[0], "bytes": v[1], "max_bytes": v[2]}
+                for k, v in sorted(self.by_type.items())
+            },
+            "pairs_used": len(self.pairs),
+            "max_pair": max(self.pairs.values(), default=0),
+        }
+
+
+@dataclass
+class RunResult:
+    plans: list[Plan]
+    rounds: int
+    converged: bool
+    stats: MessageStats
+    nodes: list[str] | None = None  # the node of each agent, on the ray runtime
+    calls: int | None = None  # remote calls between agents, on the ray runtime
+    actors: int | None = None  # actors hosting the agents, on the ray runtime
+    setup_s: float | None = None  # driver time to hand the trial to the actors (ray runtime)
+    wire: dict[str, int] = field(default_factory=new_counts)  # faults.COUNTERS
+    crashed: list[int] = field(default_factory=list)  # agents crashed by injection
+    measures: dict[str, float] = field(default_factory=dict)  # Allocator.measurements, merged
+    #: ray runtime, synchronous: each agent's plans with the first round it held each, to
+    #: trace convergence after the run (``trace_rounds``)
+    plan_history: dict[int, list[tuple[int, dict[str, Any]]]] | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """The result columns of the run itself (docs/results.md): rounds, convergence,
+        message counts and sizes, wire fates, crashes, placement on Ray, the plans, and the
+        allocator's own measurements as ``trial_*``."""
+        import json
+
+        stats = self.stats.summary()
+        return {
+            "m_rounds": self.rounds,
+            "m_converged": self.converged,
+            "m_messages": stats["messages"],
+            "m_bytes": stats["bytes"],
+            "m_msg_types": json.dumps(stats["by_type"], sort_keys=True),
+            "m_msgs_max_pair": stats["max_pair"],
+            "m_pairs_used": stats["pairs_used"],
+            "m_msgs_per_round": stats["messages"] / max(1, self.rounds),
+            "trial_plans": json.dumps([p.to_dict() for p in self.plans]),
+            "trial_agent_nodes": json.dumps(self.nodes) if self.nodes else None,
+            "m_nodes": len(set(self.nodes)) if self.nodes else 1,
+            "m_calls": self.calls,
+            "m_actors": self.actors,
+            "trial_setup_s": self.setup_s,
+            **{f"m_msgs_{k}": v for k, v in self.wire.items()},
+            "m_crashed": len(self.crashed),
+            **{f"trial_{k}": v for k, v in self.measures.items()},
+            "trial_crashed_agents": json.dumps(self.crashed),
+        }
+
+    def plans_by_round(self) -> Iterator[list[Plan]]:
+        """The team's plans as they stood after each round 1, 2, ... (from ``plan_history``)."""
+        assert self.plan_history is not None
+        agents = sorted(self.plan_history)
+        history = [self.plan_history[a] for a in agents]
+        seen = [0] * len(agents)
+        current = [Plan(a) for a in agents]
+        for rnd in range(1, self.rounds + 1):
+            for k, held in enumerate(history):
+                while seen[k] < len(held) and held[seen[k]][0] <= rnd:
+                    current[k] = Plan.from_dict(held[seen[k]][1])
+                    seen[k] += 1
+            yield list(current)
+
+
+#: message id -> (the message, its pickled size); holding the message keeps its id from being
+#: reused by another object while the cache lives
+SizeCache = dict[int, tuple[Message, int]]
+
+
+def sized(msg: Message, cache: SizeCache) -> int:
+    """Pickled size of a message; a broadcast object is pickled once."""
+    hit = cache.get(id(msg))
+    if hit is None:
+        hit = cache[id(msg)] = (msg, len(pickle.dumps(msg, protocol=5)))
+    return hit[1]
+
+
+def check_outgoing(agent: Allocator, out: Any, n_agents: int) -> list[Outgoing]:
+    if out is None:
+        return []
+    allowed = None if agent.centralised else agent.view.neighbour_set
+    for item in out:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Message)):
+            raise ProtocolError(
+                f"{agent.name} agent {agent.id} returned {item!r}, expected (receiver, Message)"
+            )
+        dst = item[0]
+        if not (isinstance(dst, int) and 0 <= dst < n_agents) or dst == agent.id:
+            raise ProtocolError(f"{agent.name} agent {agent.id} sent to invalid receiver {dst!r}")
+        if allowed is not None and dst not in allowed:
+            raise ProtocolError(f"{agent.name} agent {agent.id} sent to non-neighbour {dst}")
+    return list(out)
