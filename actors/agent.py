@@ -47,7 +47,14 @@ import allocators
 from harness.api import Outgoing, Plan
 from harness.faults import NO_FAULTS, Faults, new_counts
 from harness.model import Instance
-from harness.transport import SizeCache, check_outgoing, make_agents, make_wire, sized
+from harness.transport import (
+    SizeCache,
+    check_outgoing,
+    make_agents,
+    make_wire,
+    sized,
+    transmit,
+)
 
 Batch = tuple[int, int, list[Any], int, bool]  # (round, sender, messages, quiet count, stop)
 Send = tuple[int, Any]  # (receiver agent, payload)
@@ -157,12 +164,8 @@ class AgentHost:
         else:
             counts = new_counts()
             self.wire.dead.clear()
-            for i, (dst, msg) in enumerate(out):
-                copies, due = self.wire.fate(self.id, dst, rnd, i, counts)
-                if copies:
-                    self.held[dst].append((due, rnd, i, msg))
-                    if copies == 2:
-                        self.held[dst].append((due, rnd, i, msg))
+            for dst, due, i, msg in transmit(self.wire, self.id, rnd, out, counts):
+                self.held[dst].append((due, rnd, i, msg))
             self.wire_log.append((rnd, counts, sorted(self.wire.dead)))
             on_wire = False
             for dst, items in list(self.held.items()):
@@ -249,14 +252,9 @@ class AsyncAgentHost:
         return sends
 
     def _send(self, out: list[Outgoing]) -> list[tuple[int, Any, int]]:
-        if self.wire is None:
-            self.counts["sent"] += len(out)
-            return [(dst, (self.id, msg), 0) for dst, msg in out]
-        sends = []
-        for i, (dst, msg) in enumerate(out):
-            copies, due = self.wire.fate(self.id, dst, self.activations, i, self.counts, False)
-            sends += [(dst, (self.id, msg), due - self.activations - 1)] * copies
-        return sends
+        """(receiver, (sender, message), bounces) per copy: a delay of d bounces d times."""
+        sent = transmit(self.wire, self.id, self.activations, out, self.counts, rounds=False)
+        return [(dst, (self.id, msg), due - self.activations - 1) for dst, due, _i, msg in sent]
 
     def result(self) -> dict[str, Any]:
         plan = Plan(self.id) if self.crashed else self.agent.plan()

@@ -29,6 +29,7 @@ from harness.transport import (  # noqa: F401 - RunResult, TrialTimeout: where r
     make_wire,
     outcome,
     sized,
+    transmit,
 )
 
 
@@ -59,15 +60,9 @@ def run_local(
 
     def send(src: int, rnd: int, out: list[Outgoing]) -> None:
         nonlocal in_flight
-        if wire is None:
-            counts["sent"] += len(out)
-            pending[rnd + 1].extend((dst, src, rnd, i, msg) for i, (dst, msg) in enumerate(out))
-            in_flight += len(out)
-            return
-        for i, (dst, msg) in enumerate(out):
-            copies, due = wire.fate(src, dst, rnd, i, counts)
-            pending[due].extend([(dst, src, rnd, i, msg)] * copies)
-            in_flight += copies
+        for dst, due, i, msg in transmit(wire, src, rnd, out, counts):
+            pending[due].append((dst, src, rnd, i, msg))
+            in_flight += 1
 
     def flush(rnd: int) -> list[list[Outgoing]]:
         """Hand the copies due in round rnd + 1 to their receivers; they count as delivered."""
@@ -152,17 +147,11 @@ def run_local_async(
 
     def send(src: int, now: float, out: list[Outgoing]) -> None:
         nonlocal seq
-        for i, (dst, msg) in enumerate(out):
-            if wire is None:
-                counts["sent"] += 1
-                copies, extra = 1, 0
-            else:
-                copies, due = wire.fate(src, dst, acts[src], i, counts, rounds=False)
-                extra = due - acts[src] - 1
-            for _ in range(copies):
-                t = now + float(latency.exponential(mean_latency)) + extra * mean_latency
-                heapq.heappush(events, (t, seq, dst, src, msg))
-                seq += 1
+        for dst, due, _i, msg in transmit(wire, src, acts[src], out, counts, rounds=False):
+            extra = due - acts[src] - 1  # an injected delay, in mean latencies
+            t = now + float(latency.exponential(mean_latency)) + extra * mean_latency
+            heapq.heappush(events, (t, seq, dst, src, msg))
+            seq += 1
 
     for a in agents:
         send(a.id, 0.0, check_outgoing(a, a.start(), n))

@@ -47,6 +47,29 @@ def make_wire(faults: Faults, seed: int, n_agents: int) -> Wire | None:
     return Wire(faults, seed, n_agents) if faults.active else None
 
 
+def transmit(
+    wire: Wire | None,
+    src: int,
+    rnd: int,
+    out: list[Outgoing],
+    counts: dict[str, int],
+    rounds: bool = True,
+) -> list[tuple[int, int, int, Message]]:
+    """What becomes of the messages ``src`` sends in its round (or activation) ``rnd``: one
+    ``(receiver, due round, position in out, message)`` per copy that travels (none for a
+    lost message, two for a duplicated one), the fates counted into ``counts`` (faults.COUNTERS).
+    Without a wire every message travels once and is due next round. ``rounds`` false:
+    asynchronous delivery (the receiver handles crashes)."""
+    if wire is None:
+        counts["sent"] += len(out)
+        return [(dst, rnd + 1, i, msg) for i, (dst, msg) in enumerate(out)]
+    copies = []
+    for i, (dst, msg) in enumerate(out):
+        n, due = wire.fate(src, dst, rnd, i, counts, rounds)
+        copies += [(dst, due, i, msg)] * n
+    return copies
+
+
 def outcome(
     agents: Sequence[Allocator], crashed: Sequence[int] | set[int]
 ) -> tuple[list[Plan], dict[str, float]]:
