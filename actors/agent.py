@@ -60,7 +60,27 @@ Batch = tuple[int, int, list[Any], int, bool]  # (round, sender, messages, quiet
 Send = tuple[int, Any]  # (receiver agent, payload)
 
 
-class AgentHost:
+class _Host:
+    """One agent in an actor: the agent itself (made by the transport core, as on every
+    runtime), its id, the team size and the wire of its trial's faults."""
+
+    def __init__(
+        self,
+        inst: Instance,
+        name: str,
+        params: dict[str, Any],
+        seed: int,
+        agent_id: int,
+        faults: Faults = NO_FAULTS,
+    ) -> None:
+        self.cls = allocators.get(name)
+        self.agent = make_agents(inst, self.cls, params, seed, [agent_id])[0]
+        self.id = agent_id
+        self.n = inst.n_agents
+        self.wire = make_wire(faults, seed, self.n)
+
+
+class AgentHost(_Host):
     """The round keeping of one synchronous agent; returns the batches to send, never sends."""
 
     def __init__(
@@ -73,12 +93,8 @@ class AgentHost:
         max_rounds: int,
         faults: Faults = NO_FAULTS,
     ) -> None:
-        cls = allocators.get(name)
-        self.agent = make_agents(inst, cls, params, seed, [agent_id])[0]
-        view = self.agent.view
-        self.id = agent_id
-        self.n = inst.n_agents
-        self.wire = make_wire(faults, seed, self.n)
+        super().__init__(inst, name, params, seed, agent_id, faults)
+        cls, view = self.cls, self.agent.view
         if cls.centralised:
             self.peers = tuple(a for a in range(self.n) if a != agent_id)
             self.diameter = 1  # a complete graph stays complete when agents crash
@@ -205,7 +221,7 @@ class AgentHost:
         }
 
 
-class AsyncAgentHost:
+class AsyncAgentHost(_Host):
     """One asynchronous agent: each message handled as it arrives. Faults: partition, drop and
     duplication as on the synchronous wire, with the agent's activation count as its round; a
     delay of d makes the message bounce d times through its sender's actor first; a crash at
@@ -222,12 +238,8 @@ class AsyncAgentHost:
         max_rounds: int,
         faults: Faults = NO_FAULTS,
     ) -> None:
-        cls = allocators.get(name)
-        self.agent = make_agents(inst, cls, params, seed, [agent_id])[0]
+        super().__init__(inst, name, params, seed, agent_id, faults)
         view = self.agent.view
-        self.id = agent_id
-        self.n = inst.n_agents
-        self.wire = make_wire(faults, seed, self.n)
         self.counts = new_counts()
         self.activations = 0
         self.limit = max_rounds * max(1, len(view.neighbours))
