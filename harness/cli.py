@@ -238,6 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--seed", type=int, default=0)
     pf.add_argument("--repeat", type=int, default=5)
 
+    cf = sub.add_parser(
+        "conformance",
+        help="run the conformance checks on allocators, your own included (exit 1 on a failure)",
+    )
+    cf.add_argument(
+        "module",
+        nargs="?",
+        help="an importable module defining allocators (default: the built-in ones)",
+    )
+    cf.add_argument("--allocator", action="append", help="only these allocators (repeatable)")
+    cf.add_argument("--family", action="append", help="only these families (repeatable)")
+    cf.add_argument("--seed", type=int, default=3, help="the trial seed (3)")
+
     ls = sub.add_parser("list", help="list allocators or families")
     ls.add_argument("what", choices=("allocators", "families"))
     return parser
@@ -723,6 +736,57 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- conformance ---------------------------------------------------------------------------------
+def cmd_conformance(args: argparse.Namespace) -> int:
+    import os
+
+    import allocators
+    from harness.conformance import ConformanceError, cases_for, check_allocator
+
+    if args.module:
+        extra = os.environ.get("HARNESS_EXTRA_ALLOCATORS", "")
+        os.environ["HARNESS_EXTRA_ALLOCATORS"] = ",".join(x for x in (extra, args.module) if x)
+        allocators.available.cache_clear()
+    table = allocators.available()
+    if args.allocator:
+        chosen = [allocators.get(n, "command line", "--allocator") for n in args.allocator]
+    elif args.module:
+        chosen = [c for c in table.values() if c.__module__ == args.module]
+        if not chosen:
+            raise HarnessError(f"conformance: {args.module} defines no allocator")
+    else:
+        chosen = list(table.values())
+    out = Table("allocator", "family", "case", "result", header_style="bold", box=None)
+    failed = passed = skipped = 0
+    for cls in chosen:
+        for family, case, params in cases_for(cls, args.family):
+            shown = "x".join(map(str, case)) if isinstance(case, tuple) else str(case)
+            try:
+                res = check_allocator(cls, family, case, params, seed=args.seed)
+            except ConformanceError as exc:
+                failed += 1
+                out.add_row(cls.name, family, shown, f"[red]FAIL[/] {escape(str(exc))}")
+                continue
+            except Exception as exc:  # noqa: BLE001 - a crash is a failure, shown
+                failed += 1
+                out.add_row(
+                    cls.name,
+                    family,
+                    shown,
+                    f"[red]ERROR[/] {escape(type(exc).__name__)}: {escape(str(exc))}",
+                )
+                continue
+            if res is None:
+                skipped += 1
+                out.add_row(cls.name, family, shown, "[dim]skip[/]")
+            else:
+                passed += 1
+                out.add_row(cls.name, family, shown, f"ok ({res.rounds} rounds)")
+    console.print(out)
+    console.print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
 # -- list ----------------------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "allocators":
@@ -757,6 +821,7 @@ COMMANDS = {
     "datasets": cmd_datasets,
     "perf": cmd_perf,
     "list": cmd_list,
+    "conformance": cmd_conformance,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ import pytest
 
 import allocators
 from harness.bench import bench
+from harness.conformance import CASES, recipe
 from harness.errors import SpecError
 from harness.evaluate import evaluate
 from harness.faults import COUNTERS, Wire, new_counts, parse_faults, uniform
@@ -16,7 +17,6 @@ from harness.scenarios import make_instance
 from harness.spec import apply_overrides, spec_from_dict
 from harness.store import RunStore
 from harness.trials import expand
-from tests.conformance import CASES, recipe
 
 
 def run(name, family, size, params, faults, seed=1, **kw):

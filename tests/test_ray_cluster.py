@@ -7,9 +7,9 @@ ray = pytest.importorskip("ray")
 
 import allocators  # noqa: E402
 from actors.runtime import run_ray, spawn  # noqa: E402
+from harness.conformance import recipe  # noqa: E402
 from harness.runtime_local import run_local  # noqa: E402
 from harness.scenarios import make_instance  # noqa: E402
-from tests.conformance import recipe  # noqa: E402
 from tests.test_ray_runtime import summary  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]

@@ -8,10 +8,10 @@ ray = pytest.importorskip("ray")
 
 import allocators  # noqa: E402
 from actors.runtime import AgentError, run_ray, spawn  # noqa: E402
+from harness.conformance import CASES, recipe  # noqa: E402
 from harness.faults import parse_faults  # noqa: E402
 from harness.runtime_local import run_local  # noqa: E402
 from harness.scenarios import make_instance  # noqa: E402
-from tests.conformance import CASES, recipe  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
