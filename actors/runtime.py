@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -235,3 +236,35 @@ def assemble_async(results: dict[int, dict[str, Any]]) -> RunResult:
     rounds = max((r["activations"] for r in results.values()), default=0)
     measures = merge_measures([results[a]["measures"] for a in sorted(results)])
     return RunResult(plans, rounds, converged, stats, wire=wire, crashed=crashed, measures=measures)
+
+
+@dataclass
+class RayRuntime:
+    """The Ray runtime behind the ``Runtime`` interface: agents in the host ``actors`` (a pool
+    kept across trials; dead ones are replaced), ``agents_per_actor`` to a host."""
+
+    actors: list[Any] | None = None
+    agents_per_actor: int = 1
+    name: str = "ray"
+
+    def run(
+        self,
+        inst: Instance,
+        cls: type[Allocator],
+        params: dict[str, Any],
+        seed: int,
+        max_rounds: int = 10_000,
+        deadline: float | None = None,
+        faults: Faults = NO_FAULTS,
+    ) -> RunResult:
+        return run_ray(
+            inst,
+            cls,
+            params,
+            seed,
+            max_rounds,
+            deadline,
+            self.actors,
+            faults,
+            self.agents_per_actor,
+        )

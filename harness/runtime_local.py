@@ -12,6 +12,7 @@ import heapq
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -178,3 +179,24 @@ def run_local_async(
     return RunResult(
         plans, max(acts), converged, stats, wire=counts, crashed=sorted(crashed), measures=measures
     )
+
+
+@dataclass
+class LocalRuntime:
+    """The local runtime behind the ``Runtime`` interface: synchronous rounds, or the event
+    simulation for asynchronous allocators; ``on_round`` as for ``run_local``."""
+
+    on_round: Callable[[int, int, list[Allocator]], None] | None = None
+    name: str = "local"
+
+    def run(
+        self,
+        inst: Instance,
+        cls: type[Allocator],
+        params: dict[str, Any],
+        seed: int,
+        max_rounds: int = 10_000,
+        deadline: float | None = None,
+        faults: Faults = NO_FAULTS,
+    ) -> RunResult:
+        return run_local(inst, cls, params, seed, max_rounds, deadline, faults, self.on_round)

@@ -13,7 +13,7 @@ import pickle
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from harness.api import (
     Allocator,
@@ -27,6 +27,25 @@ from harness.api import (
 )
 from harness.faults import Faults, Wire, new_counts
 from harness.model import Instance
+
+
+class Runtime(Protocol):
+    """A schedule around the transport core, chosen by name (``"local"``, ``"ray"``): every
+    runtime runs a trial with this one signature and gives the same plans and counts for a
+    synchronous allocator (the runtime-equivalence tests hold this)."""
+
+    name: str
+
+    def run(
+        self,
+        inst: Instance,
+        cls: type[Allocator],
+        params: dict[str, Any],
+        seed: int,
+        max_rounds: int = 10_000,
+        deadline: float | None = None,
+        faults: Faults = ...,
+    ) -> RunResult: ...
 
 
 def make_agents(

@@ -5,7 +5,6 @@ Every exception becomes a stored status; the worker itself survives."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import resource
 import time
@@ -18,10 +17,10 @@ import allocators
 from harness.evaluate import evaluate
 from harness.exact import solve_exact
 from harness.faults import Faults, parse_faults
-from harness.runtime_local import run_local
+from harness.runtime_local import LocalRuntime, run_local
 from harness.scenarios import make_instance
 from harness.store import Status
-from harness.transport import RunResult, TrialTimeout
+from harness.transport import RunResult, Runtime, TrialTimeout
 
 
 @dataclass(frozen=True)
@@ -140,15 +139,12 @@ def run_trial(job: TrialJob, on_start: Any = None) -> dict[str, Any]:
         if job.execution:
             executed = run_executed(inst, cls, job, faults)
             result = executed.as_run()
-        elif job.runtime == "ray":
-            result = run_on_ray(inst, cls, job, faults)
-            if tracer is not None:
-                tracer.replay(result)
         else:
-            deadline = time.monotonic() + job.time_limit
-            result = run_local(
-                inst, cls, job.params, job.seed, job.max_rounds, deadline, faults, tracer
-            )
+            runtime = runtime_for(job, inst, tracer)
+            deadline = time.monotonic() + job.time_limit  # once the runtime is up
+            result = runtime.run(inst, cls, job.params, job.seed, job.max_rounds, deadline, faults)
+            if tracer is not None and runtime.name == "ray":
+                tracer.replay(result)
         if tracer is not None:
             out["trial_round_trace"] = json.dumps(tracer.rows)
         opt = job.optimum
@@ -256,9 +252,11 @@ def run_executed(inst: Any, cls: Any, job: TrialJob, faults: Faults) -> Any:
     deadline = time.monotonic() + job.time_limit
 
     def episode(sub: Any, seed: int) -> RunResult:
-        if job.runtime == "ray":
-            return run_on_ray(sub, cls, dataclasses.replace(job, seed=seed), faults)
-        return run_local(sub, cls, job.params, seed, job.max_rounds, deadline)
+        runtime = runtime_for(job, sub)
+        # a re-plan on Ray has had a time limit of its own, counted once its actors are up;
+        # the mission's deadline still bounds the whole trial (execute checks it)
+        limit = deadline if runtime.name == "local" else time.monotonic() + job.time_limit
+        return runtime.run(sub, cls, job.params, seed, job.max_rounds, limit, faults)
 
     return execute(inst, cls, job.params, job.seed, settings, episode, deadline)
 
@@ -279,14 +277,16 @@ def market_check_columns(
 _RAY_POOL: list[Any] = []
 
 
-def run_on_ray(inst: Any, cls: Any, job: TrialJob, faults: Faults) -> RunResult:
-    """A trial on the ray runtime, from a worker process connected to the coordinator's Ray
-    instance; the worker keeps its host actors for the next trials (actors that a failure or
-    an injected crash killed are replaced in the pool by ``run_ray``). Agents share actors
-    when there are more than ``max_actors``. The time limit starts once the pool is up."""
+def runtime_for(job: TrialJob, inst: Any, tracer: Any = None) -> Runtime:
+    """The runtime a trial names, ready to run ``inst``. On ``ray``: connected to the
+    coordinator's Ray instance, with enough host actors; the worker keeps them for the next
+    trials (actors that a failure or an injected crash killed are replaced in the pool by
+    ``run_ray``), and agents share actors when there are more than ``max_actors``."""
+    if job.runtime != "ray":
+        return LocalRuntime(tracer)
     import ray
 
-    from actors.runtime import hosts_needed, run_ray, spawn
+    from actors.runtime import RayRuntime, hosts_needed, spawn
 
     if not ray.is_initialized():
         ray.init(address=job.ray_address, log_to_driver=False)
@@ -294,18 +294,7 @@ def run_on_ray(inst: Any, cls: Any, job: TrialJob, faults: Faults) -> RunResult:
     need = hosts_needed(inst.n_agents, per)
     if len(_RAY_POOL) < need:
         _RAY_POOL.extend(spawn(need - len(_RAY_POOL)))
-    deadline = time.monotonic() + job.time_limit
-    return run_ray(
-        inst,
-        cls,
-        job.params,
-        job.seed,
-        job.max_rounds,
-        deadline,
-        _RAY_POOL,
-        faults,
-        per,
-    )
+    return RayRuntime(_RAY_POOL, per)
 
 
 #: what a worker sends when a job's clock starts (before its result)
