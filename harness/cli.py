@@ -39,10 +39,14 @@ err_console = Console(stderr=True)
 
 
 def _settings_args(p: argparse.ArgumentParser) -> None:
-    from harness.spec import SETTINGS
+    from harness.spec import DEFAULT_SPEC, SETTINGS
 
+    suite = DEFAULT_SPEC["bench"]  # what a bare `harness bench` runs with, where it differs
     for key, (default, typ, expected) in SETTINGS.items():
         flag = "--" + key.replace("_", "-")
+        expected = expected.replace("%", "%%")  # argparse formats help with %
+        if key in suite and suite[key] != default:
+            default = f"{default}; the default suite: {suite[key]}"
         if typ is bool:
             p.add_argument(
                 flag,

@@ -116,3 +116,27 @@ def test_every_command_has_its_function():
     parser = build_parser()
     names = next(a for a in parser._actions if a.dest == "command").choices
     assert set(names) == set(COMMANDS)
+
+
+def test_every_command_prints_its_help():
+    """`--help` of every command and subcommand formats (a % in a help text once broke
+    `harness bench --help`), and bench's help gives the defaults a bare bench runs with."""
+    import contextlib
+    import io
+
+    parser = build_parser()
+    names = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in names.items():
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exc:
+            parser.parse_args([name, "--help"])
+        assert exc.value.code == 0 and out.getvalue(), name
+        for action in sub._actions:
+            if getattr(action, "choices", None) and isinstance(action.choices, dict):
+                for child in action.choices:
+                    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(SystemExit):
+                        parser.parse_args([name, child, "--help"])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        parser.parse_args(["bench", "--help"])
+    assert "the default suite: 5" in " ".join(out.getvalue().split())
