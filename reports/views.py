@@ -121,6 +121,7 @@ SELECT inst_family AS family, alg_name AS allocator, inst_size AS size,
        coalesce(avg(m_gap), avg(m_gap_best_known)) AS gap,
        CASE WHEN count(m_gap) > 0 THEN 'optimum'
             WHEN count(m_gap_best_known) > 0 THEN 'best known'
+            WHEN count(*) FILTER (WHERE trial_status <> 'skip') = 0 THEN 'allocator skipped'
             WHEN count(*) FILTER (WHERE trial_status = 'done') = 0 THEN 'no done trial'
             WHEN bool_or(m_opt_status = 'optimal') THEN 'plans infeasible'
             WHEN bool_or(m_opt_status = 'skipped') THEN 'optimum skipped'
