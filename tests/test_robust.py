@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -128,20 +129,21 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.slow
 def test_workers_die_with_a_killed_coordinator(tmp_path):
+    """The coordinator is SIGKILLed mid-trial: its workers die with it (PR_SET_PDEATHSIG).
+    The trial announces its process on a Unix socket, and the test waits on pidfds, so
+    nothing here polls or sleeps."""
+    where = str(tmp_path / "announce.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(where)
+    listener.listen(1)
+    listener.settimeout(120)
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "HARNESS_EXTRA_ALLOCATORS": "tests.faulty_allocators",
+        "HARNESS_TEST_ANNOUNCE": where,
     }
     coord = subprocess.Popen(
         [
@@ -165,33 +167,32 @@ def test_workers_die_with_a_killed_coordinator(tmp_path):
             "--workers",
             "1",
             "--out",
-            str(tmp_path),
+            str(tmp_path / "results"),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    fds: list[int] = []
     try:
-        rows: list = []
-        for _ in range(600):  # bounded: until the trial is in flight (its placeholder row)
-            rows = list((tmp_path).glob("*/trials/*.parquet"))
-            if rows and _children(coord.pid):
-                break
-            time.sleep(0.1)
-        workers = [
-            c
-            for c in _children(coord.pid)
-            if "python" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
-        ]
-        assert rows and workers
+        conn, _ = listener.accept()  # blocks until the trial runs (bounded by the timeout)
+        with conn:
+            runner = int(conn.recv(32).decode())
+        workers = _children(coord.pid)
+        assert runner in workers  # the trial runs in a worker, not in the coordinator
+        assert list((tmp_path / "results").glob("*/trials/*.parquet"))  # its placeholder row
+        fds = [os.pidfd_open(w) for w in workers]  # pinned: a reused pid cannot fool the test
     finally:
+        listener.close()
         coord.send_signal(signal.SIGKILL)
         coord.wait()
-    for _ in range(300):  # bounded wait for the kernel to deliver the parent-death signal
-        if not any(_alive(w) for w in workers):
-            break
-        time.sleep(0.1)
-    assert not any(_alive(w) for w in workers)
+    try:
+        for fd in fds:  # a pidfd turns readable when its process exits
+            ready, _, _ = select.select([fd], [], [], 30)
+            assert ready, "a worker outlived its killed coordinator"
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def test_a_full_disk_stops_the_run_cleanly(tmp_path, monkeypatch):
