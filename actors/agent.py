@@ -62,26 +62,8 @@ Send = tuple[int, Any]  # (receiver agent, payload)
 
 class _Host:
     """One agent in an actor: the agent itself (made by the transport core, as on every
-    runtime), its id, the team size and the wire of its trial's faults."""
-
-    def __init__(
-        self,
-        inst: Instance,
-        name: str,
-        params: dict[str, Any],
-        seed: int,
-        agent_id: int,
-        faults: Faults = NO_FAULTS,
-    ) -> None:
-        self.cls = allocators.get(name)
-        self.agent = make_agents(inst, self.cls, params, seed, [agent_id])[0]
-        self.id = agent_id
-        self.n = inst.n_agents
-        self.wire = make_wire(faults, seed, self.n)
-
-
-class AgentHost(_Host):
-    """The round keeping of one synchronous agent; returns the batches to send, never sends."""
+    runtime), its id, the team size, the round limit and the wire of its trial's faults;
+    each kind of host sets up its own bookkeeping in ``_setup``."""
 
     def __init__(
         self,
@@ -93,10 +75,26 @@ class AgentHost(_Host):
         max_rounds: int,
         faults: Faults = NO_FAULTS,
     ) -> None:
-        super().__init__(inst, name, params, seed, agent_id, faults)
+        self.cls = allocators.get(name)
+        self.agent = make_agents(inst, self.cls, params, seed, [agent_id])[0]
+        self.id = agent_id
+        self.n = inst.n_agents
+        self.max_rounds = max_rounds
+        self.wire = make_wire(faults, seed, self.n)
+        self.crashed = False
+        self._setup()
+
+    def _setup(self) -> None:
+        raise NotImplementedError
+
+
+class AgentHost(_Host):
+    """The round keeping of one synchronous agent; returns the batches to send, never sends."""
+
+    def _setup(self) -> None:
         cls, view = self.cls, self.agent.view
         if cls.centralised:
-            self.peers = tuple(a for a in range(self.n) if a != agent_id)
+            self.peers = tuple(a for a in range(self.n) if a != self.id)
             self.diameter = 1  # a complete graph stays complete when agents crash
         else:
             self.peers = view.neighbours
@@ -104,7 +102,6 @@ class AgentHost(_Host):
             if self.wire is not None and self.wire.crash:
                 self.diameter = max(1, self.n - 1)  # crashes can stretch the live graph
         self.quiescence = cls.termination != "stable"
-        self.max_rounds = max_rounds
         self.round = -1  # last round run
         self.pending: dict[int, dict[int, tuple[list[Any], int]]] = defaultdict(dict)
         self.count = 0
@@ -114,7 +111,6 @@ class AgentHost(_Host):
         self.wire_log: list[tuple[int, dict[str, int]]] = []  # (round sent, counters)
         self.held: dict[int, list[tuple[int, int, int, Any]]] = defaultdict(list)  # delayed
         self.done = False
-        self.crashed = False
 
     def live(self, agent: int, rnd: int) -> bool:
         return self.wire is None or self.wire.alive(agent, rnd)
@@ -228,24 +224,12 @@ class AsyncAgentHost(_Host):
     round r silences the agent after r activations (its actor stays, to absorb the weight of
     the messages still sent to it)."""
 
-    def __init__(
-        self,
-        inst: Instance,
-        name: str,
-        params: dict[str, Any],
-        seed: int,
-        agent_id: int,
-        max_rounds: int,
-        faults: Faults = NO_FAULTS,
-    ) -> None:
-        super().__init__(inst, name, params, seed, agent_id, faults)
-        view = self.agent.view
+    def _setup(self) -> None:
         self.counts = new_counts()
         self.activations = 0
-        self.limit = max_rounds * max(1, len(view.neighbours))
+        self.limit = self.max_rounds * max(1, len(self.agent.view.neighbours))
         self.log: list[tuple[int, str, int]] = []  # (sender, type, bytes) per delivery
         self.done = True  # async agents never wait: the monitor decides when the trial ends
-        self.crashed = False
 
     def start(self) -> list[tuple[int, Any, int]]:
         return self._send(check_outgoing(self.agent, self.agent.start(), self.n))

@@ -198,9 +198,7 @@ def _bench(
                 if need:
                     h = need.pop(0)
                     job = OptimumJob(instances[h].recipe, s["optimum_time_limit"])
-                    pool.submit(
-                        ("optimum", h), "optimum", job, _grace(2 * s["optimum_time_limit"]) + 30
-                    )
+                    pool.submit(("optimum", h), job, _grace(2 * s["optimum_time_limit"]) + 30)
                 else:
                     trial = ready.pop(0)
                     base = trial.base_row(run_id, s["time_limit"])
@@ -215,7 +213,7 @@ def _bench(
                     limit = _grace(s["time_limit"])
                     if trial.runtime == "ray":  # the worker may first have to start its actors
                         limit += 30.0 + 0.5 * min(trial.instance.n_agents, s["max_actors"])
-                    pool.submit(("trial", trial), "trial", job, limit)
+                    pool.submit(("trial", trial), job, limit)
             for (kind, tag), result in pool.results():
                 if kind == "optimum":
                     row = _optimum_row(instances[tag], result, s["optimum_time_limit"])

@@ -474,9 +474,10 @@ def _damage_hint(exc: Exception) -> str:
     return ""
 
 
-def _stores(command: str, given: list[str] | None) -> list[str]:
+def _stores(command: str, given: list[str] | None, need_trials: bool = True) -> list[str]:
     """The result paths a command reads, each an existing result root or run directory, and
-    together holding stored trials; else an error that names the paths searched."""
+    together holding stored trials (unless not ``need_trials``); else an error that names
+    the paths searched."""
     from reports.views import locate
 
     results = given or ["results"]
@@ -487,7 +488,7 @@ def _stores(command: str, given: list[str] | None) -> list[str]:
                 f"{command}: --results {r}: expected a result root or run directory, "
                 f"found {what}" + ("" if given else " (the default; give --results DIR)")
             )
-    if not locate(results)[0]:
+    if need_trials and not locate(results)[0]:
         raise HarnessError(
             f"{command}: no stored trials under {', '.join(results)} (searched "
             f"{', '.join(str(Path(r).resolve()) for r in results)}; run harness bench first)"
@@ -530,12 +531,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
 def cmd_store(args: argparse.Namespace) -> int:
     from harness.store import verify
 
-    results = args.results or ["results"]
-    for r in results:
-        if not Path(r).is_dir():
-            raise HarnessError(
-                f"store verify: --results {r}: expected a result root or run directory"
-            )
+    results = _stores("store verify", args.results, need_trials=False)
     checked, damaged = verify(results, repair=args.repair)
     if not damaged:
         console.print(f"[bold green]ok[/]: {checked} files read, none damaged")

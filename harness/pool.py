@@ -51,11 +51,12 @@ class Pool:
     def busy(self) -> int:
         return len(self.slots) - self.idle()
 
-    def submit(self, tag: Any, kind: str, job: Any, hard_limit: float) -> None:
+    def submit(self, tag: Any, job: Any, hard_limit: float) -> None:
+        """Give ``job`` (a ``TrialJob`` or an ``OptimumJob``) to an idle worker."""
         slot = next(s for s in self.slots if s.tag is None)
         slot.tag, slot.limit = tag, hard_limit
         slot.deadline = time.monotonic() + STARTUP_LIMIT + hard_limit  # until it starts
-        slot.conn.send((kind, job))
+        slot.conn.send(job)
 
     def results(self) -> Iterator[tuple[Any, dict[str, Any] | None]]:
         """Wait for the next results; yields (tag, result) or (tag, None) for a killed job."""

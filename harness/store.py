@@ -26,7 +26,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -78,6 +78,29 @@ FLOAT_COLUMNS = {
     "m_opt_bound",
     "m_opt_seconds",
     "m_msgs_per_round",
+    "m_exec_objective",
+    "m_exec_gap",
+    "m_exec_gap_best_known",
+    "m_exec_makespan",
+    "m_exec_distance",
+    "m_exec_max_distance",
+    "m_exec_alloc_wall_s",
+    "m_exec_alloc_cpu_s",
+    "m_welfare",
+    "m_value",
+    "m_cost",
+    "m_payments",
+    "m_holder_utility",
+    "m_agent_utility",
+    "m_agent_utility_mean",
+    "m_agent_utility_mean_winners",
+    "m_agent_utility_min",
+    "m_satisfaction",
+    "m_fitness_total",
+    "m_cost_effectiveness",
+    "m_stability_gain",
+    "m_truth_gain",
+    "m_truth_factor",
 }
 INT_COLUMNS = {
     "trial_seed",
@@ -104,33 +127,6 @@ INT_COLUMNS = {
     "m_msgs_max_pair",
     "m_pairs_used",
     "m_nodes",
-}
-FLOAT_COLUMNS |= {
-    "m_exec_objective",
-    "m_exec_gap",
-    "m_exec_gap_best_known",
-    "m_exec_makespan",
-    "m_exec_distance",
-    "m_exec_max_distance",
-    "m_exec_alloc_wall_s",
-    "m_exec_alloc_cpu_s",
-    "m_welfare",
-    "m_value",
-    "m_cost",
-    "m_payments",
-    "m_holder_utility",
-    "m_agent_utility",
-    "m_agent_utility_mean",
-    "m_agent_utility_mean_winners",
-    "m_agent_utility_min",
-    "m_satisfaction",
-    "m_fitness_total",
-    "m_cost_effectiveness",
-    "m_stability_gain",
-    "m_truth_gain",
-    "m_truth_factor",
-}
-INT_COLUMNS |= {
     "m_exec_replans",
     "m_crashed",
     "m_calls",
@@ -209,12 +205,17 @@ def parquet_problem(path: Path, full: bool = False, column: str = "trial_key") -
     return None
 
 
-def readable(files: list[Path], column: str = "trial_key") -> list[Path]:
-    """The files that can be read (footer and schema); the others are skipped with a
-    ``DamagedFile`` warning naming each."""
+def readable(
+    files: list[Path],
+    column: str = "trial_key",
+    check: Callable[[Path], str | None] | None = None,
+) -> list[Path]:
+    """The files that can be read (Parquet footer and schema with ``column``, or what
+    ``check`` says, e.g. ``json_problem``); the others are skipped with a ``DamagedFile``
+    warning naming each."""
     out = []
     for f in files:
-        problem = parquet_problem(f, column=column)
+        problem = parquet_problem(f, column=column) if check is None else check(f)
         if problem is None:
             out.append(f)
         else:

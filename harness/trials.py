@@ -201,23 +201,16 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
                 spec.faults[i],
             )
         first[same] = i
-        agents = sorted(set().union(*prof.partition)) if isinstance(prof.partition, tuple) else []
-        for agent in agents[-1:]:
+        groups = sorted(set().union(*prof.partition)) if isinstance(prof.partition, tuple) else []
+        named = [("partition.groups", "agent ids", a) for a in groups[-1:]]
+        named += [("crash", "an agent id", a) for a, _rnd in prof.crash]
+        for where, what, agent in named:
             small = [x for x in instances.values() if x.n_agents <= agent]
             if small:
                 raise SpecError(
                     spec.source,
-                    f"faults[{i}].partition.groups",
-                    f"agent ids below {small[0].n_agents}, the agent count of {small[0].name}",
-                    agent,
-                )
-        for agent, _rnd in prof.crash:
-            small = [x for x in instances.values() if x.n_agents <= agent]
-            if small:
-                raise SpecError(
-                    spec.source,
-                    f"faults[{i}].crash",
-                    f"an agent id below {small[0].n_agents}, the agent count of {small[0].name}",
+                    f"faults[{i}].{where}",
+                    f"{what} below {small[0].n_agents}, the agent count of {small[0].name}",
                     agent,
                 )
     for ai, entry in enumerate(spec.allocators):

@@ -329,20 +329,19 @@ def limit_memory(megabytes: int) -> None:
 
 
 def serve(conn: Any, memory_limit_mb: int = 0) -> None:
-    """Worker process main loop: receive (kind, job), send ``STARTED`` when the job's clock
-    starts, then the result row."""
+    """Worker process main loop: receive a job (an optimum or a trial, by its type), send
+    ``STARTED`` when the job's clock starts, then the result row."""
     die_with_parent()
     limit_memory(memory_limit_mb)
     while True:
         try:
-            msg = conn.recv()
+            job = conn.recv()
         except EOFError:
             return
-        if msg is None:
+        if job is None:
             return
-        kind, job = msg
         try:
-            if kind == "optimum":
+            if isinstance(job, OptimumJob):
                 conn.send(STARTED)
                 result = run_optimum(job)
             else:

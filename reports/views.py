@@ -13,7 +13,6 @@ the views keep the one-row file's, see harness/store.py)
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ import duckdb
 
 from harness.store import (
     CORE_COLUMNS,
-    DamagedFile,
     json_problem,
     readable,
     run_dirs,
@@ -77,14 +75,7 @@ def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
     trials, manifests, optima = locate(results)
     trials = readable(trials)
     optima = readable(optima, column="inst_hash")
-    good = []
-    for m in manifests:
-        problem = json_problem(m)
-        if problem is None:
-            good.append(m)
-        else:
-            warnings.warn(DamagedFile(f"skipped damaged file {m} ({problem})"), stacklevel=2)
-    manifests = good
+    manifests = readable(manifests, check=json_problem)
     con = duckdb.connect()
     if trials:
         con.execute(f"CREATE VIEW trials AS {typed_trials_sql(con, trials)}")

@@ -22,11 +22,23 @@ class Crashing(CBAA):
         return super().step(rnd, inbox)
 
 
-class Endless(Allocator):
+class _NeverDone(Allocator):
+    """Plans nothing and never converges: the trial runs until a limit stops it."""
+
+    families = ("assignment", "tdr")
+
+    @property
+    def converged(self) -> bool:
+        return False
+
+    def plan(self) -> Plan:
+        return Plan(self.id)
+
+
+class Endless(_NeverDone):
     name = "test_endless"
     summary = "never converges and keeps one CPU busy in each round"
     paper = "test fixture"
-    families = ("assignment", "tdr")
     params = (Param("spin", 0, "busy iterations per round (0: none)"),)
 
     def step(self, rnd, inbox):  # noqa: ANN001, ANN201
@@ -39,13 +51,6 @@ class Endless(Allocator):
         for i in range(self.p["spin"]):
             total += i
         return []
-
-    @property
-    def converged(self) -> bool:
-        return False
-
-    def plan(self) -> Plan:
-        return Plan(self.id)
 
 
 class Dying(CBAA):
@@ -62,7 +67,7 @@ class Dying(CBAA):
         return super().step(rnd, inbox)
 
 
-class Hog(Allocator):
+class Hog(_NeverDone):
     name = "test_hog"
     summary = "keeps 64 MB more memory in every round (a runaway trial)"
     paper = "test fixture"
@@ -78,10 +83,3 @@ class Hog(Allocator):
 
         self.kept.append(np.ones(self.p["mb"] * 2**17))  # touched: resident, not only reserved
         return []
-
-    @property
-    def converged(self) -> bool:
-        return False
-
-    def plan(self) -> Plan:
-        return Plan(self.id)

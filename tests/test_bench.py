@@ -1,9 +1,6 @@
 """The coordinator and store end to end: real worker processes, real Parquet, real DuckDB."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,6 +11,7 @@ from harness.errors import SpecError
 from harness.spec import load_spec, spec_from_dict
 from harness.store import COMPACTED, RunStore
 from reports.views import connect
+from tests.cli import bench_argv, harness_cli
 
 TIMING = {
     "trial_run_id",
@@ -267,37 +265,11 @@ def test_a_bad_spec_loses_nothing_already_stored(tmp_path):
     assert before == after
 
 
-def harness_cli(*args, cwd, extra_allocators=None):
-    """``python -m harness.cli ARGS`` in ``cwd``; ``extra_allocators`` sets
-    HARNESS_EXTRA_ALLOCATORS for it."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    if extra_allocators is not None:
-        env["HARNESS_EXTRA_ALLOCATORS"] = extra_allocators
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
 @pytest.mark.slow
 def test_cli_bench_query_and_list(tmp_path):
     out = tmp_path / "res"
     r = harness_cli(
-        "bench",
-        "--runtime",
-        "local",
-        "--allocators",
-        "cbaa,greedy_nn,hungarian",
-        "--family",
-        "assignment",
-        "--size",
-        "5x5,6x4",
-        "--seeds",
-        "2",
+        *bench_argv("cbaa,greedy_nn,hungarian", "assignment", "5x5,6x4", 2),
         "--out",
         str(out),
         cwd=tmp_path,

@@ -10,7 +10,7 @@ import pytest
 
 from harness.bench import bench
 from harness.spec import spec_from_dict
-from tests.test_bench import harness_cli
+from tests.cli import harness_cli
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_bench import harness_cli
+from tests.cli import harness_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 BINARY = bytes(range(256)) * 4

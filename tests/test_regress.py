@@ -17,7 +17,7 @@ from harness.freeze import freeze, verify
 from harness.regress import Settings, compare, read_baseline, timing_verdict, write_baseline
 from harness.spec import load_spec, spec_from_dict
 from harness.store import RunStore
-from tests.test_bench import harness_cli
+from tests.cli import harness_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,6 +18,7 @@ from harness.pool import Pool
 from harness.scenarios import get_family
 from harness.spec import spec_from_dict
 from harness.store import RunStore
+from tests.cli import bench_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +78,7 @@ def test_a_trial_clock_starts_when_the_trial_starts():
     assert make_instance(job.recipe).content_hash() == job.inst_hash
     pool = Pool(1)
     try:
-        pool.submit("t", "trial", job, 0.2)
+        pool.submit("t", job, 0.2)
         got = []
         while pool.busy():
             got += list(pool.results())
@@ -150,17 +151,7 @@ def test_workers_die_with_a_killed_coordinator(tmp_path):
             sys.executable,
             "-m",
             "harness.cli",
-            "bench",
-            "--runtime",
-            "local",
-            "--allocators",
-            "test_endless",
-            "--family",
-            "assignment",
-            "--size",
-            "4x4",
-            "--seeds",
-            "2",
+            *bench_argv("test_endless", "assignment", "4x4", 2),
             "--no-optimum",
             "--time-limit",
             "600",

@@ -14,7 +14,7 @@ from harness.bench import bench
 from harness.spec import DEFAULT_SPEC, spec_from_dict
 from harness.store import RunStore, column_kind, row_table, typed_trials_sql
 from reports.views import connect
-from tests.test_bench import harness_cli
+from tests.cli import bench_argv, harness_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the smallest size or first instance of each family entry
@@ -102,17 +102,7 @@ def test_a_run_with_no_done_trial_still_summarises_and_reports(tmp_path):
     and exit 0, and report, query and check must work (a BinderException on m_gap once)."""
     out = tmp_path / "res"
     r = harness_cli(
-        "bench",
-        "--runtime",
-        "local",
-        "--allocators",
-        "test_crash",
-        "--family",
-        "assignment",
-        "--size",
-        "4x4",
-        "--seeds",
-        "2",
+        *bench_argv("test_crash", "assignment", "4x4", 2),
         "--no-optimum",
         "--out",
         str(out),
@@ -144,17 +134,7 @@ def test_query_without_a_store_says_where_it_looked(tmp_path):
 
 def test_the_summary_says_why_a_gap_is_missing(tmp_path):
     r = harness_cli(
-        "bench",
-        "--runtime",
-        "local",
-        "--allocators",
-        "cbba",
-        "--family",
-        "tdr",
-        "--size",
-        "5x3,14x3",
-        "--seeds",
-        "1",
+        *bench_argv("cbba", "tdr", "5x3,14x3", 1),
         "--out",
         str(tmp_path / "res"),
         cwd=tmp_path,
@@ -164,17 +144,7 @@ def test_the_summary_says_why_a_gap_is_missing(tmp_path):
     assert "5x3 none 1/1 0.0% optimum" in text
     assert "optimum skipped" in text and "(14 tasks > 12)" in text
     r = harness_cli(
-        "bench",
-        "--runtime",
-        "local",
-        "--allocators",
-        "cbba",
-        "--family",
-        "tdr",
-        "--size",
-        "5x3",
-        "--seeds",
-        "1",
+        *bench_argv("cbba", "tdr", "5x3", 1),
         "--no-optimum",
         "--out",
         str(tmp_path / "r2"),
