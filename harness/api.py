@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.errors import SpecError
+from harness.params import Param, resolve
 
 
 @dataclass(frozen=True)
@@ -31,41 +31,6 @@ class Message:
 
 
 Outgoing = tuple[int, Message]  # (receiver id, message)
-
-
-@dataclass(frozen=True)
-class Param:
-    """A declared allocator parameter: name, default, and what values are allowed."""
-
-    name: str
-    default: Any
-    doc: str = ""
-    choices: tuple[Any, ...] | None = None
-    low: float | None = None
-    high: float | None = None
-
-    def check(self, value: Any, source: str, where: str) -> Any:
-        d = self.default
-        if isinstance(d, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(d, int):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif isinstance(d, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            value = float(value) if ok else value
-        elif isinstance(d, str):
-            ok = isinstance(value, str)
-        else:
-            ok = True
-        if not ok:
-            raise SpecError(source, where, f"a {type(d).__name__} ({self.doc or self.name})", value)
-        if self.choices is not None and value not in self.choices:
-            raise SpecError(source, where, f"one of {', '.join(map(str, self.choices))}", value)
-        if self.low is not None and value < self.low:
-            raise SpecError(source, where, f"a value >= {self.low}", value)
-        if self.high is not None and value > self.high:
-            raise SpecError(source, where, f"a value <= {self.high}", value)
-        return value
 
 
 class PublicTasks:
@@ -295,18 +260,7 @@ class Allocator(ABC):
         cls, given: dict[str, Any], source: str = "command line", where: str = "params"
     ) -> dict[str, Any]:
         """Fill defaults, validate values, reject unknown names."""
-        known = {p.name: p for p in cls.params}
-        for key in given:
-            if key not in known:
-                raise SpecError(
-                    source,
-                    f"{where}.{key}",
-                    f"a parameter of {cls.name}: {', '.join(known) or 'none'}",
-                )
-        return {
-            name: (p.check(given[name], source, f"{where}.{name}") if name in given else p.default)
-            for name, p in known.items()
-        }
+        return resolve(cls.params, given, source, where, f"parameters of {cls.name}")
 
 
 def agent_rng(seed: int, agent_id: int) -> np.random.Generator:

@@ -14,8 +14,9 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -32,33 +33,40 @@ from rich.table import Table
 from harness.errors import HarnessError
 from harness.store import Status
 
+if TYPE_CHECKING:
+    from harness.params import Param
+
 console = Console()
 if not console.is_terminal:  # logs and pipes: wide enough for the summary table
     console = Console(width=160)
 err_console = Console(stderr=True)
 
 
-def _settings_args(p: argparse.ArgumentParser) -> None:
-    from harness.spec import DEFAULT_SPEC, SETTINGS
+def param_flags(
+    p: argparse.ArgumentParser,
+    params: Iterable[Param],
+    suite: dict[str, Any] | None = None,
+    note: str = "",
+) -> None:
+    """A ``--flag`` for each declared parameter, its help built from the declaration (meaning,
+    allowed values, default). Flags default to None, so a value the user did not give never
+    overrides a spec's; ``suite`` gives the values a bare command runs with where they differ
+    from the defaults (a bare ``harness bench`` runs the default suite); ``note`` ends each
+    help."""
+    from harness.params import shown
 
-    suite = DEFAULT_SPEC["bench"]  # what a bare `harness bench` runs with, where it differs
-    for key, (default, typ, expected) in SETTINGS.items():
-        flag = "--" + key.replace("_", "-")
-        expected = expected.replace("%", "%%")  # argparse formats help with %
-        if key in suite and suite[key] != default:
-            default = f"{default}; the default suite: {suite[key]}"
-        if typ is bool:
-            p.add_argument(
-                flag,
-                dest=key,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"{expected} (default {str(default).lower()})",
-            )
+    for param in params:
+        flag = "--" + param.name.replace("_", "-")
+        text = param.help()[:-1]
+        if suite and param.name in suite and suite[param.name] != param.default:
+            text += f"; the default suite: {shown(suite[param.name])}"
+        text += note + ")"
+        text = text.replace("%", "%%")  # argparse formats help with %
+        if param.kind is bool:
+            action: Any = argparse.BooleanOptionalAction
+            p.add_argument(flag, dest=param.name, action=action, default=None, help=text)
         else:
-            p.add_argument(
-                flag, dest=key, type=typ, default=None, help=f"{expected} (default {default})"
-            )
+            p.add_argument(flag, dest=param.name, type=param.kind, default=None, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --resume: run again the stored trials of these statuses, comma-separated "
         "(timeout, error)",
     )
-    _settings_args(b)
+    from harness.spec import DEFAULT_SPEC, SETTINGS
+
+    param_flags(b, SETTINGS.values(), DEFAULT_SPEC["bench"])
 
     q = sub.add_parser("query", help="SQL over the result store (views: trials, runs, optima)")
     q.add_argument("sql")
@@ -163,17 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", default="results", help="a run directory, or a result root (its latest run)"
     )
     c.add_argument(
-        "--rtol",
-        type=float,
-        help="relative tolerance of every metric (the run's [check] rtol, else 1e-9)",
-    )
-    c.add_argument(
-        "--plan-rtol",
-        type=float,
-        help="relative tolerance of the times, bids and prices inside plans; task ids and "
-        "their order must match exactly (the run's [check] plan_rtol, else 1e-9)",
-    )
-    c.add_argument(
         "--tolerance",
         action="append",
         default=[],
@@ -188,21 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--time-metric", default="trial_wall_s", choices=("trial_wall_s", "trial_cpu_s"))
     c.add_argument(
-        "--time-threshold",
-        type=float,
-        help="median ratio current/baseline above which a group is slower "
-        "(the run's [check] time_threshold, else 2.0)",
-    )
-    c.add_argument("--time-alpha", type=float, default=0.05, help="significance (0.05)")
-    c.add_argument(
         "--min-reps", type=int, default=6, help="paired trials a group needs to be judged (6)"
     )
-    c.add_argument(
-        "--time-floor",
-        type=float,
-        default=0.005,
-        help="seconds: groups faster than this in the baseline are not judged (0.005)",
-    )
+    from harness.regress import CHECK_PARAMS
+
+    numbers = [q for q in CHECK_PARAMS.values() if q.kind is float]
+    param_flags(c, numbers, note="; a run's [check] table may set another")
     c.add_argument(
         "--allow-missing", action="store_true", help="baseline trials absent from the run pass"
     )
@@ -331,7 +321,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else None
     settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k, None) is not None}
     if spec is None and args.resume is not None:
-        out = settings.get("out", SETTINGS["out"][0])
+        out = settings.get("out", SETTINGS["out"].default)
         from harness.spec import spec_from_dict
         from harness.store import latest_run
 
@@ -577,22 +567,13 @@ def _tolerances(items: list[str]) -> dict[str, float]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from harness.regress import Settings, check
-    from harness.spec import finite_number
+    from harness.regress import CHECK_PARAMS, Settings, check
 
     flags = {
-        "rtol": args.rtol,
-        "plan_rtol": args.plan_rtol,
-        "time_threshold": args.time_threshold,
-        "time_alpha": args.time_alpha,
-        "time_floor": args.time_floor,
+        name: param.check(v, "command line", "--" + name.replace("_", "-"))
+        for name, param in CHECK_PARAMS.items()
+        if param.kind is float and (v := getattr(args, name)) is not None
     }
-    for name, v in flags.items():
-        if v is not None:
-            low = 1.0 if name == "time_threshold" else 0.0
-            finite_number(
-                v, "command line", "--" + name.replace("_", "-"), low, f"a finite number >= {low:g}"
-            )
     s = Settings(
         tolerances=_tolerances(args.tolerance),
         fail_on=args.fail_on,
@@ -600,7 +581,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         min_reps=args.min_reps,
         allow_missing=args.allow_missing,
     )
-    rep = check(args.baseline, args.results, s, {k: v for k, v in flags.items() if v is not None})
+    rep = check(args.baseline, args.results, s, flags)
     meta = rep.baseline_meta
     commit = (meta.get("git_commit") or "?")[:10]
     console.print(
@@ -801,7 +782,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
         table = Table("name", "kind", "objectives", "parameters", "sizes / description")
         for f in FAMILIES.values():
-            params = ", ".join(f"{k}={v}" for k, v in f.params.items())
+            params = ", ".join(f"{q.name}={q.default}" for q in f.params)
             table.add_row(
                 f.name, f.kind, ", ".join(f.objectives), params, f.sizes_hint or f.description
             )

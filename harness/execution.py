@@ -47,6 +47,7 @@ from harness.api import (
 from harness.errors import SpecError
 from harness.model import Instance
 from harness.numerics import length
+from harness.params import Param, resolve
 from harness.transport import (
     MessageStats,
     RunResult,
@@ -72,38 +73,32 @@ class Status(Message):
     visited: tuple[int, ...]
 
 
+#: the ``[execution]`` table (``harness bench --execute``)
+EXEC_PARAMS = {
+    p.name: p
+    for p in (
+        Param("speed", 5.0, "agent speed, workspace units a second", above=0.0),
+        Param("period", 0.01, "seconds between re-plans (online mode)", above=0.0),
+        Param("mode", "auto", "how the allocator re-plans", choices=MODES),
+        Param("trace_every", 1.0, "seconds between samples of the allocator's cost", above=0.0),
+    )
+}
+
+
 @dataclass(frozen=True)
 class ExecSettings:
     """How a trial is executed: agent speed, re-plan period (online), and the mode."""
 
-    speed: float = 5.0
-    period: float = 0.01
-    mode: str = "auto"
-    trace_every: float = 1.0  # seconds between samples of the allocator's cost estimate
+    speed: float = EXEC_PARAMS["speed"].default
+    period: float = EXEC_PARAMS["period"].default
+    mode: str = EXEC_PARAMS["mode"].default
+    trace_every: float = EXEC_PARAMS["trace_every"].default
 
     @classmethod
     def from_dict(
         cls, d: dict[str, Any], source: str = "spec", where: str = "execution"
     ) -> ExecSettings:
-        known = {f.name for f in dataclasses.fields(cls)}
-        for k in d:
-            if k not in known:
-                raise SpecError(source, f"{where}.{k}", f"one of {', '.join(sorted(known))}")
-        vals: dict[str, Any] = {}
-        for k, v in d.items():
-            if k == "mode":
-                vals[k] = v
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
-                vals[k] = float(v)
-            else:
-                raise SpecError(source, f"{where}.{k}", "a number > 0", v)
-        out = cls(**vals)
-        if out.mode not in MODES:
-            raise SpecError(source, f"{where}.mode", f"one of {', '.join(MODES)}", out.mode)
-        for name in ("speed", "period", "trace_every"):
-            if not getattr(out, name) > 0:
-                raise SpecError(source, f"{where}.{name}", "a number > 0", getattr(out, name))
-        return out
+        return cls(**resolve(EXEC_PARAMS.values(), d, source, where, "execution settings"))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import SpecError
+from harness.params import Param, resolve
 
 _MASK = (1 << 64) - 1
 DELAY_DISTS = ("uniform", "geometric")
@@ -183,126 +184,107 @@ def new_counts() -> dict[str, int]:
 
 NO_FAULTS = Faults()
 
-_KEYS = ("name", "drop", "duplicate", "delay", "reorder", "partition", "crash")
+
+def _groups(value: Any, source: str, where: str) -> Any:
+    """``"halves"``, or two disjoint non-empty lists of agent ids (as frozensets)."""
+    if value == "halves":
+        return value
+    ok = (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(g, list) and g for g in value)
+        and all(isinstance(a, int) and not isinstance(a, bool) and a >= 0 for g in value for a in g)
+        and not set(value[0]) & set(value[1])
+    )
+    if not ok:
+        raise ValueError(value)
+    return (frozenset(value[0]), frozenset(value[1]))
+
+
+DELAY_PARAMS = (
+    Param("p", 1.0, "probability a message is delayed", low=0.0, high=1.0),
+    Param("dist", "uniform", "the delay's distribution", choices=DELAY_DISTS),
+    Param("min", 1, "least delay, rounds (uniform)", low=1),
+    Param("max", 1, "most delay, rounds (uniform; default min)", low=1),
+    Param("mean", 1.0, "mean delay, rounds (geometric; required)", low=1.0),
+)
+PARTITION_PARAMS = (
+    Param(
+        "groups",
+        "halves",
+        "the two sides",
+        parse=_groups,
+        expected="'halves' or two disjoint non-empty lists of agent ids",
+        required=True,
+    ),
+    Param("from", 0, "first round of the partition", low=0),
+    Param("to", 1 << 30, "first round after it", low=1),
+)
+#: a fault profile: one ``[[faults]]`` table of a spec, or ``harness bench --faults``
+FAULT_PARAMS = (
+    Param("name", "", "a label for the profile"),
+    Param("drop", 0.0, "probability a message is lost", low=0.0, high=1.0),
+    Param("duplicate", 0.0, "probability a message arrives twice", low=0.0, high=1.0),
+    Param("delay", {}, "delays", table=DELAY_PARAMS),
+    Param("reorder", False, "shuffle each inbox"),
+    Param("partition", {}, "a partition of the graph for some rounds", table=PARTITION_PARAMS),
+    Param(
+        "crash",
+        [],
+        "agents that stop",
+        each=(
+            Param("agent", 0, "the agent that crashes", low=0, required=True),
+            Param("round", 1, "the round it crashes in", low=1, required=True),
+        ),
+    ),
+)
 
 
 def parse_faults(d: Any, source: str = "spec", where: str = "faults") -> Faults:
-    """A fault profile from its TOML table; errors name the field and the expected form."""
+    """A fault profile from its TOML table (``FAULT_PARAMS``); errors name the field and the
+    expected form. ``spec`` keeps the active settings only, in canonical form."""
     if d is None:
         return NO_FAULTS
-    if not isinstance(d, dict):
-        raise SpecError(source, where, "a table of fault settings", d)
-    for k in d:
-        if k not in _KEYS:
-            raise SpecError(source, f"{where}.{k}", f"one of {', '.join(_KEYS)}")
-    if "name" in d and not isinstance(d["name"], str):
-        raise SpecError(source, f"{where}.name", "a string", d["name"])
+    given = resolve(FAULT_PARAMS, d, source, where, "fault settings", fill=False)
     kw: dict[str, Any] = {}
     spec: dict[str, Any] = {}
-
-    def prob(key: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-            raise SpecError(source, f"{where}.{key}", "a probability in [0, 1]", value)
-        return float(value)
-
-    def rounds(key: str, value: Any, low: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise SpecError(source, f"{where}.{key}", f"a whole number of rounds >= {low}", value)
-        return value
-
     for key in ("drop", "duplicate"):
-        if key in d and prob(key, d[key]) > 0:
-            kw[key] = spec[key] = prob(key, d[key])
-    if "delay" in d:
-        dl = d["delay"]
-        if not isinstance(dl, dict):
-            raise SpecError(
-                source,
-                f"{where}.delay",
-                "a table {p = ..., dist = 'uniform', min = 1, max = 3} or {p, dist = "
-                "'geometric', mean}",
-                dl,
-            )
-        extra = sorted(set(dl) - {"p", "dist", "min", "max", "mean"})
-        if extra:
-            raise SpecError(source, f"{where}.delay.{extra[0]}", "one of p, dist, min, max, mean")
-        p = prob("delay.p", dl.get("p", 1.0))
-        dist = dl.get("dist", "uniform")
-        if dist not in DELAY_DISTS:
-            raise SpecError(source, f"{where}.delay.dist", f"one of {', '.join(DELAY_DISTS)}", dist)
+        if given.get(key, 0.0) > 0:
+            kw[key] = spec[key] = given[key]
+    if "delay" in given:
+        dl = given["delay"]
+        p, dist = dl["p"], dl["dist"]
         if p > 0:
             kw["delay_p"], kw["delay_dist"] = p, dist
             if dist == "uniform":
-                lo = rounds("delay.min", dl.get("min", 1), 1)
-                hi = rounds("delay.max", dl.get("max", lo), lo)
+                lo = dl["min"]
+                hi = dl["max"] if "max" in d["delay"] else lo
+                if hi < lo:
+                    raise SpecError(source, f"{where}.delay.max", f"an integer >= min ({lo})", hi)
                 kw["delay_min"], kw["delay_max"] = lo, hi
                 spec["delay"] = {"p": p, "dist": dist, "min": lo, "max": hi}
             else:
-                mean = dl.get("mean")
-                if isinstance(mean, bool) or not isinstance(mean, int | float) or mean < 1:
-                    raise SpecError(source, f"{where}.delay.mean", "a mean delay >= 1 round", mean)
-                kw["delay_mean"] = float(mean)
-                spec["delay"] = {"p": p, "dist": dist, "mean": float(mean)}
-    if "reorder" in d:
-        if not isinstance(d["reorder"], bool):
-            raise SpecError(source, f"{where}.reorder", "true or false", d["reorder"])
-        if d["reorder"]:
-            kw["reorder"] = spec["reorder"] = True
-    if "partition" in d:
-        pt = d["partition"]
-        if not isinstance(pt, dict) or "groups" not in pt:
+                if "mean" not in d["delay"]:
+                    raise SpecError(source, f"{where}.delay.mean", "a mean delay >= 1 round")
+                kw["delay_mean"] = dl["mean"]
+                spec["delay"] = {"p": p, "dist": dist, "mean": dl["mean"]}
+    if given.get("reorder"):
+        kw["reorder"] = spec["reorder"] = True
+    if "partition" in given:
+        pt = given["partition"]
+        lo, hi = pt["from"], pt["to"]
+        if hi < lo + 1:
             raise SpecError(
-                source,
-                f"{where}.partition",
-                "a table {groups = 'halves' or [[ids], [ids]], from = round, to = round}",
-                pt,
+                source, f"{where}.partition.to", f"an integer >= from + 1 ({lo + 1})", hi
             )
-        extra = sorted(set(pt) - {"groups", "from", "to"})
-        if extra:
-            raise SpecError(source, f"{where}.partition.{extra[0]}", "one of groups, from, to")
         groups = pt["groups"]
-        if groups == "halves":
-            kw["partition"] = "halves"
-            shown: Any = "halves"
-        else:
-            ok = (
-                isinstance(groups, list)
-                and len(groups) == 2
-                and all(isinstance(g, list) and g for g in groups)
-                and all(
-                    isinstance(a, int) and not isinstance(a, bool) and a >= 0
-                    for g in groups
-                    for a in g
-                )
-                and not set(groups[0]) & set(groups[1])
-            )
-            if not ok:
-                raise SpecError(
-                    source,
-                    f"{where}.partition.groups",
-                    "'halves' or two disjoint non-empty lists of agent ids",
-                    groups,
-                )
-            kw["partition"] = (frozenset(groups[0]), frozenset(groups[1]))
-            shown = [sorted(set(groups[0])), sorted(set(groups[1]))]
-        lo = rounds("partition.from", pt.get("from", 0), 0)
-        hi = rounds("partition.to", pt.get("to", 1 << 30), lo + 1)
+        kw["partition"] = groups
+        shown = groups if groups == "halves" else [sorted(groups[0]), sorted(groups[1])]
         kw["partition_from"], kw["partition_to"] = lo, hi
         spec["partition"] = {"groups": shown, "from": lo, "to": hi}
-    if "crash" in d:
-        items = d["crash"] if isinstance(d["crash"], list) else [d["crash"]]
-        crashes = []
-        for i, c in enumerate(items):
-            w = f"{where}.crash[{i}]"
-            if not isinstance(c, dict) or set(c) != {"agent", "round"}:
-                raise SpecError(source, w, "a table {agent = id, round = r >= 1}", c)
-            agent = c["agent"]
-            if isinstance(agent, bool) or not isinstance(agent, int) or agent < 0:
-                raise SpecError(source, f"{w}.agent", "an agent id >= 0", agent)
-            crashes.append((agent, rounds("crash.round", c["round"], 1)))
-        if crashes:
-            kw["crash"] = tuple(sorted(crashes))
-            spec["crash"] = [{"agent": a, "round": r} for a, r in kw["crash"]]
+    if given.get("crash"):
+        kw["crash"] = tuple(sorted((c["agent"], c["round"]) for c in given["crash"]))
+        spec["crash"] = [{"agent": a, "round": r} for a, r in kw["crash"]]
     return Faults(**kw, spec=spec)
 
 

@@ -119,7 +119,7 @@ def suite_toml(spec: Any, name: str, families: list[str]) -> str:
         "[bench]",
     ]
     for k, v in d["bench"].items():
-        if k in ("out", "address") or v == SETTINGS[k][0] and k != "runtime":
+        if k in ("out", "address") or v == SETTINGS[k].default and k != "runtime":
             continue
         lines.append(f"{k} = {_toml_value(v)}")
     for a in d["allocators"]:

@@ -28,8 +28,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.errors import InputError
+from harness.errors import InputError, SpecError
 from harness.model import OBJECTIVES
+from harness.params import Param
 from harness.store import Status
 
 META_KEY = b"dta_harness.baseline"
@@ -199,17 +200,66 @@ def read_baseline(path: str | Path) -> tuple[pa.Table, dict[str, Any]]:
 
 
 # -- comparing -------------------------------------------------------------------------------------
+def _tolerance_table(value: Any, source: str, where: str) -> dict[str, float]:
+    """``{m_metric = relative tolerance >= 0}``."""
+    if not isinstance(value, dict):
+        raise ValueError(value)
+    tolerance = Param("tolerance", 0.0, low=0.0, expected="a relative tolerance >= 0")
+    for metric in value:
+        if not str(metric).startswith("m_"):
+            raise SpecError(source, f"{where}.{metric}", "an m_ metric name")
+    return {m: tolerance.check(t, source, f"{where}.{m}") for m, t in value.items()}
+
+
+#: what the check may be told: a spec's ``[check]`` table sets ``SPEC_CHECK`` of them, the
+#: flags of ``harness check`` the numbers (flags win over the table, the table over defaults)
+CHECK_PARAMS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param("rtol", 1e-9, "relative tolerance of every metric", low=0.0),
+        Param(
+            "plan_rtol",
+            1e-9,
+            "relative tolerance of the times, bids and prices inside plans; task ids and their "
+            "order must match exactly",
+            low=0.0,
+        ),
+        Param(
+            "time_threshold",
+            2.0,
+            "median paired ratio current/baseline above which a group is slower",
+            low=1.0,
+        ),
+        Param("time_alpha", 0.05, "significance of the slower-than test", low=0.0, high=1.0),
+        Param(
+            "time_floor",
+            0.005,
+            "seconds: groups faster than this in the baseline are not judged",
+            low=0.0,
+        ),
+        Param(
+            "tolerances",
+            {},
+            "relative tolerances of single metrics",
+            parse=_tolerance_table,
+            expected="a table of m_ metric = relative tolerance >= 0",
+        ),
+    )
+}
+SPEC_CHECK = ("rtol", "plan_rtol", "time_threshold", "tolerances")
+
+
 @dataclass
 class Settings:
-    rtol: float = 1e-9  # relative tolerance of every float metric
-    plan_rtol: float = 1e-9  # relative tolerance of the floats inside plans (times, bids, prices)
+    rtol: float = CHECK_PARAMS["rtol"].default
+    plan_rtol: float = CHECK_PARAMS["plan_rtol"].default
     tolerances: dict[str, float] = field(default_factory=dict)  # metric -> relative tolerance
     fail_on: str = "any"  # "any" difference, or only "worse"
     time_metric: str = "trial_wall_s"
-    time_threshold: float = 2.0  # median paired ratio above which a group may be slower
-    time_alpha: float = 0.05
+    time_threshold: float = CHECK_PARAMS["time_threshold"].default
+    time_alpha: float = CHECK_PARAMS["time_alpha"].default
     min_reps: int = 6
-    time_floor: float = 0.005  # seconds: faster baseline groups are not judged
+    time_floor: float = CHECK_PARAMS["time_floor"].default
     allow_missing: bool = False
     max_plan_diffs: int = 5  # plan differences listed per trial
 

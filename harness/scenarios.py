@@ -18,6 +18,7 @@ import numpy as np
 from harness.errors import SpecError
 from harness.model import COMM_KINDS, Instance, comm_from_params
 from harness.numerics import length
+from harness.params import Param, defaults, resolve
 
 WORLD = 100.0  # side of the square (or cube) workspace of the generated families
 
@@ -28,42 +29,13 @@ class Family:
     description: str
     kind: str  # "generated" or "dataset"
     objectives: tuple[str, ...]
-    params: dict[str, Any]
+    params: tuple[Param, ...]
     make: Callable[..., Instance] = field(repr=False)
     sizes_hint: str = ""
 
     def check_params(self, params: dict[str, Any], source: str, where: str) -> dict[str, Any]:
-        """Fill defaults and reject unknown names or wrongly typed values."""
-        out = dict(self.params)
-        for key, value in params.items():
-            if key not in self.params:
-                raise SpecError(
-                    source,
-                    f"{where}.{key}",
-                    f"one of the {self.name} parameters {sorted(self.params)}",
-                )
-            default = self.params[key]
-            if (
-                default is not None
-                and not isinstance(value, type(default))
-                and not (
-                    isinstance(default, float)
-                    and isinstance(value, int)
-                    and not isinstance(value, bool)
-                )
-            ):
-                raise SpecError(source, f"{where}.{key}", f"a {type(default).__name__}", value)
-            out[key] = value
-        if "objective" in out and out["objective"] not in self.objectives:
-            raise SpecError(
-                source,
-                f"{where}.objective",
-                f"one of {', '.join(self.objectives)}",
-                out["objective"],
-            )
-        if "comm" in out and out["comm"] not in COMM_KINDS:
-            raise SpecError(source, f"{where}.comm", f"one of {', '.join(COMM_KINDS)}", out["comm"])
-        return out
+        """Fill defaults and reject unknown names or wrong values."""
+        return resolve(self.params, params, source, where, f"{self.name} parameters")
 
 
 SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
@@ -98,11 +70,11 @@ def _points(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     return pts
 
 
+DIM = Param("dim", 2, "dimensions of the workspace", choices=(2, 3))
+
+
 def _check_dim(params: dict[str, Any]) -> int:
-    dim = params.get("dim", 2)
-    if dim not in (2, 3):
-        raise SpecError("family parameters", "dim", "2 or 3", dim)
-    return dim
+    return DIM.check(params.get("dim", 2), "family parameters", "dim")
 
 
 def gen_assignment(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
@@ -198,14 +170,15 @@ def gen_mtsp(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
     )
 
 
-HETEROGENEOUS = {
-    "cap_max": 0.8,
-    "req_max": 0.2,
-    "team_min": 2,
-    "team_max": 5,
-    "alpha": 0.3,
-    "beta": 0.7,
-}
+HETEROGENEOUS_PARAMS = (
+    Param("cap_max", 0.8, "agents' capability levels lie in [0, cap_max]", low=0.0),
+    Param("req_max", 0.2, "tasks' required levels lie in [0, req_max]", low=0.0),
+    Param("team_min", 2, "fewest agents a task takes", low=1),
+    Param("team_max", 5, "most agents a task takes", low=1),
+    Param("alpha", 0.3, "cost-effectiveness weight of the bid", low=0.0),
+    Param("beta", 0.7, "cost-effectiveness weight of the fitness", low=0.0),
+)
+HETEROGENEOUS = defaults(HETEROGENEOUS_PARAMS)
 
 
 def gen_heterogeneous(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Instance:
@@ -286,7 +259,13 @@ def gen_heterogeneous(n_tasks: int, n_agents: int, seed: int, **params: Any) -> 
 #: the open-ended top bins are closed at 250 and 40 km here
 TRIP_KM = ((3, 10, 0.064), (10, 30, 0.263), (30, 60, 0.361), (60, 120, 0.041), (120, 250, 0.271))
 HQ_KM = ((10, 15, 0.004), (15, 20, 0.401), (20, 25, 0.157), (25, 30, 0.413), (30, 40, 0.025))
-LOGISTICS = {"port_width": 0.1, "handling": 30.0, "slack_min": 60.0, "slack_max": 300.0}
+LOGISTICS_PARAMS = (
+    Param("port_width", 0.1, "half-width of the port sector, radians", above=0.0),
+    Param("handling", 30.0, "minutes of handling per container", low=0.0),
+    Param("slack_min", 60.0, "least slack of a deadline, minutes", low=0.0),
+    Param("slack_max", 300.0, "most slack of a deadline, minutes", low=0.0),
+)
+LOGISTICS = defaults(LOGISTICS_PARAMS)
 
 
 def _from_bins(rng: np.random.Generator, bins: tuple, n: int) -> np.ndarray:
@@ -397,18 +376,30 @@ def gen_logistics(n_tasks: int, n_agents: int, seed: int, **params: Any) -> Inst
     )
 
 
-_GRAPH = {"comm": "full", "radius": 40.0}
+_GRAPH = (
+    Param("comm", "full", "the agents' communication graph", choices=COMM_KINDS),
+    Param("radius", 40.0, "range of the rgg graph", above=0.0),
+)
+
+
+def _objective(objectives: tuple[str, ...]) -> Param:
+    return Param("objective", objectives[0], "what the allocation optimises", choices=objectives)
+
+
+_VEHICLES = Param("vehicles", 0, "vehicles (0: the instance's own number)", low=0)
 
 
 def _dataset_family(
-    name: str, description: str, objectives: tuple[str, ...], params: dict[str, Any]
+    name: str, description: str, objectives: tuple[str, ...], params: tuple[Param, ...]
 ) -> Family:
     def make(instance: str, **p: Any) -> Instance:
         from harness import loaders
 
         return loaders.load(name, instance, **p)
 
-    return Family(name, description, "dataset", objectives, {**_GRAPH, **params}, make)
+    return Family(
+        name, description, "dataset", objectives, (*_GRAPH, _objective(objectives), *params), make
+    )
 
 
 FAMILIES: dict[str, Family] = {
@@ -419,7 +410,7 @@ FAMILIES: dict[str, Family] = {
             "single assignment, payoff 100/distance (CAGA), uniform 100^2 or 100^3",
             "generated",
             ("max_payoff",),
-            {**_GRAPH, "dim": 2},
+            (*_GRAPH, DIM),
             gen_assignment,
             "3x3 .. 1000x1000",
         ),
@@ -428,7 +419,11 @@ FAMILIES: dict[str, Family] = {
             "time-discounted reward with time windows and bundle limit (CBBA paper)",
             "generated",
             ("max_tdr",),
-            {**_GRAPH, "dim": 2, "bundle_limit": 0},
+            (
+                *_GRAPH,
+                DIM,
+                Param("bundle_limit", 0, "tasks an agent may take (0: tasks / agents)", low=0),
+            ),
             gen_tdr,
             "8x3 .. 1000x100",
         ),
@@ -437,7 +432,12 @@ FAMILIES: dict[str, Family] = {
             "multi-agent TSP, distinct starts, open paths (Patel et al. 2020)",
             "generated",
             ("min_sum", "min_max"),
-            {**_GRAPH, "dim": 2, "objective": "min_sum", "return_to_start": False},
+            (
+                *_GRAPH,
+                DIM,
+                _objective(("min_sum", "min_max")),
+                Param("return_to_start", False, "closed tours back to each agent's start"),
+            ),
             gen_mtsp,
             "10x5, 20x4, 30x3, 35x5, 40x6 .. 1000x50",
         ),
@@ -446,7 +446,7 @@ FAMILIES: dict[str, Family] = {
             "heterogeneous agents, multi-attribute team tasks, AHP fitness (FMMRA paper)",
             "generated",
             ("max_welfare",),
-            {**_GRAPH, **HETEROGENEOUS},
+            (*_GRAPH, *HETEROGENEOUS_PARAMS),
             gen_heterogeneous,
             "4x10 .. 4x29 (the seed paper), any TASKSxAGENTS",
         ),
@@ -455,7 +455,7 @@ FAMILIES: dict[str, Family] = {
             "container transports with time windows, trucks with slots (MAGNET paper)",
             "generated",
             ("min_sum",),
-            {**_GRAPH, **LOGISTICS},
+            (*_GRAPH, *LOGISTICS_PARAMS),
             gen_logistics,
             "2x1 .. 20x10 (the seed's days), any TASKSxAGENTS",
         ),
@@ -463,31 +463,31 @@ FAMILIES: dict[str, Family] = {
             "tsplib",
             "TSPLIB EUC_2D; all agents start and end at node 1",
             ("min_sum", "min_max"),
-            {"objective": "min_sum", "agents": 1},
+            (Param("agents", 1, "salesmen", low=1),),
         ),
         _dataset_family(
             "mtsp_lkh3",
             "mTSP LKH-3 set: NAME-mK, depot node 1, best-known min-sum/min-max",
             ("min_sum", "min_max"),
-            {"objective": "min_sum"},
+            (),
         ),
         _dataset_family(
             "li_lim",
             "Li & Lim PDPTW (100 and 1000 nodes) as atomic transports, best-known distance",
             ("min_sum", "min_max"),
-            {"objective": "min_sum", "vehicles": 0},
+            (_VEHICLES,),
         ),
         _dataset_family(
             "cordeau_darp",
             "Cordeau & Laporte dial-a-ride as atomic transports",
             ("min_sum", "min_max"),
-            {"objective": "min_sum", "vehicles": 0},
+            (_VEHICLES,),
         ),
         _dataset_family(
             "solomon",
             "Solomon VRPTW (100 customers) and Gehring-Homberger (1000)",
             ("min_sum", "min_max"),
-            {"objective": "min_sum", "vehicles": 0},
+            (_VEHICLES,),
         ),
     )
 }

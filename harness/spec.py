@@ -44,7 +44,6 @@ import copy
 import hashlib
 import itertools
 import json
-import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -54,51 +53,76 @@ from typing import Any
 import allocators
 from harness.errors import SpecError, read_text
 from harness.faults import fault_name, parse_faults
+from harness.params import Param, defaults, resolve
 from harness.scenarios import MAX_AGENTS, get_family, parse_size
 
 RUNTIMES = ("local", "ray")
 
-#: [bench] keys: default, type, what is expected
-SETTINGS: dict[str, tuple[Any, type, str]] = {
-    "seeds": (3, int, "a number of repetitions >= 1"),
-    "root_seed": (0, int, "an integer seed"),
-    "runtime": ("ray", str, f"one of {', '.join(RUNTIMES)}"),
-    "time_limit": (60.0, float, "seconds > 0"),
-    "optimum": (True, bool, "true or false"),
-    "optimum_time_limit": (30.0, float, "seconds > 0"),
-    "max_rounds": (10_000, int, "a round limit >= 1"),
-    "address": ("", str, "a Ray cluster address ('auto', 'host:port'); empty: start Ray here"),
-    "workers": (
-        0,
-        int,
-        "a number of trials in parallel >= 0 (0 = one per CPU of this machine, or of the Ray "
-        "cluster on the ray runtime)",
-    ),
-    "agents_per_actor": (1, int, "agents hosted by one Ray actor, >= 1"),
-    "max_actors": (
-        16,
-        int,
-        "actors per trial on the ray runtime, >= 1 (more agents than this share actors)",
-    ),
-    "market_checks": (
-        64,
-        int,
-        "agents x tasks up to which market trials get the truthfulness and stability checks, "
-        ">= 0 (0 = never)",
-    ),
-    "memory_limit_mb": (
-        0,
-        int,
-        "megabytes a trial's process may allocate, >= 0 (0 = 70% of this machine's memory "
-        "shared among the workers); past it the trial is stored as an error",
-    ),
-    "out": ("results", str, "a directory path"),
-    "trace_rounds": (
-        False,
-        bool,
-        "true or false: record each round's messages, objective, coverage and conflicts "
-        "(synchronous allocators; the time it takes is not counted)",
-    ),
+WEEK = 7 * 24 * 3600.0
+
+#: the [bench] settings, each also a ``harness bench`` flag (built from these declarations)
+SETTINGS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param("seeds", 3, "repetitions (instances per size, or trial seeds)", low=1, high=100_000),
+        Param("root_seed", 0, "the seed every trial's seed derives from"),
+        Param("runtime", "ray", "where agents run", choices=RUNTIMES),
+        Param(
+            "time_limit",
+            60.0,
+            "seconds per trial; past it the trial is stored as a timeout",
+            above=0,
+            high=WEEK,
+        ),
+        Param("optimum", True, "exact optimum (PuLP) for the instances small enough"),
+        Param("optimum_time_limit", 30.0, "seconds per exact optimum", above=0, high=WEEK),
+        Param("max_rounds", 10_000, "a round limit", low=1, high=100_000_000),
+        Param(
+            "address",
+            "",
+            "a Ray cluster address ('auto', 'host:port'); empty: start Ray here",
+            expected="a string",
+        ),
+        Param(
+            "workers",
+            0,
+            "trials in parallel (0 = one per CPU of this machine, or of the Ray cluster on the "
+            "ray runtime)",
+            low=0,
+            high=1024,
+        ),
+        Param("agents_per_actor", 1, "agents hosted by one Ray actor", low=1, high=MAX_AGENTS),
+        Param(
+            "max_actors",
+            16,
+            "actors per trial on the ray runtime (more agents than this share actors)",
+            low=1,
+            high=MAX_AGENTS,
+        ),
+        Param(
+            "market_checks",
+            64,
+            "agents x tasks up to which market trials get the truthfulness and stability "
+            "checks (0 = never)",
+            low=0,
+            high=10**9,
+        ),
+        Param(
+            "memory_limit_mb",
+            0,
+            "megabytes a trial's process may allocate (0 = 70% of this machine's memory shared "
+            "among the workers); past it the trial is stored as an error",
+            low=0,
+            high=1 << 30,
+        ),
+        Param("out", "results", "the result root directory"),
+        Param(
+            "trace_rounds",
+            False,
+            "record each round's messages, objective, coverage and conflicts (synchronous "
+            "allocators; the time it takes is not counted)",
+        ),
+    )
 }
 
 
@@ -194,41 +218,10 @@ def _as_grid(value: Any, source: str, where: str) -> dict[str, list[Any]]:
 
 
 #: upper bounds of numeric settings (a bound keeps a typo from taking the machine)
-MAX_SETTING = {
-    "seeds": 100_000,
-    "max_rounds": 100_000_000,
-    "time_limit": 7 * 24 * 3600.0,
-    "optimum_time_limit": 7 * 24 * 3600.0,
-    "workers": 1024,
-    "agents_per_actor": MAX_AGENTS,
-    "max_actors": MAX_AGENTS,
-    "market_checks": 10**9,
-    "memory_limit_mb": 1 << 30,
-}
-
-
 def check_setting(key: str, value: Any, source: str) -> Any:
     if key not in SETTINGS:
         raise SpecError(source, f"bench.{key}", f"one of the settings {', '.join(SETTINGS)}")
-    _default, typ, expected = SETTINGS[key]
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-        raise SpecError(source, f"bench.{key}", expected, value)
-    if typ is float and not math.isfinite(value):  # nan <= 0 is false: say so here
-        raise SpecError(source, f"bench.{key}", expected + " (a finite number)", value)
-    if key in MAX_SETTING and value > MAX_SETTING[key]:
-        raise SpecError(source, f"bench.{key}", f"{expected}, at most {MAX_SETTING[key]:,}", value)
-    bad = (
-        (key in ("seeds", "max_rounds") and value < 1)
-        or (key in ("time_limit", "optimum_time_limit") and value <= 0)
-        or (key in ("workers", "market_checks", "memory_limit_mb") and value < 0)
-        or (key in ("agents_per_actor", "max_actors") and value < 1)
-        or (key == "runtime" and value not in RUNTIMES)
-    )
-    if bad:
-        raise SpecError(source, f"bench.{key}", expected, value)
-    return value
+    return SETTINGS[key].check(value, source, f"bench.{key}")
 
 
 def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
@@ -241,7 +234,7 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
             unknown[0],
             "only [bench], [[allocators]], [[families]], [[faults]], [execution] and [check]",
         )
-    settings = {k: v[0] for k, v in SETTINGS.items()}
+    settings = defaults(SETTINGS.values())
     bench = d.get("bench", {})
     if not isinstance(bench, dict):
         raise SpecError(source, "bench", "a table of settings", bench)
@@ -310,20 +303,14 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
     for i, prof in enumerate(profiles):
         where = f"faults[{i}]"
         parse_faults(prof, source, where)
-        if "name" in prof and not isinstance(prof["name"], str):
-            raise SpecError(source, f"{where}.name", "a string", prof["name"])
         label = fault_name(prof)
         if label in seen:
             raise SpecError(
                 source, f"{where}.name", f"a name not used by faults[{seen[label]}]", label
             )
         seen[label] = i
-    execution = d.get("execution") or {}
-    if not isinstance(execution, dict):
-        raise SpecError(
-            source, "execution", "a table (speed, period, mode, trace_every)", execution
-        )
-    if execution:
+    execution = d.get("execution", {})
+    if execution != {}:
         from harness.execution import ExecSettings
 
         execution = ExecSettings.from_dict(execution, source, "execution").to_dict()
@@ -331,51 +318,12 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
     return BenchSpec(settings, allocs, fams, source, [dict(p) for p in profiles], execution, check)
 
 
-#: ``[check]`` keys: what is expected (every value a finite number >= 0)
-CHECK_KEYS = {
-    "rtol": "a relative tolerance >= 0 of every metric",
-    "plan_rtol": "a relative tolerance >= 0 of the times, bids and prices inside plans",
-    "time_threshold": "a median paired time ratio > 1",
-    "tolerances": "a table of m_ metric = relative tolerance >= 0",
-}
-
-
 def check_table(value: Any, source: str) -> dict[str, Any]:
     """Validate a spec's ``[check]`` table (regression-check tolerances, docs/regression.md)."""
-    if not isinstance(value, dict):
-        raise SpecError(source, "check", "a table of " + ", ".join(CHECK_KEYS), value)
-    out: dict[str, Any] = {}
-    for k, v in value.items():
-        if k not in CHECK_KEYS:
-            raise SpecError(source, f"check.{k}", f"one of {', '.join(CHECK_KEYS)}")
-        if k == "tolerances":
-            if not isinstance(v, dict):
-                raise SpecError(source, "check.tolerances", CHECK_KEYS[k], v)
-            out[k] = {
-                m: finite_number(t, source, f"check.tolerances.{m}", 0.0, CHECK_KEYS[k])
-                for m, t in v.items()
-                if m.startswith("m_") or _bad_metric(source, m)
-            }
-            continue
-        low = 1.0 if k == "time_threshold" else 0.0
-        out[k] = finite_number(v, source, f"check.{k}", low, CHECK_KEYS[k])
-    return out
+    from harness.regress import CHECK_PARAMS, SPEC_CHECK
 
-
-def _bad_metric(source: str, name: str) -> bool:
-    raise SpecError(source, f"check.tolerances.{name}", "an m_ metric name")
-
-
-def finite_number(value: Any, source: str, where: str, low: float, expected: str) -> float:
-    """``value`` as a float that is finite and >= ``low``, else a SpecError saying so."""
-    import math
-
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(source, where, expected, value)
-    f = float(value)
-    if not math.isfinite(f) or f < low:
-        raise SpecError(source, where, expected, value)
-    return f
+    decl = [CHECK_PARAMS[k] for k in SPEC_CHECK]
+    return resolve(decl, value, source, "check", "[check] settings", fill=False)
 
 
 def _frozen_entry(f: dict[str, Any], family: str, source: str, where: str) -> FamilyEntry:

@@ -174,7 +174,7 @@ def test_geometric_delays_have_the_asked_mean():
         ({"partition": {"groups": [[0, 1], [1, 2]]}}, "faults.partition.groups"),
         ({"partition": {"groups": "halves", "from": 5, "to": 5}}, "faults.partition.to"),
         ({"crash": {"agent": 1}}, "faults.crash[0]"),
-        ({"crash": [{"agent": 1, "round": 0}]}, "faults.crash.round"),
+        ({"crash": [{"agent": 1, "round": 0}]}, "faults.crash[0].round"),
         ({"jitter": 1}, "faults.jitter"),
     ],
 )

@@ -136,7 +136,7 @@ CASES = [
         ["faults[0].partition.groups", "agent ids below 4"],
     ),
     ("rgg radius", [*ASSIGN, "--comm", "rgg", "--faults", "{}"], None),  # radius via spec below
-    ("negative rgg radius", ["bench", "{tmp}/rgg.toml"], ["radius", "a finite radius > 0"]),
+    ("negative rgg radius", ["bench", "{tmp}/rgg.toml"], ["params.radius", "a finite number > 0"]),
     (
         "trailing toml after faults",
         [*ASSIGN, "--faults", "{}\nextra = 1"],
