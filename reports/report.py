@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from markdown_it import MarkdownIt
+
 from harness.store import Status
 from reports import magnet, markets, routing
 from reports.stats import INTERVAL_NOTE, Stat, mean_ci
@@ -218,7 +220,7 @@ table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 13px; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }}
 th {{ background: #f4f4f4; }}
 td:first-child, th:first-child, td.text {{ text-align: left; }}
-figure.plot {{ display: inline-block; margin: 0.3em; vertical-align: top; }}
+figure.plot, span.plot {{ display: inline-block; margin: 0.3em; vertical-align: top; }}
 h2 {{ border-bottom: 2px solid #0072B2; padding-bottom: 4px; margin-top: 2em; }}
 code {{ background: #f4f4f4; padding: 1px 3px; }}
 nav li {{ display: inline; margin-right: 1.2em; }}
@@ -230,15 +232,45 @@ nav li {{ display: inline; margin-right: 1.2em; }}
 """
 
 
-def _inline(text: str) -> str:
-    t = html.escape(text)
-    t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
-    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
-    return t
-
-
 #: cells aligned right: numbers, percentages, intervals, empty cells
 NUMERIC = re.compile(r"^(\*\*)?[-+−]?[\d.,]+(%|e[-+]?\d+)?( ± .*)?(\*\*)?$|^$")
+
+
+def _markdown() -> MarkdownIt:
+    """CommonMark with pipe tables (markdown-it-py). Raw HTML in the text is escaped; headings
+    go one level down (the page's title is the only h1); a table cell that is not a number is
+    aligned left (``class="text"``); an image of a plot whose SVG the page holds is the SVG."""
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+    def heading(renderer: Any, tokens: list, idx: int, options: Any, env: dict) -> str:
+        level = min(int(tokens[idx].tag[1]) + 1, 6)
+        return f"<h{level}>" if tokens[idx].nesting == 1 else f"</h{level}>\n"
+
+    def td_open(renderer: Any, tokens: list, idx: int, options: Any, env: dict) -> str:
+        inline = tokens[idx + 1] if tokens[idx + 1].type == "inline" else None
+        text = inline.content.strip() if inline is not None else ""
+        return "<td>" if NUMERIC.match(text) else '<td class="text">'
+
+    def image(renderer: Any, tokens: list, idx: int, options: Any, env: dict) -> str:
+        src = str(tokens[idx].attrs.get("src", ""))
+        svg = env.get("plots", {}).get(src.removeprefix("plots/"))
+        if svg is not None:
+            return f'<span class="plot">{svg}</span>'
+        return str(renderer.image(tokens, idx, options, env))
+
+    md.add_render_rule("heading_open", heading)
+    md.add_render_rule("heading_close", heading)
+    md.add_render_rule("td_open", td_open)
+    md.add_render_rule("image", image)
+    return md
+
+
+_MD = _markdown()
+
+
+def _inline(text: str) -> str:
+    """One line of Markdown (bold, code spans) as HTML, the rest escaped."""
+    return str(_MD.renderInline(text))
 
 
 def _html_table(head: list[str], rows: list[list[str]]) -> str:
@@ -255,52 +287,9 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def markdown_to_html(text: str, plots: dict[str, str] | None = None) -> str:
-    """The small Markdown the section modules write: headings, paragraphs, lists, pipe tables,
-    bold and code spans, and images of plots (embedded when their SVG is known)."""
-    out: list[str] = []
-    lines = text.splitlines()
-    i = 0
-    para: list[str] = []
-
-    def flush() -> None:
-        if para:
-            out.append(f"<p>{_inline(' '.join(para))}</p>")
-            para.clear()
-
-    while i < len(lines):
-        line = lines[i].rstrip()
-        if not line.strip():
-            flush()
-        elif line.startswith("#"):
-            flush()
-            level = min(len(line) - len(line.lstrip("#")) + 1, 6)
-            out.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
-        elif line.startswith("|"):
-            flush()
-            block = []
-            while i < len(lines) and lines[i].startswith("|"):
-                block.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
-                i += 1
-            rows = [r for r in block[1:] if not all(set(c) <= set("-: ") for c in r)]
-            out.append(_html_table(block[0], rows))
-            continue
-        elif line.startswith(("- ", "* ")):
-            flush()
-            items = []
-            while i < len(lines) and lines[i].startswith(("- ", "* ")):
-                items.append(f"<li>{_inline(lines[i][2:])}</li>")
-                i += 1
-            out.append("<ul>" + "".join(items) + "</ul>")
-            continue
-        elif m := re.match(r"!\[[^\]]*\]\((?:plots/)?([^)]+)\)", line.strip()):
-            flush()
-            svg = (plots or {}).get(m.group(1))
-            out.append(f'<figure class="plot">{svg}</figure>' if svg else _inline(line))
-        else:
-            para.append(line.strip())
-        i += 1
-    flush()
-    return "\n".join(out)
+    """The Markdown a report section writes, as HTML (markdown-it-py: CommonMark with pipe
+    tables); images of the page's plots are embedded as their SVG."""
+    return str(_MD.render(text, {"plots": plots or {}}))
 
 
 # -- the generic part -------------------------------------------------------------------------------

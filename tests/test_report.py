@@ -114,19 +114,24 @@ def test_sections_plug_in(store, tmp_path, monkeypatch):
     write_report([store], tmp_path / "rep")
     html = (tmp_path / "rep" / "report.html").read_text()
     md = (tmp_path / "rep" / "report.md").read_text()
-    assert "<h2" in html and "A paper" in html and "<b>2</b></td>" in html
+    assert "<h2" in html and "A paper" in html and "<strong>2</strong></td>" in html
     assert "### Table 1: a paper's table" in md and "plots/fake.svg" in md
     assert "Routing" not in md  # no executed trials: the section is left out
     assert len(seen) == 1 and isinstance(seen[0], Styles)  # the report's styles, passed in
 
 
-def test_markdown_subset_to_html():
+def test_section_markdown_to_html():
     out = markdown_to_html(
-        "# T\n\ntext `code` **b**\n\n- one\n- two\n\n| x | y |\n|---|---|\n| 1 | 2 |\n"
+        "# T\n\ntext `code` **b** <script>x</script>\n\n- one\n- two\n\n| x | y |\n"
+        "|---|---|\n| 1 | a |\n\n![p](plots/p.svg) ![q](plots/q.svg)\n",
+        {"p.svg": "<svg id='p'></svg>"},
     )
-    assert "<h2>T</h2>" in out and "<code>code</code>" in out and "<b>b</b>" in out
-    assert "<ul><li>one</li><li>two</li></ul>" in out
-    assert "<th>x</th>" in out and "<td>2</td>" in out
+    assert "<h2>T</h2>" in out and "<code>code</code>" in out and "<strong>b</strong>" in out
+    assert "&lt;script&gt;" in out and "<script>" not in out  # raw HTML is text
+    assert "<li>one</li>" in out and "<li>two</li>" in out
+    assert "<th>x</th>" in out and "<td>1</td>" in out and '<td class="text">a</td>' in out
+    assert "<span class=\"plot\"><svg id='p'></svg></span>" in out  # a known plot: its SVG
+    assert '<img src="plots/q.svg" alt="q"' in out  # an unknown one stays an image
 
 
 def test_cli_report_names_bad_input(tmp_path, capsys):
