@@ -64,7 +64,12 @@ class Param:
             return self.expected
         if self.choices is not None:
             return "one of " + ", ".join(map(str, self.choices))
-        words = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+        words = {
+            bool: "true or false",
+            int: "an integer",
+            float: "a finite number",
+            str: "a string",
+        }
         text = words.get(self.kind, "a value")  # type: ignore[arg-type]
         if self.above is not None:
             text += f" > {_num(self.above)}"
