@@ -21,9 +21,9 @@ import ray
 
 from actors.agent import HostActor, Monitor
 from harness.api import Allocator, Plan, merge_measures
-from harness.faults import COUNTERS, NO_FAULTS, Faults, new_counts
+from harness.faults import COUNTERS, new_counts
 from harness.model import Instance
-from harness.transport import MessageStats, RunResult, TrialTimeout
+from harness.transport import MessageStats, RunRequest, RunResult, TrialTimeout
 
 
 class AgentError(RuntimeError):
@@ -63,15 +63,22 @@ def run_ray(
     cls: type[Allocator],
     params: dict[str, Any],
     seed: int,
-    max_rounds: int = 10_000,
-    deadline: float | None = None,
+    *,
     actors: list[Any] | None = None,
-    faults: Faults = NO_FAULTS,
     agents_per_actor: int = 1,
+    **limits: Any,
 ) -> RunResult:
+    """Run one trial on Ray (``RayRuntime``); ``limits``: ``max_rounds``, ``deadline`` and
+    ``faults`` as in ``RunRequest``."""
+    return RayRuntime(actors, agents_per_actor).run(RunRequest(inst, cls, params, seed, **limits))
+
+
+def _run(req: RunRequest, actors: list[Any] | None, agents_per_actor: int) -> RunResult:
     """Run one trial. ``actors``: a pool of host actors to reuse (spawned when None); actors
     that a failure or an injected crash kills are replaced in the list, so the pool stays whole.
     ``agents_per_actor`` > 1 hosts agents in contiguous blocks."""
+    inst, cls, params, seed = req.inst, req.cls, req.params, req.seed
+    max_rounds, deadline, faults = req.max_rounds, req.deadline, req.faults
     n = inst.n_agents
     k = hosts_needed(n, agents_per_actor)
     pool = actors if actors is not None else spawn(k)
@@ -247,24 +254,5 @@ class RayRuntime:
     agents_per_actor: int = 1
     name: str = "ray"
 
-    def run(
-        self,
-        inst: Instance,
-        cls: type[Allocator],
-        params: dict[str, Any],
-        seed: int,
-        max_rounds: int = 10_000,
-        deadline: float | None = None,
-        faults: Faults = NO_FAULTS,
-    ) -> RunResult:
-        return run_ray(
-            inst,
-            cls,
-            params,
-            seed,
-            max_rounds,
-            deadline,
-            self.actors,
-            faults,
-            self.agents_per_actor,
-        )
+    def run(self, req: RunRequest) -> RunResult:
+        return _run(req, self.actors, self.agents_per_actor)

@@ -22,6 +22,7 @@ from harness.faults import NO_FAULTS, Faults, new_counts
 from harness.model import Instance
 from harness.transport import (  # noqa: F401 - RunResult, TrialTimeout: where runtimes look
     MessageStats,
+    RunRequest,
     RunResult,
     SizeCache,
     TrialTimeout,
@@ -44,11 +45,19 @@ def run_local(
     faults: Faults = NO_FAULTS,
     on_round: Callable[[int, int, list[Allocator]], None] | None = None,
 ) -> RunResult:
-    """Run one trial of a synchronous allocator; ``deadline`` is a ``time.monotonic()`` value.
-    ``faults`` are injected on the wire (see :mod:`harness.faults`). ``on_round(round,
+    """Run one trial in this process (``LocalRuntime``); ``deadline`` is a ``time.monotonic()``
+    value. ``faults`` are injected on the wire (see :mod:`harness.faults`). ``on_round(round,
     messages delivered, the agents)`` is called after each round (convergence traces)."""
-    if not cls.synchronous:
-        return run_local_async(inst, cls, params, seed, max_rounds, deadline, faults)
+    req = RunRequest(inst, cls, params, seed, max_rounds, deadline, faults)
+    return LocalRuntime(on_round).run(req)
+
+
+def _rounds(
+    req: RunRequest, on_round: Callable[[int, int, list[Allocator]], None] | None
+) -> RunResult:
+    """Synchronous rounds: every agent steps on the messages of the round before."""
+    inst, cls, params, seed = req.inst, req.cls, req.params, req.seed
+    max_rounds, deadline, faults = req.max_rounds, req.deadline, req.faults
     agents = make_agents(inst, cls, params, seed)
     n = len(agents)
     stats = MessageStats()
@@ -119,20 +128,13 @@ def run_local(
     return result(True)
 
 
-def run_local_async(
-    inst: Instance,
-    cls: type[Allocator],
-    params: dict[str, Any],
-    seed: int,
-    max_rounds: int = 10_000,
-    deadline: float | None = None,
-    faults: Faults = NO_FAULTS,
-    mean_latency: float = 1.0,
-) -> RunResult:
+def _events(req: RunRequest, mean_latency: float = 1.0) -> RunResult:
     """A discrete-event simulation of asynchronous delivery: each message is handled on arrival,
     after an exponential latency (seeded by the trial seed) plus any injected delay. Agents
     handle at most ``max_rounds`` messages per neighbour. ``rounds`` is the largest number of
     messages any agent handled."""
+    inst, cls, params, seed = req.inst, req.cls, req.params, req.seed
+    max_rounds, deadline, faults = req.max_rounds, req.deadline, req.faults
     agents = make_agents(inst, cls, params, seed)
     n = len(agents)
     stats = MessageStats()
@@ -189,14 +191,5 @@ class LocalRuntime:
     on_round: Callable[[int, int, list[Allocator]], None] | None = None
     name: str = "local"
 
-    def run(
-        self,
-        inst: Instance,
-        cls: type[Allocator],
-        params: dict[str, Any],
-        seed: int,
-        max_rounds: int = 10_000,
-        deadline: float | None = None,
-        faults: Faults = NO_FAULTS,
-    ) -> RunResult:
-        return run_local(inst, cls, params, seed, max_rounds, deadline, faults, self.on_round)
+    def run(self, req: RunRequest) -> RunResult:
+        return _rounds(req, self.on_round) if req.cls.synchronous else _events(req)

@@ -25,8 +25,23 @@ from harness.api import (
     local_views,
     merge_measures,
 )
-from harness.faults import Faults, Wire, new_counts
+from harness.faults import NO_FAULTS, Faults, Wire, new_counts
 from harness.model import Instance
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One trial as a runtime takes it: the instance, the allocator class and its resolved
+    parameters, the trial seed, the round limit, the ``time.monotonic()`` deadline (None: no
+    limit) and the faults to inject on the wire."""
+
+    inst: Instance
+    cls: type[Allocator]
+    params: dict[str, Any]
+    seed: int
+    max_rounds: int = 10_000
+    deadline: float | None = None
+    faults: Faults = NO_FAULTS
 
 
 class Runtime(Protocol):
@@ -36,16 +51,7 @@ class Runtime(Protocol):
 
     name: str
 
-    def run(
-        self,
-        inst: Instance,
-        cls: type[Allocator],
-        params: dict[str, Any],
-        seed: int,
-        max_rounds: int = 10_000,
-        deadline: float | None = None,
-        faults: Faults = ...,
-    ) -> RunResult: ...
+    def run(self, req: RunRequest) -> RunResult: ...
 
 
 def make_agents(

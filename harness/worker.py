@@ -20,7 +20,7 @@ from harness.faults import Faults, parse_faults
 from harness.runtime_local import LocalRuntime, run_local
 from harness.scenarios import make_instance
 from harness.store import Status
-from harness.transport import RunResult, Runtime, TrialTimeout
+from harness.transport import RunRequest, RunResult, Runtime, TrialTimeout
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,8 @@ def run_trial(job: TrialJob, on_start: Any = None) -> dict[str, Any]:
         else:
             runtime = runtime_for(job, inst, tracer)
             deadline = time.monotonic() + job.time_limit  # once the runtime is up
-            result = runtime.run(inst, cls, job.params, job.seed, job.max_rounds, deadline, faults)
+            req = RunRequest(inst, cls, job.params, job.seed, job.max_rounds, deadline, faults)
+            result = runtime.run(req)
             if tracer is not None and runtime.name == "ray":
                 tracer.replay(result)
         if tracer is not None:
@@ -256,7 +257,7 @@ def run_executed(inst: Any, cls: Any, job: TrialJob, faults: Faults) -> Any:
         # a re-plan on Ray has had a time limit of its own, counted once its actors are up;
         # the mission's deadline still bounds the whole trial (execute checks it)
         limit = deadline if runtime.name == "local" else time.monotonic() + job.time_limit
-        return runtime.run(sub, cls, job.params, seed, job.max_rounds, limit, faults)
+        return runtime.run(RunRequest(sub, cls, job.params, seed, job.max_rounds, limit, faults))
 
     return execute(inst, cls, job.params, job.seed, settings, episode, deadline)
 
