@@ -35,6 +35,7 @@ their Ray shells.
 
 from __future__ import annotations
 
+import gc
 import threading
 import traceback
 from collections import defaultdict, deque
@@ -44,10 +45,11 @@ from typing import Any
 import ray
 
 import allocators
-from harness.api import Outgoing, Plan
+from harness.api import Allocator, Outgoing, Plan
 from harness.faults import NO_FAULTS, Faults, new_counts
 from harness.model import Instance
 from harness.transport import (
+    LEAN_GC_THRESHOLD,
     SizeCache,
     check_outgoing,
     make_agents,
@@ -62,23 +64,21 @@ Send = tuple[int, Any]  # (receiver agent, payload)
 
 class _Host:
     """One agent in an actor: the agent itself (made by the transport core, as on every
-    runtime), its id, the team size, the round limit and the wire of its trial's faults;
-    each kind of host sets up its own bookkeeping in ``_setup``."""
+    runtime: ``host_agents``), its id, the team size, the round limit and the wire of its
+    trial's faults; each kind of host sets up its own bookkeeping in ``_setup``."""
 
     def __init__(
         self,
-        inst: Instance,
-        name: str,
-        params: dict[str, Any],
+        agent: Allocator,
+        n_agents: int,
         seed: int,
-        agent_id: int,
         max_rounds: int,
         faults: Faults = NO_FAULTS,
     ) -> None:
-        self.cls = allocators.get(name)
-        self.agent = make_agents(inst, self.cls, params, seed, [agent_id])[0]
-        self.id = agent_id
-        self.n = inst.n_agents
+        self.cls = type(agent)
+        self.agent = agent
+        self.id = agent.id
+        self.n = n_agents
         self.max_rounds = max_rounds
         self.wire = make_wire(faults, seed, self.n)
         self.crashed = False
@@ -115,6 +115,12 @@ class AgentHost(_Host):
     def live(self, agent: int, rnd: int) -> bool:
         return self.wire is None or self.wire.alive(agent, rnd)
 
+    def live_peers(self, rnd: int) -> tuple[int, ...] | list[int]:
+        """The peers alive in round ``rnd`` (all of them without a wire)."""
+        if self.wire is None:
+            return self.peers
+        return [p for p in self.peers if self.wire.alive(p, rnd)]
+
     def expected(self, rnd: int) -> int:
         """How many round-``rnd`` batches this agent waits for."""
         if self.wire is None:
@@ -133,11 +139,8 @@ class AgentHost(_Host):
             return []
         if stop:  # somebody proved global quiescence: nothing can change any more; pass it on
             self.done = True
-            return [
-                (p, (self.round, self.id, [], self.count, True))
-                for p in self.peers
-                if self.live(p, self.round + 1)
-            ]
+            last = (self.round, self.id, [], self.count, True)
+            return [(p, last) for p in self.live_peers(self.round + 1)]
         self.pending[rnd][sender] = (messages, count)
         return self._advance()
 
@@ -198,11 +201,8 @@ class AgentHost(_Host):
         self.done = stop or rnd >= self.max_rounds
         if not self.live(self.id, rnd + 1):  # injected crash: these are its last batches
             self.done = self.crashed = True
-        return [
-            (p, (rnd, self.id, by_peer[p], self.count, stop))
-            for p in self.peers
-            if self.live(p, rnd + 1)
-        ]
+        me, count = self.id, self.count
+        return [(p, (rnd, me, by_peer[p], count, stop)) for p in self.live_peers(rnd + 1)]
 
     def result(self) -> dict[str, Any]:
         return {
@@ -309,6 +309,8 @@ class HostActor:
     take more calls per second than asyncio ones (DESIGN §5; docs/benchmarks.md)."""
 
     def __init__(self) -> None:
+        # this process only delivers messages: collect young objects less often (lean_gc)
+        gc.set_threshold(LEAN_GC_THRESHOLD, *gc.get_threshold()[1:])
         self.hosts: dict[int, Any] = {}
         self.trial: str | None = None
         self.error: str | None = None
@@ -333,6 +335,7 @@ class HostActor:
         from harness.faults import parse_faults
 
         self.finished.set()  # release a result() call of an abandoned trial
+        gc.unfreeze()  # the last trial's agents may go
         self.trial, self.error, self.calls = trial, None, 0
         self.finished = threading.Event()
         self.directory, self.handles, self.index = directory, handles, index
@@ -340,7 +343,10 @@ class HostActor:
         prof = parse_faults(faults)
         self.asynchronous = not allocators.get(name).synchronous
         kind = AsyncAgentHost if self.asynchronous else AgentHost
-        self.hosts = {a: kind(inst, name, params, seed, a, max_rounds, prof) for a in agents}
+        cls = allocators.get(name)
+        made = make_agents(inst, cls, params, seed, agents)  # one pass over the graph
+        self.hosts = {a.id: kind(a, inst.n_agents, seed, max_rounds, prof) for a in made}
+        gc.freeze()  # the instance and the agents are not scanned while the trial runs
         return agents
 
     # -- synchronous -----------------------------------------------------------------------

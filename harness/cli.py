@@ -224,13 +224,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vf.add_argument("suite", help="suite folder or name")
 
-    pf = sub.add_parser("perf", help="time one allocator on one generated instance (local runtime)")
+    pf = sub.add_parser(
+        "perf",
+        help="time one allocator on one generated instance (local runtime); "
+        "`perf transport`: message rates of the runtimes against bare ceilings",
+    )
     pf.add_argument("allocator")
     pf.add_argument("--family", default="tdr")
     pf.add_argument("--size", default="60x10", help="TASKSxAGENTS")
     pf.add_argument("--comm", default="full")
     pf.add_argument("--seed", type=int, default=0)
     pf.add_argument("--repeat", type=int, default=5)
+    pf.add_argument(
+        "--agents",
+        default="50,200,1000",
+        help="perf transport: agent counts, comma-separated (50,200,1000)",
+    )
+    pf.add_argument("--hosts", type=int, default=2, help="perf transport: Ray host actors (2)")
+    pf.add_argument(
+        "--messages",
+        type=float,
+        default=3e6,
+        help="perf transport: about this many messages per agent count (3e6)",
+    )
+    pf.add_argument("--local-only", action="store_true", help="perf transport: no Ray figures")
 
     cf = sub.add_parser(
         "conformance",
@@ -703,6 +720,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 # -- perf ----------------------------------------------------------------------------------------
 def cmd_perf(args: argparse.Namespace) -> int:
+    if args.allocator == "transport":
+        return _perf_transport(args)
     from harness.perf import measure
 
     r = measure(args.allocator, args.family, args.size, args.seed, args.repeat, args.comm)
@@ -714,6 +733,54 @@ def cmd_perf(args: argparse.Namespace) -> int:
     for k, v in r.items():
         table.add_row(k, _fmt(v) if not isinstance(v, float) else f"{v:.4g}")
     console.print(table)
+    return 0
+
+
+def _perf_transport(args: argparse.Namespace) -> int:
+    from actors.transport_perf import peer_figures, transport_figures
+
+    agents = [int(x) for x in args.agents.split(",") if x.strip()]
+    if not args.local_only:
+        from actors.embedded import start_embedded
+
+        start_embedded()
+    rows = transport_figures(agents, args.hosts, args.messages, not args.local_only)
+    table = Table(
+        "agents",
+        "rounds",
+        "messages",
+        "bare loop msg/s",
+        "local s",
+        "local msg/s",
+        *(() if args.local_only else ("bare hosts msg/s", "ray s", "ray msg/s", "ray/local")),
+        title=f"message-only allocator, full graph; Ray: {args.hosts} host actors, agents packed",
+    )
+    for r in rows:
+        cells = [
+            str(r["agents"]),
+            str(r["rounds"]),
+            f"{r['messages']:,}",
+            f"{r['bare_loop_rate']:,.0f}",
+            f"{r['local_s']:.2f}",
+            f"{r['local_rate']:,.0f}",
+        ]
+        if not args.local_only:
+            cells += [
+                f"{r['bare_hosts_rate']:,.0f}",
+                f"{r['ray_s']:.2f}",
+                f"{r['ray_rate']:,.0f}",
+                f"{r['ray_s'] / r['local_s']:.1f}x",
+            ]
+        table.add_row(*cells)
+    console.print(table)
+    if not args.local_only:
+        q = peer_figures()
+        console.print(
+            f"one agent per actor, {q['actors']} actors, {q['rounds']} rounds: "
+            f"{q['calls_rate']:,.0f} calls/s on Ray ({q['ray_s']:.2f} s; local {q['local_s']:.3f} s)"
+            f", bare actors {q['bare_calls_rate']:,.0f} calls/s "
+            f"({q['calls_rate'] / q['bare_calls_rate']:.2f}x of bare)"
+        )
     return 0
 
 

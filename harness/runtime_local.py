@@ -27,6 +27,7 @@ from harness.transport import (  # noqa: F401 - RunResult, TrialTimeout: where r
     SizeCache,
     TrialTimeout,
     check_outgoing,
+    lean_gc,
     make_agents,
     make_wire,
     outcome,
@@ -65,29 +66,43 @@ def _rounds(
     counts = new_counts()
     # copies on the wire: due round -> [(receiver, sender, round sent, position, message)]
     pending: dict[int, list[tuple[int, int, int, int, Message]]] = defaultdict(list)
+    # without a wire every message is due next round: whole sends, (sender, messages)
+    sent: dict[int, list[tuple[int, list[Outgoing]]]] = defaultdict(list)
     inboxes: list[list[Outgoing]] = [[] for _ in range(n)]
     in_flight = 0
 
     def send(src: int, rnd: int, out: list[Outgoing]) -> None:
         nonlocal in_flight
+        if wire is None:  # what transmit() would give, kept as one block
+            counts["sent"] += len(out)
+            in_flight += len(out)
+            if out:
+                sent[rnd + 1].append((src, out))
+            return
         for dst, due, i, msg in transmit(wire, src, rnd, out, counts):
             pending[due].append((dst, src, rnd, i, msg))
             in_flight += 1
 
     def flush(rnd: int) -> list[list[Outgoing]]:
         """Hand the copies due in round rnd + 1 to their receivers; they count as delivered."""
-        due = pending.pop(rnd + 1, [])
-        if wire is not None:
-            due.sort(key=lambda c: (c[1], c[2], c[3]))
         cache: SizeCache = {}
         boxes: list[list[Outgoing]] = [[] for _ in range(n)]
+        if wire is None:
+            delivered = 0
+            for src, out in sent.pop(rnd + 1, []):
+                for dst, msg in out:
+                    boxes[dst].append((src, msg))
+                stats.record_sent(src, out, cache)
+                delivered += len(out)
+            stats.per_round.append(delivered)
+            return boxes
+        due = pending.pop(rnd + 1, [])
+        due.sort(key=lambda c: (c[1], c[2], c[3]))
         for dst, src, _sent, _i, msg in due:
             stats.record(src, dst, type(msg).__name__, sized(msg, cache))
             boxes[dst].append((src, msg))
         stats.per_round.append(len(due))
-        if wire is not None:
-            boxes = [wire.order(d, rnd + 1, box) for d, box in enumerate(boxes)]
-        return boxes
+        return [wire.order(d, rnd + 1, box) for d, box in enumerate(boxes)]
 
     for a in agents:
         send(a.id, 0, check_outgoing(a, a.start(), n))
@@ -192,4 +207,5 @@ class LocalRuntime:
     name: str = "local"
 
     def run(self, req: RunRequest) -> RunResult:
-        return _rounds(req, self.on_round) if req.cls.synchronous else _events(req)
+        with lean_gc():
+            return _rounds(req, self.on_round) if req.cls.synchronous else _events(req)
