@@ -50,7 +50,7 @@ from harness.faults import NO_FAULTS, Faults, new_counts
 from harness.model import Instance
 from harness.transport import (
     LEAN_GC_THRESHOLD,
-    SizeCache,
+    MessageStats,
     check_outgoing,
     make_agents,
     make_wire,
@@ -107,7 +107,8 @@ class AgentHost(_Host):
         self.count = 0
         self.quiet: list[bool] = []  # per round
         self.plans: list[tuple[int, dict[str, Any]]] = []  # (first round, plan) on every change
-        self.log: list[tuple[int, int, str, int]] = []  # (batch round, receiver, type, bytes)
+        #: per round with messages: (round, per type [count, bytes, largest], per pair a count)
+        self.log: list[tuple[int, dict[str, list[int]], dict[tuple[int, int], int]]] = []
         self.wire_log: list[tuple[int, dict[str, int]]] = []  # (round sent, counters)
         self.held: dict[int, list[tuple[int, int, int, Any]]] = defaultdict(list)  # delayed
         self.done = False
@@ -170,11 +171,8 @@ class AgentHost(_Host):
         if not self.plans or self.plans[-1][1] != plan:
             self.plans.append((rnd, plan))
         by_peer: dict[int, list[Any]] = {p: [] for p in self.peers}
-        sizes: SizeCache = {}
         if self.wire is None:
-            for dst, msg in out:  # receivers were checked by check_outgoing
-                by_peer[dst].append(msg)
-                self.log.append((rnd, dst, type(msg).__name__, sized(msg, sizes)))
+            sent = out  # receivers were checked by check_outgoing
             on_wire = bool(out)
         else:
             counts = new_counts()
@@ -183,6 +181,7 @@ class AgentHost(_Host):
                 self.held[dst].append((due, rnd, i, msg))
             self.wire_log.append((rnd, counts, sorted(self.wire.dead)))
             on_wire = False
+            sent = []
             for dst, items in list(self.held.items()):
                 now = sorted((x for x in items if x[0] == rnd + 1), key=lambda x: x[1:3])
                 if len(now) < len(items):
@@ -190,10 +189,14 @@ class AgentHost(_Host):
                     self.held[dst] = [x for x in items if x[0] != rnd + 1]
                 else:
                     del self.held[dst]
-                for _due, _sent, _i, msg in now:
-                    by_peer[dst].append(msg)
-                    self.log.append((rnd, dst, type(msg).__name__, sized(msg, sizes)))
+                sent += [(dst, msg) for _due, _sent, _i, msg in now]
                 on_wire = on_wire or bool(now)
+        for dst, msg in sent:
+            by_peer[dst].append(msg)
+        if sent:  # counted here, in bulk; the driver adds up the rounds it keeps
+            counted = MessageStats()
+            counted.record_sent(self.id, sent, {})
+            self.log.append((rnd, dict(counted.by_type), dict(counted.pairs)))
         quiet = self.agent.converged and (not on_wire or not self.quiescence)
         self.quiet.append(quiet)
         self.count = 1 + min([self.count, *peer_counts]) if quiet else 0

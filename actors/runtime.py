@@ -196,16 +196,16 @@ def assemble(results: dict[int, dict[str, Any]], max_rounds: int) -> RunResult:
     per_round = [0] * (final + 1)
     wire = new_counts()
     for a in agents:
-        for rnd, dst, kind, size in results[a]["log"]:
+        for rnd, by_type, pairs in results[a]["log"]:
             if rnd <= final:
-                stats.record(a, dst, kind, size)
-                per_round[rnd] += 1
+                stats.add(by_type, pairs)
+                per_round[rnd] += sum(pairs.values())
         for rnd, counts, _gone in results[a]["wire"]:
             if rnd <= final:
                 for c in COUNTERS:
                     wire[c] += counts[c]
         if not results[a]["wire"]:  # no faults injected: every message sent was delivered
-            wire["sent"] += sum(1 for rnd, *_ in results[a]["log"] if rnd <= final)
+            wire["sent"] += sum(sum(p.values()) for rnd, _t, p in results[a]["log"] if rnd <= final)
     stats.per_round = per_round
     measures = merge_measures([results[a]["measures"] for a in agents])
     history = {a: results[a]["plans"] for a in agents}

@@ -175,13 +175,18 @@ class MessageStats:
 
     def merge(self, other: MessageStats) -> None:
         """Add another run's counts to these (the re-plans of an executed mission)."""
-        for kind, (count, size, biggest) in other.by_type.items():
+        self.add(other.by_type, other.pairs)
+        self.per_round.extend(other.per_round)
+
+    def add(self, by_type: dict[str, list[int]], pairs: dict[tuple[int, int], int]) -> None:
+        """Add counts taken elsewhere (a host actor's round): per type [count, bytes,
+        largest], per (sender, receiver) a count."""
+        for kind, (count, size, biggest) in by_type.items():
             entry = self.by_type[kind]
             entry[0] += count
             entry[1] += size
             entry[2] = max(entry[2], biggest)
-        self.pairs.update(other.pairs)
-        self.per_round.extend(other.per_round)
+        self.pairs.update(pairs)
 
     @property
     def messages(self) -> int:
