@@ -183,11 +183,13 @@ def _bench(
             "nodes": _ray_nodes(),
         }
         store.write_manifest(manifest)
+    cpus = sum(int(n["cpus"]) for n in manifest["ray"]["nodes"]) if "ray" in manifest else 0
     workers = spec.workers
     if s["runtime"] == "ray" and todo and not s["workers"]:
-        workers = max(1, sum(int(n["cpus"]) for n in manifest["ray"]["nodes"]))
+        workers = max(1, cpus)
     manifest["workers"] = workers
     size = min(workers, max(1, len(todo) + len(need)))
+    cpu_share = max(1, cpus // size)  # CPUs a Ray trial may fill while `size` trials run
     memory = s["memory_limit_mb"] or default_memory_limit_mb(size)
     manifest["memory_limit_mb"] = memory
     pool = Pool(size, memory)
@@ -209,10 +211,11 @@ def _bench(
                             "trial_message": "trial started, no result stored",
                         }
                     )
-                    job = _trial_job(trial, known, s, ray_address)
+                    job = _trial_job(trial, known, s, ray_address, cpu_share)
                     limit = _grace(s["time_limit"])
                     if trial.runtime == "ray":  # the worker may first have to start its actors
-                        limit += 30.0 + 0.5 * min(trial.instance.n_agents, s["max_actors"])
+                        n = trial.instance.n_agents
+                        limit += 30.0 + 0.5 * min(n, s["max_actors"] or n)
                     pool.submit(("trial", trial), job, limit)
             for (kind, tag), result in pool.results():
                 if kind == "optimum":
@@ -303,6 +306,7 @@ def _trial_job(
     known: dict[str, dict[str, Any] | None],
     s: dict[str, Any],
     ray_address: str | None,
+    cpu_share: int = 1,
 ) -> TrialJob:
     opt = known.get(trial.instance.hash)
     return TrialJob(
@@ -318,6 +322,7 @@ def _trial_job(
         execution=trial.execution,
         agents_per_actor=s["agents_per_actor"],
         max_actors=s["max_actors"],
+        cpu_share=cpu_share,
         market_checks=s["market_checks"],
         trace_rounds=s["trace_rounds"],
         optimum=opt["opt_value"] if opt and opt["opt_status"] == "optimal" else None,

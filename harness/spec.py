@@ -91,12 +91,21 @@ SETTINGS: dict[str, Param] = {
             low=0,
             high=1024,
         ),
-        Param("agents_per_actor", 1, "agents hosted by one Ray actor", low=1, high=MAX_AGENTS),
+        Param(
+            "agents_per_actor",
+            0,
+            "agents hosted by one Ray actor (0: placed for speed, one actor per agent while "
+            "the trial has a CPU for each, else packed into about one host actor per CPU; "
+            "1: an actor for every agent)",
+            low=0,
+            high=MAX_AGENTS,
+        ),
         Param(
             "max_actors",
-            16,
-            "actors per trial on the ray runtime (more agents than this share actors)",
-            low=1,
+            0,
+            "most actors per trial on the ray runtime (0: the cluster's CPUs shared among the "
+            "trials running at once)",
+            low=0,
             high=MAX_AGENTS,
         ),
         Param(

@@ -47,8 +47,9 @@ class TrialJob:
     runtime: str = "local"
     faults: dict[str, Any] = field(default_factory=dict)
     execution: dict[str, Any] = field(default_factory=dict)
-    agents_per_actor: int = 1
-    max_actors: int = 16
+    agents_per_actor: int = 0  # 0: placed for speed (see placement)
+    max_actors: int = 0  # 0: cpu_share
+    cpu_share: int = 1  # the cluster's CPUs shared among the trials running at once
     market_checks: int = 0
     trace_rounds: bool = False
     optimum: float | None = None  # the exact optimum's value, when proven
@@ -278,6 +279,17 @@ def market_check_columns(
 _RAY_POOL: list[Any] = []
 
 
+def placement(n_agents: int, agents_per_actor: int, max_actors: int, cpu_share: int) -> int:
+    """Agents per host actor. Given (``agents_per_actor`` >= 1): that many, or more when the
+    trial may use at most ``max_actors`` actors. Placed for speed (0): an actor for every
+    agent while the trial has a CPU for each (``max_actors``, else ``cpu_share``), else the
+    agents packed into that many host actors."""
+    cap = max_actors or max(1, cpu_share)
+    if agents_per_actor:
+        return max(agents_per_actor, -(-n_agents // max_actors) if max_actors else 1)
+    return 1 if n_agents <= cap else -(-n_agents // cap)
+
+
 def runtime_for(job: TrialJob, inst: Any, tracer: Any = None) -> Runtime:
     """The runtime a trial names, ready to run ``inst``. On ``ray``: connected to the
     coordinator's Ray instance, with enough host actors; the worker keeps them for the next
@@ -291,7 +303,7 @@ def runtime_for(job: TrialJob, inst: Any, tracer: Any = None) -> Runtime:
 
     if not ray.is_initialized():
         ray.init(address=job.ray_address, log_to_driver=False)
-    per = max(job.agents_per_actor, -(-inst.n_agents // job.max_actors))
+    per = placement(inst.n_agents, job.agents_per_actor, job.max_actors, job.cpu_share)
     need = hosts_needed(inst.n_agents, per)
     if len(_RAY_POOL) < need:
         _RAY_POOL.extend(spawn(need - len(_RAY_POOL)))

@@ -76,3 +76,15 @@ def test_every_bench_setting_is_a_flag_whose_help_gives_its_real_default():
     assert DEFAULT_SPEC["bench"]["seeds"] == 5 and SETTINGS["seeds"].default == 3
     args = parser.parse_args(["bench", "--seeds", "4", "--no-optimum"])
     assert args.seeds == 4 and args.optimum is False and args.time_limit is None
+
+
+def test_placement_is_chosen_for_speed_unless_given():
+    from harness.worker import placement
+
+    assert placement(16, 0, 0, cpu_share=1) == 16  # one CPU: all agents in one host
+    assert placement(16, 0, 0, cpu_share=4) == 4  # four CPUs: four hosts of four
+    assert placement(3, 0, 0, cpu_share=4) == 1  # a CPU for each agent: an actor each
+    assert placement(16, 1, 0, cpu_share=1) == 1  # asked for: an actor for every agent
+    assert placement(16, 2, 0, cpu_share=1) == 2
+    assert placement(100, 1, 16, cpu_share=1) == 7  # at most 16 actors
+    assert placement(100, 0, 16, cpu_share=1) == 7

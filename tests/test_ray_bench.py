@@ -76,7 +76,7 @@ def test_bench_on_ray_stores_the_same_rows_as_local(tmp_path):
     """Synchronous allocators: the same rows, faults and round traces included, with 1 or 2
     agents per actor. Asynchronous CBAA: the same allocation (its message counts depend on
     arrival order)."""
-    ray_run = bench(spec(tmp_path / "ray", "ray"))
+    ray_run = bench(spec(tmp_path / "ray", "ray", agents_per_actor=1))  # an actor per agent
     hosted = bench(spec(tmp_path / "hosted", "ray", agents_per_actor=2))
     local_run = bench(spec(tmp_path / "local", "local"))
     assert ray_run.counts == local_run.counts == hosted.counts == {"done": 16}
@@ -103,6 +103,7 @@ def test_bench_on_ray_stores_the_same_rows_as_local(tmp_path):
         if r["trial_fault_name"] == "none":  # (a crashed agent's plan stays in the trace)
             assert trace[-1][3] == pytest.approx(r["m_coverage"])  # the stored plans
     assert sum(r["m_calls"] for r in hosted_rows) < sum(r["m_calls"] for r in ray_rows)
+    assert all(r["m_actors"] == r["inst_n_agents"] for r in ray_rows)
     assert {r["trial_runtime"] for r in ray_rows} == {"ray"}
     assert all(r["m_nodes"] == 1 and r["trial_agent_nodes"] for r in ray_rows), [
         (r["alg_name"], r.get("m_nodes"), r.get("trial_agent_nodes")) for r in ray_rows
