@@ -38,6 +38,7 @@ from __future__ import annotations
 import gc
 import threading
 import traceback
+from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from fractions import Fraction
 from typing import Any
@@ -50,7 +51,7 @@ from harness.faults import NO_FAULTS, Faults, new_counts
 from harness.model import Instance
 from harness.transport import (
     LEAN_GC_THRESHOLD,
-    MessageStats,
+    bulk_counts,
     check_outgoing,
     make_agents,
     make_wire,
@@ -62,9 +63,9 @@ Batch = tuple[int, int, list[Any], int, bool]  # (round, sender, messages, quiet
 Send = tuple[int, Any]  # (receiver agent, payload)
 
 
-class _Host:
-    """One agent in an actor: the agent itself (made by the transport core, as on every
-    runtime: ``host_agents``), its id, the team size, the round limit and the wire of its
+class _Host(ABC):
+    """One agent in an actor: the agent itself (made by the transport core's ``make_agents``,
+    as on every runtime), its id, the team size, the round limit and the wire of its
     trial's faults; each kind of host sets up its own bookkeeping in ``_setup``."""
 
     def __init__(
@@ -84,8 +85,9 @@ class _Host:
         self.crashed = False
         self._setup()
 
+    @abstractmethod
     def _setup(self) -> None:
-        raise NotImplementedError
+        """The kind of host's own bookkeeping, once the agent and its wire are set."""
 
 
 class AgentHost(_Host):
@@ -124,9 +126,7 @@ class AgentHost(_Host):
 
     def expected(self, rnd: int) -> int:
         """How many round-``rnd`` batches this agent waits for."""
-        if self.wire is None:
-            return len(self.peers)
-        return sum(1 for p in self.peers if self.wire.alive(p, rnd))
+        return len(self.live_peers(rnd))
 
     # -- rounds ------------------------------------------------------------------------------
     def start(self) -> list[Send]:
@@ -194,9 +194,7 @@ class AgentHost(_Host):
         for dst, msg in sent:
             by_peer[dst].append(msg)
         if sent:  # counted here, in bulk; the driver adds up the rounds it keeps
-            counted = MessageStats()
-            counted.record_sent(self.id, sent, {})
-            self.log.append((rnd, dict(counted.by_type), dict(counted.pairs)))
+            self.log.append((rnd, *bulk_counts(self.id, sent, {})))
         quiet = self.agent.converged and (not on_wire or not self.quiescence)
         self.quiet.append(quiet)
         self.count = 1 + min([self.count, *peer_counts]) if quiet else 0

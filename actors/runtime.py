@@ -196,16 +196,18 @@ def assemble(results: dict[int, dict[str, Any]], max_rounds: int) -> RunResult:
     per_round = [0] * (final + 1)
     wire = new_counts()
     for a in agents:
+        delivered = 0
         for rnd, by_type, pairs in results[a]["log"]:
             if rnd <= final:
                 stats.add(by_type, pairs)
-                per_round[rnd] += sum(pairs.values())
+                per_round[rnd] += (count := sum(pairs.values()))
+                delivered += count
         for rnd, counts, _gone in results[a]["wire"]:
             if rnd <= final:
                 for c in COUNTERS:
                     wire[c] += counts[c]
         if not results[a]["wire"]:  # no faults injected: every message sent was delivered
-            wire["sent"] += sum(sum(p.values()) for rnd, _t, p in results[a]["log"] if rnd <= final)
+            wire["sent"] += delivered
     stats.per_round = per_round
     measures = merge_measures([results[a]["measures"] for a in agents])
     history = {a: results[a]["plans"] for a in agents}

@@ -120,22 +120,38 @@ def lean_gc() -> Iterator[None]:
     frozen out of the cyclic collector's scans, and young objects are collected less often.
     Collection still runs, so a cycle an allocator makes is freed; nothing a trial computes
     depends on it. Nested uses (an executed mission's re-plans) act once."""
+    outer = _lean_depth[0] == 0
     _lean_depth[0] += 1
-    if _lean_depth[0] > 1:
-        try:
-            yield
-        finally:
-            _lean_depth[0] -= 1
-        return
     before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(before[0], LEAN_GC_THRESHOLD), *before[1:])
+    if outer:
+        gc.freeze()
+        gc.set_threshold(max(before[0], LEAN_GC_THRESHOLD), *before[1:])
     try:
         yield
     finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
         _lean_depth[0] -= 1
+        if outer:
+            gc.set_threshold(*before)
+            gc.unfreeze()
+
+
+def bulk_counts(
+    src: int, out: list[Outgoing], cache: SizeCache
+) -> tuple[dict[str, list[int]], Counter]:
+    """What ``MessageStats.record`` would count for each ``(receiver, message)`` of ``out``
+    from ``src``: per type [count, bytes, largest], per (sender, receiver) a count. One sizing
+    and one type entry per distinct object (a broadcast message is one object)."""
+    msgs = list(map(itemgetter(1), out))
+    objects = dict(zip(map(id, msgs), msgs, strict=True))
+    by_type: dict[str, list[int]] = {}
+    for key, count in Counter(map(id, msgs)).items():
+        msg = objects[key]
+        size = sized(msg, cache)
+        entry = by_type.setdefault(type(msg).__name__, [0, 0, 0])
+        entry[0] += count
+        entry[1] += count * size
+        entry[2] = max(entry[2], size)
+    return by_type, Counter(zip(repeat(src), map(itemgetter(0), out)))
 
 
 class TrialTimeout(Exception):
@@ -160,18 +176,8 @@ class MessageStats:
 
     def record_sent(self, src: int, out: list[Outgoing], cache: SizeCache) -> None:
         """Every ``(receiver, message)`` of ``out``, sent by ``src``, delivered: the counts of
-        ``record`` on each, taken in bulk (one sizing and one type entry per distinct object:
-        a broadcast message is one object)."""
-        self.pairs.update(zip(repeat(src), map(itemgetter(0), out)))
-        msgs = list(map(itemgetter(1), out))
-        objects = dict(zip(map(id, msgs), msgs, strict=True))
-        for key, count in Counter(map(id, msgs)).items():
-            msg = objects[key]
-            size = sized(msg, cache)
-            entry = self.by_type[type(msg).__name__]
-            entry[0] += count
-            entry[1] += count * size
-            entry[2] = max(entry[2], size)
+        ``record`` on each, taken in bulk (``bulk_counts``)."""
+        self.add(*bulk_counts(src, out, cache))
 
     def merge(self, other: MessageStats) -> None:
         """Add another run's counts to these (the re-plans of an executed mission)."""
