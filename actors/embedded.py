@@ -31,9 +31,9 @@ def start_embedded(**kwargs: Any) -> str:
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False  # imported before the variable was set
+    kwargs.setdefault("log_to_driver", False)
     ray.init(
         include_dashboard=False,
-        log_to_driver=False,
         _node_ip_address="127.0.0.1",
         _system_config=dict(SYSTEM_CONFIG),
         **kwargs,

@@ -6,6 +6,7 @@ instance, run trials concurrently with hard time limits, and store every outcome
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from harness.pool import Pool
 from harness.spec import BenchSpec
 from harness.store import FINAL, RunStore, Status, environment, latest_run, new_run_id
 from harness.trials import Trial, expand
-from harness.worker import OptimumJob, TrialJob
+from harness.worker import KILLED, OptimumJob, TrialJob, default_memory_limit_mb
 
 #: a run id is a folder name inside the output root
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -175,8 +176,11 @@ def _bench(
     counts: dict[str, int] = {}
     obs.started(run_id, len(trials), reused, len(need))
     ray_address, ray_started = None, False
-    if s["runtime"] == "ray" and todo:
-        ray_address, ray_started = _connect_ray(s["address"])
+    ray_trials = any(t.runtime == "ray" for t in todo)
+    on_cluster = bool(todo or need) and dispatch_on_ray(s["dispatch"], s["address"], ray_trials)
+    manifest["dispatch"] = "ray" if on_cluster else "pool"
+    if ray_trials or on_cluster:
+        ray_address, ray_started = _connect_ray(s["address"], store.dir / RAY_LOG)
         manifest["ray"] = {
             "address": ray_address,
             "started_here": ray_started,
@@ -185,14 +189,20 @@ def _bench(
         store.write_manifest(manifest)
     cpus = sum(int(n["cpus"]) for n in manifest["ray"]["nodes"]) if "ray" in manifest else 0
     workers = spec.workers
-    if s["runtime"] == "ray" and todo and not s["workers"]:
+    if "ray" in manifest and not s["workers"]:
         workers = max(1, cpus)
     manifest["workers"] = workers
     size = min(workers, max(1, len(todo) + len(need)))
     cpu_share = max(1, cpus // size)  # CPUs a Ray trial may fill while `size` trials run
     memory = s["memory_limit_mb"] or default_memory_limit_mb(size)
     manifest["memory_limit_mb"] = memory
-    pool = Pool(size, memory)
+    if on_cluster:  # trials as Ray work on the cluster's nodes; 0 = each node's own share
+        from harness.cluster_pool import ClusterPool
+
+        manifest["memory_limit_mb"] = s["memory_limit_mb"]
+        pool: Pool | ClusterPool = ClusterPool(size, s["memory_limit_mb"])
+    else:
+        pool = Pool(size, memory)
     status = Status.INTERRUPTED
     try:
         while need or ready or pool.busy():
@@ -231,11 +241,13 @@ def _bench(
                     obs.trial(row)
         status = Status.DONE
     finally:
+        notes.extend(pool.notes)
         pool.close()
         if ray_started:
             import ray
 
             ray.shutdown()
+        _release_ray_log()
         try:
             if compact:
                 store.compact()
@@ -250,30 +262,86 @@ def _bench(
     return BenchResult(run_id, store.dir, counts, len(trials), reused, notes)
 
 
-def default_memory_limit_mb(workers: int) -> int:
-    """70% of this machine's memory, shared among the workers (what bench.memory_limit_mb = 0
-    means): a runaway trial fails alone and leaves the machine alive."""
-    import os
+def dispatch_on_ray(dispatch: str, address: str, ray_trials: bool) -> bool:
+    """Whether trials run as Ray work on the cluster (``ClusterPool``) or in the driver's
+    process pool. ``auto``: on Ray whenever the sweep uses Ray (an address, or trials of the
+    ray runtime); the pool for a sweep of local trials on this machine alone, which would
+    otherwise pay Ray's start and stop (about 8 s here) for nothing (docs/benchmarks.md)."""
+    if dispatch == "auto":
+        return bool(address) or ray_trials
+    return dispatch == "ray"
 
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return max(256, int(0.7 * total / 2**20 / max(1, workers)))
 
-
-def _connect_ray(address: str) -> tuple[str, bool]:
+def _connect_ray(address: str, log: Path) -> tuple[str, bool]:
     """Join the Ray cluster at ``address``, or start an embedded one (token authentication
     stays on, nothing bound beyond loopback: actors/embedded.py). Returns its address for the
-    workers."""
+    workers. Ray's own messages and its workers' output go to ``log`` (in the run's
+    directory), not to the terminal, until ``_release_ray_log``."""
     import ray
 
-    started = not address
+    started = not address and not ray.is_initialized()  # then this process stops it too
     if not ray.is_initialized():
+        _ray_log_to(log)
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=True)
         else:
             from actors.embedded import start_embedded
 
-            start_embedded()
+            start_embedded(log_to_driver=True)
+        _ray_workers_log_to_file()
     return ray.get_runtime_context().gcs_address, started
+
+
+#: the file in a run's directory that holds what Ray said during the run
+RAY_LOG = "ray.log"
+_RAY_LOG: dict[str, Any] = {}  # the open file and the Ray logger's own handlers, while a run lasts
+
+
+def _ray_log_to(path: Path) -> None:
+    """Send the ``ray`` logger's records (the token-authentication notice, "Started a local Ray
+    instance", warnings) to ``path`` instead of the terminal."""
+    import logging
+
+    fh = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - closed by release
+    handler = logging.StreamHandler(fh)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("ray")
+    _RAY_LOG.update(file=fh, handlers=logger.handlers[:], propagate=logger.propagate)
+    logger.handlers, logger.propagate = [handler], False
+
+
+def _ray_workers_log_to_file() -> None:
+    """Ray streams its workers' and daemons' output to the driver; write it to the run's Ray
+    log (one line each, with the process that printed it) instead of the terminal. Ray 2.60's
+    stream dispatcher has one handler, ``ray_print_logs``, which this replaces."""
+    fh = _RAY_LOG.get("file")
+    if fh is None:
+        return
+    from ray._private.ray_logging import global_worker_stdstream_dispatcher as streams
+
+    def to_file(data: dict[str, Any]) -> None:
+        who = data.get("actor_name") or data.get("task_name") or data.get("pid")
+        where = f"({who}, pid={data.get('pid')}, ip={data.get('ip')})"
+        with contextlib.suppress(OSError, ValueError):  # a full disk, the run over: dropped
+            fh.writelines(f"{where} {line}\n" for line in data.get("lines", ()))
+
+    streams.remove_handler("ray_print_logs")
+    streams.add_handler("harness_ray_log", to_file)
+
+
+def _release_ray_log() -> None:
+    """Give the ``ray`` logger its own handlers back and close the run's Ray log."""
+    import logging
+
+    if not _RAY_LOG:
+        return
+    from ray._private.ray_logging import global_worker_stdstream_dispatcher as streams
+
+    streams.remove_handler("harness_ray_log")
+    logger = logging.getLogger("ray")
+    logger.handlers, logger.propagate = _RAY_LOG["handlers"], _RAY_LOG["propagate"]
+    _RAY_LOG.pop("file").close()
+    _RAY_LOG.clear()
 
 
 def _ray_nodes() -> list[dict[str, Any]]:
@@ -330,11 +398,12 @@ def _trial_job(
     )
 
 
-def _optimum_row(inst: Any, result: dict[str, Any] | None, limit: float) -> dict[str, Any]:
+def _optimum_row(inst: Any, result: dict[str, Any], limit: float) -> dict[str, Any]:
     row = {**inst.columns(), "opt_time_limit": limit}
-    if result is None or "error" in result:
-        note = "killed past its hard time limit" if result is None else result["error"]
-        status = Status.TIMEOUT if result is None else Status.ERROR
+    if KILLED in result or "error" in result:
+        killed = KILLED in result
+        note = "killed past its hard time limit" if killed else result["error"]
+        status = Status.TIMEOUT if killed else Status.ERROR
         row.update(
             {
                 "opt_value": None,
@@ -353,14 +422,15 @@ def _optimum_row(inst: Any, result: dict[str, Any] | None, limit: float) -> dict
 
 def _trial_row(
     trial: Trial,
-    result: dict[str, Any] | None,
+    result: dict[str, Any],
     run_id: str,
     s: dict[str, Any],
     opt: dict[str, Any] | None,
 ) -> dict[str, Any]:
     row = trial.base_row(run_id, s["time_limit"])
     row.update(optimum_columns(opt))
-    if result is None:
+    if KILLED in result:  # its other keys say where it ran
+        row.update({k: v for k, v in result.items() if k != KILLED})
         row.update(
             {
                 "trial_status": Status.TIMEOUT.value,

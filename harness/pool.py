@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from harness.worker import RESTART, STARTED, serve
+from harness.worker import KILLED, RESTART, STARTED, serve, where_columns
 
 #: seconds a worker may take to start a job (spawn, imports, warm-up) before its clock starts
 STARTUP_LIMIT = 300.0
@@ -37,6 +37,7 @@ class Pool:
         self.ctx = mp.get_context("spawn")
         self.memory_limit_mb = memory_limit_mb
         self.slots = [self._spawn() for _ in range(max(1, size))]
+        self.notes: list[str] = []  # what the run should say about its workers (nothing yet)
 
     def _spawn(self) -> Slot:
         parent, child = self.ctx.Pipe()
@@ -58,8 +59,9 @@ class Pool:
         slot.deadline = time.monotonic() + STARTUP_LIMIT + hard_limit  # until it starts
         slot.conn.send(job)
 
-    def results(self) -> Iterator[tuple[Any, dict[str, Any] | None]]:
-        """Wait for the next results; yields (tag, result) or (tag, None) for a killed job."""
+    def results(self) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """Wait for the next results; yields (tag, result), the result ``{KILLED: True, ...}``
+        for a job killed past its hard limit."""
         busy = [s for s in self.slots if s.tag is not None]
         if not busy:
             return
@@ -85,7 +87,7 @@ class Pool:
             elif now >= slot.deadline:
                 tag = slot.tag
                 self._replace(i)
-                yield tag, None
+                yield tag, {KILLED: True, **where_columns()}
 
     def _replace(self, i: int) -> None:
         slot = self.slots[i]

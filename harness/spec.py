@@ -84,6 +84,14 @@ SETTINGS: dict[str, Param] = {
             expected="a string",
         ),
         Param(
+            "dispatch",
+            "auto",
+            "where trials run: 'ray' as Ray work on the cluster's nodes, 'pool' in processes on "
+            "this machine, 'auto' on Ray when the sweep uses Ray (an address, or ray-runtime "
+            "trials), else the pool",
+            choices=("auto", "pool", "ray"),
+        ),
+        Param(
             "workers",
             0,
             "trials in parallel (0 = one per CPU of this machine, or of the Ray cluster on the "
@@ -195,7 +203,7 @@ class BenchSpec:
         d["bench"] = {
             k: v
             for k, v in d["bench"].items()
-            if k not in ("out", "workers", "address", "memory_limit_mb")
+            if k not in ("out", "workers", "address", "dispatch", "memory_limit_mb")
         }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 

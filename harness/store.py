@@ -6,6 +6,7 @@ Layout under the output root::
       <run_id>/manifest.json          spec, git commit, versions, machine, counts, status
       <run_id>/trials/<key>.parquet   one row per trial (written as each trial ends)
       <run_id>/trials/compacted.parquet  the rows of a run once it stops, in one file
+      <run_id>/ray.log                what Ray said while the run used it (harness.bench)
       optima/<instance hash>.parquet  exact optimum of an instance, shared by every run
 
 A row is written before its trial starts with status ``interrupted`` and replaced when the

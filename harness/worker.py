@@ -314,6 +314,8 @@ def runtime_for(job: TrialJob, inst: Any, tracer: Any = None) -> Runtime:
 STARTED = "started"
 #: a result key asking the pool for a fresh worker (this one ran out of memory)
 RESTART = "_restart"
+#: a result key meaning the job was killed past its hard time limit (the rest: where it ran)
+KILLED = "_killed"
 
 
 def die_with_parent() -> None:
@@ -330,6 +332,15 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+def default_memory_limit_mb(workers: int) -> int:
+    """70% of this machine's memory, shared among the workers (what bench.memory_limit_mb = 0
+    means): a runaway trial fails alone and leaves the machine alive."""
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(256, int(0.7 * total / 2**20 / max(1, workers)))
+
+
 def limit_memory(megabytes: int) -> None:
     """Cap the data this process may allocate (``RLIMIT_DATA``): past it allocations fail
     with MemoryError, which the trial stores as ``error: memory limit``."""
@@ -341,11 +352,36 @@ def limit_memory(megabytes: int) -> None:
             )
 
 
+def where_columns(node: str = "") -> dict[str, str]:
+    """The columns of a trial row naming where it ran: ``trial_host`` (the machine's host name)
+    and ``trial_node`` (the Ray node id when the trial ran as Ray work, else empty)."""
+    import socket
+
+    return {"trial_host": socket.gethostname(), "trial_node": node}
+
+
+def do_job(job: Any, on_start: Any = None, where: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one job (an optimum or a trial, by its type) in this worker; ``on_start()`` when its
+    clock starts; a trial's result gets the ``where`` columns. Never raises: a failure is the
+    result ``{"error": ...}``."""
+    try:
+        if isinstance(job, OptimumJob):
+            if on_start is not None:
+                on_start()
+            return run_optimum(job)
+        return {**run_trial(job, on_start), **(where or {})}
+    except MemoryError:
+        return {"error": "memory limit reached", RESTART: True}
+    except Exception as exc:  # noqa: BLE001
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def serve(conn: Any, memory_limit_mb: int = 0) -> None:
-    """Worker process main loop: receive a job (an optimum or a trial, by its type), send
-    ``STARTED`` when the job's clock starts, then the result row."""
+    """Worker process main loop: receive a job, send ``STARTED`` when the job's clock starts,
+    then the result row."""
     die_with_parent()
     limit_memory(memory_limit_mb)
+    where = where_columns()
     while True:
         try:
             job = conn.recv()
@@ -353,14 +389,4 @@ def serve(conn: Any, memory_limit_mb: int = 0) -> None:
             return
         if job is None:
             return
-        try:
-            if isinstance(job, OptimumJob):
-                conn.send(STARTED)
-                result = run_optimum(job)
-            else:
-                result = run_trial(job, lambda: conn.send(STARTED))
-        except MemoryError:
-            result = {"error": "memory limit reached", RESTART: True}
-        except Exception as exc:  # noqa: BLE001
-            result = {"error": f"{type(exc).__name__}: {exc}"}
-        conn.send(result)
+        conn.send(do_job(job, lambda: conn.send(STARTED), where))

@@ -23,7 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TIMING = ("_s", "seconds", "_mb")
-BOOKKEEPING = {"trial_run_id", "trial_finished", "trial_started", "git_commit", "trial_agent_nodes"}
+BOOKKEEPING = {
+    "trial_run_id",
+    "trial_finished",
+    "trial_started",
+    "git_commit",
+    "trial_agent_nodes",
+    "trial_host",
+    "trial_node",
+}
 FAULTS = [
     {},
     {"name": "lossy", "drop": 0.1, "duplicate": 0.05, "reorder": True,

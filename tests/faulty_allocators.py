@@ -83,3 +83,39 @@ class Hog(_NeverDone):
 
         self.kept.append(np.ones(self.p["mb"] * 2**17))  # touched: resident, not only reserved
         return []
+
+
+class Waiting(_NeverDone):
+    name = "test_wait"
+    summary = "agent 0 says where it runs, then waits for the test's word before round 1 ends"
+    paper = "test fixture"
+    params = ()
+
+    def __init__(self, view, params, rng):  # noqa: ANN001
+        super().__init__(view, params, rng)
+        self.rounds = 0
+
+    @property
+    def converged(self) -> bool:
+        return self.rounds >= 1
+
+    def step(self, rnd, inbox):  # noqa: ANN001, ANN201
+        """Agent 0 sends '<pid> <ray node id or ->' to HARNESS_TEST_ANNOUNCE and blocks until
+        the test answers (or closes the connection): a trial held in flight, without sleeps."""
+        where = os.environ.get("HARNESS_TEST_ANNOUNCE")
+        # not in a worker's warm-up run (a 2-agent instance): tests run it with more agents
+        if where and rnd == 1 and self.id == 0 and self.view.n_agents > 2:
+            node = "-"
+            try:
+                import ray
+
+                if ray.is_initialized():
+                    node = ray.get_runtime_context().get_node_id()
+            except ImportError:
+                pass
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(where)
+                s.sendall(f"{os.getpid()} {node}".encode())
+                s.recv(1)
+        self.rounds = rnd
+        return []

@@ -10,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COORDINATOR = ("harness.cli", "harness.bench", "harness.freeze", "harness.pool", "harness.perf",
-               "harness.trials", "harness.worker", "harness.spec")  # fmt: skip
+               "harness.trials", "harness.worker", "harness.spec",
+               "harness.cluster_pool")  # fmt: skip
 RUNTIMES = ("harness.runtime_local", "harness.execution", "harness.transport")
 
 

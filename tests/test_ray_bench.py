@@ -72,11 +72,16 @@ def spec(out, runtime, **settings):
     )
 
 
-def test_bench_on_ray_stores_the_same_rows_as_local(tmp_path):
+def test_bench_on_ray_stores_the_same_rows_as_local(tmp_path, capfd):
     """Synchronous allocators: the same rows, faults and round traces included, with 1 or 2
     agents per actor. Asynchronous CBAA: the same allocation (its message counts depend on
-    arrival order)."""
+    arrival order). What Ray says goes to the run's ray.log, not to the terminal."""
     ray_run = bench(spec(tmp_path / "ray", "ray", agents_per_actor=1))  # an actor per agent
+    said = capfd.readouterr()
+    log = (tmp_path / "ray" / ray_run.run_id / "ray.log").read_text()
+    assert "Started a local Ray instance" in log and "Token authentication" in log
+    assert "Token authentication" not in said.err + said.out
+    assert "Started a local Ray instance" not in said.err + said.out
     hosted = bench(spec(tmp_path / "hosted", "ray", agents_per_actor=2))
     local_run = bench(spec(tmp_path / "local", "local"))
     assert ray_run.counts == local_run.counts == hosted.counts == {"done": 16}

@@ -19,32 +19,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 @pytest.fixture(scope="module")
 def pool():
     import os
-    from pathlib import Path
 
-    root = str(Path(__file__).resolve().parents[1])
-    env = {"HARNESS_EXTRA_ALLOCATORS": "tests.faulty_allocators", "PYTHONPATH": root}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    allocators.available.cache_clear()
-    from actors.embedded import start_embedded
-
-    start_embedded(num_cpus=2, runtime_env={"env_vars": env})
-    actors = spawn(12)
-    yield actors
-    ray.shutdown()
     from ray._private import ray_constants
 
-    from actors.embedded import LOOPBACK_ENV
+    from actors.embedded import LOOPBACK_ENV, start_embedded
+    from tests.cli import faulty_env
 
-    for k in LOOPBACK_ENV:  # other tests start multi-node clusters
-        os.environ.pop(k, None)
-    ray_constants.ENABLE_RAY_CLUSTER = True
-    for k, v in old.items():
-        if v is None:
+    with faulty_env() as env:
+        start_embedded(num_cpus=2, runtime_env={"env_vars": env})
+        actors = spawn(12)
+        yield actors
+        ray.shutdown()
+        for k in LOOPBACK_ENV:  # other tests start multi-node clusters
             os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    allocators.available.cache_clear()
+        ray_constants.ENABLE_RAY_CLUSTER = True
 
 
 def ray_case(family):
