@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -293,10 +294,16 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- bench ---------------------------------------------------------------------------------------
 class RichObserver:
+    """The bar on a terminal; in a log (``ray job submit``, CI, a pipe), where no bar is
+    drawn, a progress line every twentieth of the run."""
+
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task: Any = None
         self.failed = 0
+        self.total = self.completed = 0
+        self.counts: dict[str, int] = {}
+        self.t0 = time.monotonic()
 
     def started(self, run_id: str, total: int, reused: int, optima: int) -> None:
         console.print(
@@ -305,6 +312,21 @@ class RichObserver:
             + (f", {optima} exact optima to compute" if optima else "")
         )
         self.task = self.progress.add_task("trials", total=total, completed=reused)
+        self.total, self.completed, self.t0 = total, reused, time.monotonic()
+
+    def _log_line(self, status: str) -> None:
+        self.completed += 1
+        self.counts[status] = self.counts.get(status, 0) + 1
+        step = max(1, self.total // 20)
+        if console.is_terminal or (self.completed % step and self.completed != self.total):
+            return
+        spent = time.monotonic() - self.t0
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
+        console.print(
+            f"trials {self.completed}/{self.total} ({100 * self.completed // max(1, self.total)}%)"
+            f": {counts}; {spent:.0f} s elapsed",
+            highlight=False,
+        )
 
     def optimum(self, row: dict[str, Any]) -> None:
         if row["opt_status"] in ("timeout", "error"):
@@ -314,6 +336,7 @@ class RichObserver:
 
     def trial(self, row: dict[str, Any]) -> None:
         self.progress.advance(self.task)
+        self._log_line(row["trial_status"])
         if row["trial_status"] in (Status.ERROR, Status.TIMEOUT):
             self.failed += 1
             first = (row.get("trial_message") or "").splitlines()[0:1]

@@ -278,6 +278,9 @@ def test_cli_bench_query_and_list(tmp_path):
     assert (
         "cbaa" in r.stdout and "greedy_nn" in r.stdout and "5x5" in r.stdout and "2/2" in r.stdout
     )
+    # not a terminal (a log, a pipe): progress lines instead of a bar, the last one at 100%
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("trials ") and "elapsed" in ln]
+    assert lines and lines[-1].startswith("trials 12/12 (100%): done 12;"), r.stdout
 
     def query(sql, *more):
         return harness_cli("query", sql, "--results", str(out), *more, cwd=tmp_path)
