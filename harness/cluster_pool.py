@@ -44,6 +44,12 @@ from harness.worker import (
 
 #: how many times a trial lost with its node is run again before it is stored as an error
 RERUN_LIMIT = 1
+#: the errors of a job whose worker, node or result is gone
+LOST = (
+    ray.exceptions.RayActorError,
+    ray.exceptions.ObjectLostError,
+    ray.exceptions.NodeDiedError,
+)
 #: environment variables a worker on another node needs from the driver
 PASSED_ENV = ("HARNESS_EXTRA_ALLOCATORS", "HARNESS_TEST_ANNOUNCE", "PYTHONPATH")
 
@@ -100,7 +106,8 @@ class ClusterPool:
         self.options: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
         if env:
             self.options["runtime_env"] = {"env_vars": env}
-        self.slots = [self._spawn() for _ in range(max(1, size))]
+        self.size = max(1, size)
+        self.slots = [self._spawn() for _ in range(self.size)]
         self.lost: list[tuple[Any, Any, float, int]] = []  # (tag, job, limit, times lost)
         self.notes: list[str] = []  # what the run should say about lost nodes
         self.suspects: set[str] = set()  # nodes that lost a worker: no new workers there
@@ -110,7 +117,8 @@ class ClusterPool:
         return _Slot(actor, actor.where_columns.remote())
 
     def idle(self) -> int:
-        return sum(1 for s in self.slots if s.tag is None) - len(self.lost)
+        """Free workers, less those the lost jobs waiting to run again will take."""
+        return max(0, sum(1 for s in self.slots if s.tag is None) - len(self.lost))
 
     def busy(self) -> int:
         return sum(1 for s in self.slots if s.tag is not None) + len(self.lost)
@@ -140,8 +148,13 @@ class ClusterPool:
             if waited in done:
                 try:
                     result = ray.get(waited)
-                except ray.exceptions.RayError as exc:  # its actor or node died
+                except LOST as exc:  # its actor or node died, or the result with its node
                     yield from self._died(slot, exc)
+                    continue
+                except ray.exceptions.RayError as exc:  # the call failed (not its worker)
+                    tag = self._free(slot)
+                    self._replace(slot, kill=True)  # nothing of the job stays queued there
+                    yield tag, {"error": f"the job failed on its worker: {_reason(exc)}"}
                     continue
                 if waited is slot.prep:
                     slot.prep, slot.deadline = None, now + slot.limit  # the clock starts now
@@ -201,7 +214,7 @@ class ClusterPool:
                 if n["Alive"] and n["NodeID"] not in self.suspects
             )
         )
-        while len(self.slots) < max(1, min(cpus, len(self.slots) + len(self.lost))):
+        while len(self.slots) < max(1, min(cpus, self.size)):
             self.slots.append(self._spawn())
 
     def _resubmit(self) -> None:

@@ -116,10 +116,11 @@ def test_every_node_runs_trials_and_a_hung_one_is_killed(cluster, tmp_path):
 
 
 def test_a_node_that_dies_loses_no_row(cluster, tmp_path, announce):
-    """Three trials held in flight, one per node; a non-head node is removed under its
-    trial. That trial runs again on a live node, and every trial ends with a final row."""
+    """Three trials held in flight, one per node, a fourth waiting for a worker; a non-head
+    node is removed under its trial. That trial runs again on a live node, the fourth runs
+    too, and every trial ends with a final row."""
     head = cluster.head_node.node_id
-    spec = _spec(tmp_path, [{"name": "test_wait"}], seeds=3, time_limit=120.0)
+    spec = _spec(tmp_path, [{"name": "test_wait"}], seeds=4, time_limit=120.0)
     out: dict = {}
     runner = threading.Thread(target=lambda: out.update(res=bench(spec, run_id="lost")))
     runner.start()
@@ -133,14 +134,15 @@ def test_a_node_that_dies_loses_no_row(cluster, tmp_path, announce):
         else:
             conn.sendall(b"1")
         conn.close()
-    conn, _, node = announce()  # the lost trial, run again on a node still alive
-    assert node != victim.node_id
-    conn.sendall(b"1")
-    conn.close()
+    for _ in range(2):  # the lost trial run again and the fourth, on the nodes still alive
+        conn, _, node = announce()
+        assert node != victim.node_id
+        conn.sendall(b"1")
+        conn.close()
     runner.join(timeout=300)
     assert not runner.is_alive()
     rows = _rows(tmp_path, "lost")
-    assert len(rows) == 3 and {r["trial_status"] for r in rows} == {"done"}
+    assert len(rows) == 4 and {r["trial_status"] for r in rows} == {"done"}
     assert victim.node_id not in {r["trial_node"] for r in rows}
     assert any("again on another node" in n for n in out["res"].notes)
     cluster.add_node(num_cpus=1)  # the next test gets three nodes again
