@@ -176,11 +176,12 @@ def _bench(
     counts: dict[str, int] = {}
     obs.started(run_id, len(trials), reused, len(need))
     ray_address, ray_started = None, False
+    ray_log = RayLog(store.dir / RAY_LOG)
     ray_trials = any(t.runtime == "ray" for t in todo)
     on_cluster = bool(todo or need) and dispatch_on_ray(s["dispatch"], s["address"], ray_trials)
     manifest["dispatch"] = "ray" if on_cluster else "pool"
     if ray_trials or on_cluster:
-        ray_address, ray_started = _connect_ray(s["address"], store.dir / RAY_LOG)
+        ray_address, ray_started = _connect_ray(s["address"], ray_log)
         manifest["ray"] = {
             "address": ray_address,
             "started_here": ray_started,
@@ -194,15 +195,14 @@ def _bench(
     manifest["workers"] = workers
     size = min(workers, max(1, len(todo) + len(need)))
     cpu_share = max(1, cpus // size)  # CPUs a Ray trial may fill while `size` trials run
-    memory = s["memory_limit_mb"] or default_memory_limit_mb(size)
-    manifest["memory_limit_mb"] = memory
     if on_cluster:  # trials as Ray work on the cluster's nodes; 0 = each node's own share
         from harness.cluster_pool import ClusterPool
 
         manifest["memory_limit_mb"] = s["memory_limit_mb"]
         pool: Pool | ClusterPool = ClusterPool(size, s["memory_limit_mb"])
     else:
-        pool = Pool(size, memory)
+        manifest["memory_limit_mb"] = s["memory_limit_mb"] or default_memory_limit_mb(size)
+        pool = Pool(size, manifest["memory_limit_mb"])
     status = Status.INTERRUPTED
     try:
         while need or ready or pool.busy():
@@ -247,7 +247,7 @@ def _bench(
             import ray
 
             ray.shutdown()
-        _release_ray_log()
+        ray_log.close()
         try:
             if compact:
                 store.compact()
@@ -272,76 +272,81 @@ def dispatch_on_ray(dispatch: str, address: str, ray_trials: bool) -> bool:
     return dispatch == "ray"
 
 
-def _connect_ray(address: str, log: Path) -> tuple[str, bool]:
+def _connect_ray(address: str, log: RayLog) -> tuple[str, bool]:
     """Join the Ray cluster at ``address``, or start an embedded one (token authentication
     stays on, nothing bound beyond loopback: actors/embedded.py). Returns its address for the
-    workers. Ray's own messages and its workers' output go to ``log`` (in the run's
-    directory), not to the terminal, until ``_release_ray_log``."""
+    workers. What Ray says goes to ``log`` (in the run's directory), not to the terminal."""
     import ray
 
     started = not address and not ray.is_initialized()  # then this process stops it too
     if not ray.is_initialized():
-        _ray_log_to(log)
+        log.start()
         if address:
             ray.init(address=address, log_to_driver=True)
         else:
             from actors.embedded import start_embedded
 
             start_embedded(log_to_driver=True)
-        _ray_workers_log_to_file()
+        log.take_worker_output()
     return ray.get_runtime_context().gcs_address, started
 
 
 #: the file in a run's directory that holds what Ray said during the run
 RAY_LOG = "ray.log"
-_RAY_LOG: dict[str, Any] = {}  # the open file and the Ray logger's own handlers, while a run lasts
 
 
-def _ray_log_to(path: Path) -> None:
-    """Send the ``ray`` logger's records (the token-authentication notice, "Started a local Ray
-    instance", warnings) to ``path`` instead of the terminal."""
-    import logging
+class RayLog:
+    """What Ray says during a run, in a file of the run's directory: the ``ray`` logger's
+    records (the token-authentication notice, "Started a local Ray instance", warnings) and
+    the output Ray streams to the driver from its workers and daemons. ``close`` gives the
+    terminal back; a log never started closes as a no-op."""
 
-    fh = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - closed by release
-    handler = logging.StreamHandler(fh)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("ray")
-    _RAY_LOG.update(file=fh, handlers=logger.handlers[:], propagate=logger.propagate)
-    logger.handlers, logger.propagate = [handler], False
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: Any = None
+        self.saved: tuple[list[Any], bool] | None = None  # the ray logger's handlers, propagate
 
+    def start(self) -> None:
+        """Before ``ray.init``: the ``ray`` logger writes to the file only."""
+        import logging
 
-def _ray_workers_log_to_file() -> None:
-    """Ray streams its workers' and daemons' output to the driver; write it to the run's Ray
-    log (one line each, with the process that printed it) instead of the terminal. Ray 2.60's
-    stream dispatcher has one handler, ``ray_print_logs``, which this replaces."""
-    fh = _RAY_LOG.get("file")
-    if fh is None:
-        return
-    from ray._private.ray_logging import global_worker_stdstream_dispatcher as streams
+        self.file = open(self.path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        handler = logging.StreamHandler(self.file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("ray")
+        self.saved = (logger.handlers[:], logger.propagate)
+        logger.handlers, logger.propagate = [handler], False
 
-    def to_file(data: dict[str, Any]) -> None:
-        who = data.get("actor_name") or data.get("task_name") or data.get("pid")
-        where = f"({who}, pid={data.get('pid')}, ip={data.get('ip')})"
-        with contextlib.suppress(OSError, ValueError):  # a full disk, the run over: dropped
-            fh.writelines(f"{where} {line}\n" for line in data.get("lines", ()))
+    def take_worker_output(self) -> None:
+        """After ``ray.init``: the streamed output goes to the file, one line each with the
+        process that printed it (Ray 2.60's stream dispatcher has one handler,
+        ``ray_print_logs``, which this replaces)."""
+        from ray._private.ray_logging import global_worker_stdstream_dispatcher as streams
 
-    streams.remove_handler("ray_print_logs")
-    streams.add_handler("harness_ray_log", to_file)
+        fh = self.file
 
+        def to_file(data: dict[str, Any]) -> None:
+            who = data.get("actor_name") or data.get("task_name") or data.get("pid")
+            where = f"({who}, pid={data.get('pid')}, ip={data.get('ip')})"
+            with contextlib.suppress(OSError, ValueError):  # a full disk, the run over: dropped
+                fh.writelines(f"{where} {line}\n" for line in data.get("lines", ()))
 
-def _release_ray_log() -> None:
-    """Give the ``ray`` logger its own handlers back and close the run's Ray log."""
-    import logging
+        streams.remove_handler("ray_print_logs")
+        streams.add_handler("harness_ray_log", to_file)
 
-    if not _RAY_LOG:
-        return
-    from ray._private.ray_logging import global_worker_stdstream_dispatcher as streams
+    def close(self) -> None:
+        if self.file is None:
+            return
+        import logging
 
-    streams.remove_handler("harness_ray_log")
-    logger = logging.getLogger("ray")
-    logger.handlers, logger.propagate = _RAY_LOG["handlers"], _RAY_LOG["propagate"]
-    _RAY_LOG.pop("file").close()
-    _RAY_LOG.clear()
+        from ray._private.ray_logging import global_worker_stdstream_dispatcher as streams
+
+        streams.remove_handler("harness_ray_log")
+        if self.saved is not None:
+            logger = logging.getLogger("ray")
+            logger.handlers, logger.propagate = self.saved
+        self.file.close()
+        self.file = self.saved = None
 
 
 def _ray_nodes() -> list[dict[str, Any]]:
@@ -400,8 +405,8 @@ def _trial_job(
 
 def _optimum_row(inst: Any, result: dict[str, Any], limit: float) -> dict[str, Any]:
     row = {**inst.columns(), "opt_time_limit": limit}
-    if KILLED in result or "error" in result:
-        killed = KILLED in result
+    killed = KILLED in result
+    if killed or "error" in result:
         note = "killed past its hard time limit" if killed else result["error"]
         status = Status.TIMEOUT if killed else Status.ERROR
         row.update(

@@ -38,6 +38,7 @@ class Pool:
         self.memory_limit_mb = memory_limit_mb
         self.slots = [self._spawn() for _ in range(max(1, size))]
         self.notes: list[str] = []  # what the run should say about its workers (nothing yet)
+        self.where = where_columns()  # every worker runs on this machine
 
     def _spawn(self) -> Slot:
         parent, child = self.ctx.Pipe()
@@ -87,7 +88,7 @@ class Pool:
             elif now >= slot.deadline:
                 tag = slot.tag
                 self._replace(i)
-                yield tag, {KILLED: True, **where_columns()}
+                yield tag, {KILLED: True, **self.where}
 
     def _replace(self, i: int) -> None:
         slot = self.slots[i]
