@@ -109,8 +109,8 @@ class AgentHost(_Host):
         self.count = 0
         self.quiet: list[bool] = []  # per round
         self.plans: list[tuple[int, dict[str, Any]]] = []  # (first round, plan) on every change
-        #: per round with messages: (round, per type [count, bytes, largest], per pair a count)
-        self.log: list[tuple[int, dict[str, list[int]], dict[tuple[int, int], int]]] = []
+        #: per round with messages: (round, per type [count, bytes, largest], the receivers)
+        self.log: list[tuple[int, dict[str, list[int]], list[int]]] = []
         self.wire_log: list[tuple[int, dict[str, int]]] = []  # (round sent, counters)
         self.held: dict[int, list[tuple[int, int, int, Any]]] = defaultdict(list)  # delayed
         self.done = False

@@ -197,10 +197,10 @@ def assemble(results: dict[int, dict[str, Any]], max_rounds: int) -> RunResult:
     wire = new_counts()
     for a in agents:
         delivered = 0
-        for rnd, by_type, pairs in results[a]["log"]:
+        for rnd, by_type, receivers in results[a]["log"]:
             if rnd <= final:
-                stats.add(by_type, pairs)
-                per_round[rnd] += (count := sum(pairs.values()))
+                stats.add_sent(a, by_type, receivers)
+                per_round[rnd] += (count := len(receivers))
                 delivered += count
         for rnd, counts, _gone in results[a]["wire"]:
             if rnd <= final:

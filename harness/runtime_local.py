@@ -27,6 +27,7 @@ from harness.transport import (  # noqa: F401 - RunResult, TrialTimeout: where r
     SizeCache,
     TrialTimeout,
     check_outgoing,
+    deliver_sent,
     lean_gc,
     make_agents,
     make_wire,
@@ -90,8 +91,7 @@ def _rounds(
         if wire is None:
             delivered = 0
             for src, out in sent.pop(rnd + 1, []):
-                for dst, msg in out:
-                    boxes[dst].append((src, msg))
+                deliver_sent(boxes, src, out)
                 stats.record_sent(src, out, cache)
                 delivered += len(out)
             stats.per_round.append(delivered)

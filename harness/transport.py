@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import pickle
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import itemgetter
+from itertools import chain, repeat
+from operator import is_, itemgetter
 from typing import Any, Protocol
 
 from harness.api import (
@@ -137,11 +137,19 @@ def lean_gc() -> Iterator[None]:
 
 def bulk_counts(
     src: int, out: list[Outgoing], cache: SizeCache
-) -> tuple[dict[str, list[int]], Counter]:
+) -> tuple[dict[str, list[int]], list[int]]:
     """What ``MessageStats.record`` would count for each ``(receiver, message)`` of ``out``
-    from ``src``: per type [count, bytes, largest], per (sender, receiver) a count. One sizing
-    and one type entry per distinct object (a broadcast message is one object)."""
+    from ``src``: per type [count, bytes, largest], and the receivers in order (one pair count
+    each). One sizing and one type entry per distinct object: a broadcast, one object to every
+    receiver, is found in one C-level pass."""
     msgs = list(map(itemgetter(1), out))
+    receivers = list(map(itemgetter(0), out))
+    if not msgs:
+        return {}, receivers
+    first = msgs[0]
+    if all(map(is_, msgs, repeat(first))):
+        size = sized(first, cache)
+        return {type(first).__name__: [len(msgs), len(msgs) * size, size]}, receivers
     objects = dict(zip(map(id, msgs), msgs, strict=True))
     by_type: dict[str, list[int]] = {}
     for key, count in Counter(map(id, msgs)).items():
@@ -151,7 +159,23 @@ def bulk_counts(
         entry[0] += count
         entry[1] += count * size
         entry[2] = max(entry[2], size)
-    return by_type, Counter(zip(repeat(src), map(itemgetter(0), out)))
+    return by_type, receivers
+
+
+def deliver_sent(boxes: list[list[Outgoing]], src: int, out: list[Outgoing]) -> None:
+    """Put each ``(receiver, message)`` of ``out`` from ``src`` in its receiver's inbox as
+    ``(src, message)``. A broadcast (one object to every receiver) shares one such tuple among
+    the inboxes and is delivered in one C-level pass; tuples are immutable, so no agent can
+    tell."""
+    if not out:
+        return
+    first = out[0][1]
+    if all(map(is_, map(itemgetter(1), out), repeat(first))):
+        item = (src, first)
+        deque(map(list.append, map(boxes.__getitem__, map(itemgetter(0), out)), repeat(item)), 0)
+        return
+    for dst, msg in out:
+        boxes[dst].append((src, msg))
 
 
 class TrialTimeout(Exception):
@@ -160,11 +184,16 @@ class TrialTimeout(Exception):
 
 @dataclass
 class MessageStats:
-    """Counts at the transport: per type (count, bytes, largest) and per (sender, receiver)."""
+    """Counts at the transport: per type (count, bytes, largest) and per (sender, receiver).
+    Pairs are kept as they come: counted one by one (``record``, ``add``), or in bulk as each
+    send's receiver list (``record_sent``, ``add_sent``), counted with NumPy when asked for
+    (``summary``, ``pairs``); no tuple is made per message."""
 
     by_type: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
-    pairs: Counter = field(default_factory=Counter)
+    counted: Counter = field(default_factory=Counter)
     per_round: list[int] = field(default_factory=list)
+    #: sender -> the receiver lists of its sends counted in bulk
+    receivers: dict[int, list[list[int]]] = field(default_factory=dict)
 
     def record(self, src: int, dst: int, kind: str, size: int) -> None:
         """One delivered message of type ``kind`` and ``size`` pickled bytes."""
@@ -172,27 +201,69 @@ class MessageStats:
         entry[0] += 1
         entry[1] += size
         entry[2] = max(entry[2], size)
-        self.pairs[(src, dst)] += 1
+        self.counted[(src, dst)] += 1
 
     def record_sent(self, src: int, out: list[Outgoing], cache: SizeCache) -> None:
         """Every ``(receiver, message)`` of ``out``, sent by ``src``, delivered: the counts of
         ``record`` on each, taken in bulk (``bulk_counts``)."""
-        self.add(*bulk_counts(src, out, cache))
+        self.add_sent(src, *bulk_counts(src, out, cache))
+
+    def add_sent(self, src: int, by_type: dict[str, list[int]], receivers: list[int]) -> None:
+        """Counts taken in bulk elsewhere (a host actor's round): ``src``'s messages per type
+        [count, bytes, largest] and their receivers, one entry per message."""
+        self._add_types(by_type)
+        if receivers:
+            self.receivers.setdefault(src, []).append(receivers)
 
     def merge(self, other: MessageStats) -> None:
         """Add another run's counts to these (the re-plans of an executed mission)."""
-        self.add(other.by_type, other.pairs)
+        self.add(other.by_type, other.counted)
+        for src, lists in other.receivers.items():
+            self.receivers.setdefault(src, []).extend(lists)
         self.per_round.extend(other.per_round)
 
     def add(self, by_type: dict[str, list[int]], pairs: dict[tuple[int, int], int]) -> None:
-        """Add counts taken elsewhere (a host actor's round): per type [count, bytes,
-        largest], per (sender, receiver) a count."""
+        """Add counts taken elsewhere: per type [count, bytes, largest], per (sender,
+        receiver) a count."""
+        self._add_types(by_type)
+        self.counted.update(pairs)
+
+    def _add_types(self, by_type: dict[str, list[int]]) -> None:
         for kind, (count, size, biggest) in by_type.items():
             entry = self.by_type[kind]
             entry[0] += count
             entry[1] += size
             entry[2] = max(entry[2], biggest)
-        self.pairs.update(pairs)
+
+    def _bulk_rows(self) -> Iterator[tuple[int, Any]]:
+        """Per sender counted in bulk: its message count per receiver, as a NumPy array."""
+        import numpy as np
+
+        for src, lists in self.receivers.items():
+            total = sum(map(len, lists))
+            yield src, np.bincount(np.fromiter(chain.from_iterable(lists), np.int64, total))
+
+    @property
+    def pairs(self) -> Counter:
+        """Messages per (sender, receiver), every way they were counted."""
+        pairs = Counter(self.counted)
+        for src, row in self._bulk_rows():
+            for dst in row.nonzero()[0].tolist():
+                pairs[(src, dst)] += int(row[dst])
+        return pairs
+
+    def pair_figures(self) -> tuple[int, int]:
+        """(pairs that carried a message, the most messages one pair carried)."""
+        if not self.receivers:
+            return len(self.counted), max(self.counted.values(), default=0)
+        if self.counted:  # both ways at once (rare): count them together
+            pairs = self.pairs
+            return len(pairs), max(pairs.values(), default=0)
+        used = top = 0
+        for _src, row in self._bulk_rows():
+            used += int(row.astype(bool).sum())
+            top = max(top, int(row.max()))
+        return used, top
 
     @property
     def messages(self) -> int:
@@ -203,6 +274,7 @@ class MessageStats:
         return sum(v[1] for v in self.by_type.values())
 
     def summary(self) -> dict[str, Any]:
+        used, top = self.pair_figures()
         return {
             "messages": self.messages,
             "bytes": self.bytes,
@@ -210,8 +282,8 @@ class MessageStats:
                 k: {"count": v[0], "bytes": v[1], "max_bytes": v[2]}
                 for k, v in sorted(self.by_type.items())
             },
-            "pairs_used": len(self.pairs),
-            "max_pair": max(self.pairs.values(), default=0),
+            "pairs_used": used,
+            "max_pair": top,
         }
 
 
@@ -298,9 +370,10 @@ def check_outgoing(agent: Allocator, out: Any, n_agents: int) -> list[Outgoing]:
     try:
         receivers = set(map(itemgetter(0), out))
         ok = (
-            all(type(item) is tuple and len(item) == 2 for item in out)
-            and all(map(isinstance, map(itemgetter(1), out), repeat(Message)))
-            and {type(d) for d in receivers} <= {int}
+            set(map(type, out)) <= {tuple}
+            and set(map(len, out)) <= {2}
+            and all(issubclass(t, Message) for t in set(map(type, map(itemgetter(1), out))))
+            and set(map(type, receivers)) <= {int}
             and agent.id not in receivers
             and (
                 receivers <= agent.view.neighbour_set
