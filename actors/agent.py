@@ -369,13 +369,17 @@ class HostActor:
         """Deliver to local agents here (and what that produces), batch the rest per host."""
         queue = deque(sends)
         remote: dict[int, list[Send]] = defaultdict(list)
-        while queue and self.error is None:
-            dst, batch = queue.popleft()
-            where = self.directory[dst]
-            if where == self.index:
-                queue.extend(self._guard(lambda d=dst, b=batch: self.hosts[d].receive(*b)))
-            else:
-                remote[where].append((dst, batch))
+        directory, index, hosts = self.directory, self.index, self.hosts
+        try:  # one guard around the loop, not one per delivery
+            while queue and self.error is None:
+                dst, batch = queue.popleft()
+                where = directory[dst]
+                if where == index:
+                    queue.extend(hosts[dst].receive(*batch))
+                else:
+                    remote[where].append((dst, batch))
+        except Exception as exc:  # noqa: BLE001 - reported to the driver, which ends the trial
+            self._fail(exc)
         for where, items in remote.items():
             self.handles[where].deliver.remote(self.trial, items)  # one call per host
             self.calls += 1
@@ -386,9 +390,13 @@ class HostActor:
         try:
             return work()
         except Exception as exc:  # noqa: BLE001 - reported to the driver, which ends the trial
-            self.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
-            self.finished.set()
+            self._fail(exc)
             return []
+
+    def _fail(self, exc: Exception) -> None:
+        """An agent raised: the trial's error, for the driver, and the trial ends here."""
+        self.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
+        self.finished.set()
 
     # -- asynchronous ----------------------------------------------------------------------
     def deliver_async(
