@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import is_, itemgetter
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from harness.api import (
     Allocator,
@@ -192,8 +192,13 @@ class MessageStats:
     by_type: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     counted: Counter = field(default_factory=Counter)
     per_round: list[int] = field(default_factory=list)
-    #: sender -> the receiver lists of its sends counted in bulk
+    #: sender -> the receiver lists of its sends counted in bulk, not yet folded
     receivers: dict[int, list[list[int]]] = field(default_factory=dict)
+    #: sender -> (receivers, messages to each) of the lists folded so far (``_fold``)
+    folded: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    _held: int = 0  # receiver entries in ``receivers``
+    #: fold the held receiver lists into counts past this many entries
+    fold_at: ClassVar[int] = 4_000_000
 
     def record(self, src: int, dst: int, kind: str, size: int) -> None:
         """One delivered message of type ``kind`` and ``size`` pickled bytes."""
@@ -214,12 +219,16 @@ class MessageStats:
         self._add_types(by_type)
         if receivers:
             self.receivers.setdefault(src, []).append(receivers)
+            self._held += len(receivers)
+            if self._held > self.fold_at:
+                self._fold()
 
     def merge(self, other: MessageStats) -> None:
         """Add another run's counts to these (the re-plans of an executed mission)."""
         self.add(other.by_type, other.counted)
-        for src, lists in other.receivers.items():
-            self.receivers.setdefault(src, []).extend(lists)
+        other._fold()
+        for src, (dsts, counts) in other.folded.items():
+            self._combine(src, dsts, counts)
         self.per_round.extend(other.per_round)
 
     def add(self, by_type: dict[str, list[int]], pairs: dict[tuple[int, int], int]) -> None:
@@ -235,34 +244,56 @@ class MessageStats:
             entry[1] += size
             entry[2] = max(entry[2], biggest)
 
-    def _bulk_rows(self) -> Iterator[tuple[int, Any]]:
-        """Per sender counted in bulk: its message count per receiver, as a NumPy array."""
+    def _fold(self) -> None:
+        """Count the receiver lists held so far into per-sender (receivers, counts) arrays, so
+        a long trial holds one entry per pair used, not one per message."""
         import numpy as np
 
         for src, lists in self.receivers.items():
             total = sum(map(len, lists))
-            yield src, np.bincount(np.fromiter(chain.from_iterable(lists), np.int64, total))
+            dsts = np.fromiter(chain.from_iterable(lists), np.int64, total)
+            self._combine(src, dsts, np.ones(total, np.int64))
+        self.receivers.clear()
+        self._held = 0
+
+    def _combine(self, src: int, dsts: Any, counts: Any) -> None:
+        """Add ``counts[k]`` messages from ``src`` to ``dsts[k]`` into ``folded``."""
+        import numpy as np
+
+        if src in self.folded:
+            dsts = np.concatenate([self.folded[src][0], dsts])
+            counts = np.concatenate([self.folded[src][1], counts])
+        keys, where = np.unique(dsts, return_inverse=True)
+        total = np.zeros(len(keys), np.int64)
+        np.add.at(total, where, counts)
+        self.folded[src] = (keys, total)
+
+    def _bulk_rows(self) -> Iterator[tuple[int, Any, Any]]:
+        """Per sender counted in bulk: the receivers it sent to and how many messages each."""
+        self._fold()
+        for src, (dsts, counts) in self.folded.items():
+            yield src, dsts, counts
 
     @property
     def pairs(self) -> Counter:
         """Messages per (sender, receiver), every way they were counted."""
         pairs = Counter(self.counted)
-        for src, row in self._bulk_rows():
-            for dst in row.nonzero()[0].tolist():
-                pairs[(src, dst)] += int(row[dst])
+        for src, dsts, counts in self._bulk_rows():
+            for dst, count in zip(dsts.tolist(), counts.tolist(), strict=True):
+                pairs[(src, dst)] += count
         return pairs
 
     def pair_figures(self) -> tuple[int, int]:
         """(pairs that carried a message, the most messages one pair carried)."""
-        if not self.receivers:
+        if not self.receivers and not self.folded:
             return len(self.counted), max(self.counted.values(), default=0)
         if self.counted:  # both ways at once (rare): count them together
             pairs = self.pairs
             return len(pairs), max(pairs.values(), default=0)
         used = top = 0
-        for _src, row in self._bulk_rows():
-            used += int(row.astype(bool).sum())
-            top = max(top, int(row.max()))
+        for _src, dsts, counts in self._bulk_rows():
+            used += len(dsts)
+            top = max(top, int(counts.max()))
         return used, top
 
     @property

@@ -162,6 +162,41 @@ def test_messages_are_counted_per_delivery_with_pickled_sizes():
     assert all(abs(a - b) in (1, 4) for a, b in r.stats.pairs)  # ring neighbours only
 
 
+def test_pair_counts_in_bulk_equal_counting_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bulk counts (receiver lists, folded into arrays as they pile up, merged across runs)
+    give the per-pair figures of counting every message its agent sent, one at a time."""
+    from collections import Counter
+
+    from harness.transport import MessageStats
+
+    sent: Counter = Counter()
+    base = allocators.get("cbaa")
+
+    class Counted(base):  # type: ignore[misc, valid-type]
+        def start(self):  # noqa: ANN202
+            out = super().start()
+            sent.update((self.id, dst) for dst, _ in out)
+            return out
+
+        def step(self, rnd, inbox):  # noqa: ANN001, ANN202
+            out = super().step(rnd, inbox)
+            sent.update((self.id, dst) for dst, _ in out)
+            return out
+
+    inst = make_instance(
+        {"family": "assignment", "size": [6, 7], "seed": 2, "params": {"comm": "rgg"}}
+    )
+    monkeypatch.setattr(MessageStats, "fold_at", 5)  # fold every few sends
+    r = run_local(inst, Counted, base.resolve_params({}), seed=3)
+    again = run_local(inst, Counted, base.resolve_params({}), seed=4)
+    r.stats.merge(again.stats)
+    assert r.stats.folded
+    assert r.stats.pairs == sent
+    assert r.stats.pair_figures() == (len(sent), max(sent.values()))
+    assert max(sent.values()) > 1  # some pair carried several messages
+    assert sum(sent.values()) == r.stats.messages
+
+
 def test_compiled_consensus_round_equals_the_reference_rules():
     """The numba kernel must apply exactly ``decide`` (Table 1, plain Python) message by message,
     on random tables with every mix of winners, bids and time stamps."""
