@@ -41,6 +41,8 @@ import traceback
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from fractions import Fraction
+from itertools import repeat
+from operator import is_, itemgetter
 from typing import Any
 
 import ray
@@ -103,6 +105,7 @@ class AgentHost(_Host):
             self.diameter = max(1, view.diameter)
             if self.wire is not None and self.wire.crash:
                 self.diameter = max(1, self.n - 1)  # crashes can stretch the live graph
+        self.n_peers = len(self.peers)
         self.quiescence = cls.termination != "stable"
         self.round = -1  # last round run
         self.pending: dict[int, dict[int, tuple[list[Any], int]]] = defaultdict(dict)
@@ -142,7 +145,14 @@ class AgentHost(_Host):
             self.done = True
             last = (self.round, self.id, [], self.count, True)
             return [(p, last) for p in self.live_peers(self.round + 1)]
-        self.pending[rnd][sender] = (messages, count)
+        box = self.pending[rnd]
+        box[sender] = (messages, count)
+        # at rest the current round is never complete (every call runs _advance to its end),
+        # so only a batch of the current round that completes it can let the agent advance
+        if rnd != self.round or len(box) < (
+            self.n_peers if self.wire is None else self.expected(rnd)
+        ):
+            return []
         return self._advance()
 
     def _advance(self) -> list[Send]:
@@ -170,7 +180,6 @@ class AgentHost(_Host):
         plan = self.agent.plan().to_dict()
         if not self.plans or self.plans[-1][1] != plan:
             self.plans.append((rnd, plan))
-        by_peer: dict[int, list[Any]] = {p: [] for p in self.peers}
         if self.wire is None:
             sent = out  # receivers were checked by check_outgoing
             on_wire = bool(out)
@@ -191,8 +200,6 @@ class AgentHost(_Host):
                     del self.held[dst]
                 sent += [(dst, msg) for _due, _sent, _i, msg in now]
                 on_wire = on_wire or bool(now)
-        for dst, msg in sent:
-            by_peer[dst].append(msg)
         if sent:  # counted here, in bulk; the driver adds up the rounds it keeps
             self.log.append((rnd, *bulk_counts(self.id, sent, {})))
         quiet = self.agent.converged and (not on_wire or not self.quiescence)
@@ -202,8 +209,30 @@ class AgentHost(_Host):
         self.done = stop or rnd >= self.max_rounds
         if not self.live(self.id, rnd + 1):  # injected crash: these are its last batches
             self.done = self.crashed = True
+        return self._batches(rnd, sent, stop)
+
+    def _batches(self, rnd: int, sent: list[Outgoing], stop: bool) -> list[Send]:
+        """One batch per live peer. Batches with the same content are one shared tuple (the
+        empty ones; every one of a broadcast that gives each peer the same one object), which
+        Ray pickles once per call: nothing reads a batch but to iterate over it."""
         me, count = self.id, self.count
-        return [(p, (rnd, me, by_peer[p], count, stop)) for p in self.live_peers(rnd + 1)]
+        live = self.live_peers(rnd + 1)
+        if not sent:
+            empty = (rnd, me, [], count, stop)
+            return [(p, empty) for p in live]
+        first = sent[0][1]
+        if (
+            len(sent) == self.n_peers
+            and all(map(is_, map(itemgetter(1), sent), repeat(first)))
+            and len(set(map(itemgetter(0), sent))) == self.n_peers
+        ):  # one copy of one message to every peer (receivers are peers: check_outgoing)
+            batch = (rnd, me, [first], count, stop)
+            return [(p, batch) for p in live]
+        by_peer: dict[int, list[Any]] = defaultdict(list)
+        for dst, msg in sent:
+            by_peer[dst].append(msg)
+        empty = (rnd, me, [], count, stop)
+        return [(p, (rnd, me, by_peer[p], count, stop) if p in by_peer else empty) for p in live]
 
     def result(self) -> dict[str, Any]:
         return {
