@@ -41,8 +41,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from fractions import Fraction
-from itertools import repeat
-from operator import is_, itemgetter
+from operator import itemgetter
 from typing import Any
 
 import ray
@@ -57,6 +56,7 @@ from harness.transport import (
     check_outgoing,
     make_agents,
     make_wire,
+    shared_message,
     sized,
     transmit,
 )
@@ -129,7 +129,7 @@ class AgentHost(_Host):
 
     def expected(self, rnd: int) -> int:
         """How many round-``rnd`` batches this agent waits for."""
-        return len(self.live_peers(rnd))
+        return self.n_peers if self.wire is None else len(self.live_peers(rnd))
 
     # -- rounds ------------------------------------------------------------------------------
     def start(self) -> list[Send]:
@@ -149,9 +149,7 @@ class AgentHost(_Host):
         box[sender] = (messages, count)
         # at rest the current round is never complete (every call runs _advance to its end),
         # so only a batch of the current round that completes it can let the agent advance
-        if rnd != self.round or len(box) < (
-            self.n_peers if self.wire is None else self.expected(rnd)
-        ):
+        if rnd != self.round or len(box) < self.expected(rnd):
             return []
         return self._advance()
 
@@ -201,7 +199,7 @@ class AgentHost(_Host):
                 sent += [(dst, msg) for _due, _sent, _i, msg in now]
                 on_wire = on_wire or bool(now)
         if sent:  # counted here, in bulk; the driver adds up the rounds it keeps
-            self.log.append((rnd, *bulk_counts(self.id, sent, {})))
+            self.log.append((rnd, *bulk_counts(sent, {})))
         quiet = self.agent.converged and (not on_wire or not self.quiescence)
         self.quiet.append(quiet)
         self.count = 1 + min([self.count, *peer_counts]) if quiet else 0
@@ -217,21 +215,20 @@ class AgentHost(_Host):
         Ray pickles once per call: nothing reads a batch but to iterate over it."""
         me, count = self.id, self.count
         live = self.live_peers(rnd + 1)
+        empty = (rnd, me, [], count, stop)
         if not sent:
-            empty = (rnd, me, [], count, stop)
             return [(p, empty) for p in live]
-        first = sent[0][1]
+        shared = shared_message(sent)
         if (
-            len(sent) == self.n_peers
-            and all(map(is_, map(itemgetter(1), sent), repeat(first)))
+            shared is not None
+            and len(sent) == self.n_peers
             and len(set(map(itemgetter(0), sent))) == self.n_peers
         ):  # one copy of one message to every peer (receivers are peers: check_outgoing)
-            batch = (rnd, me, [first], count, stop)
+            batch = (rnd, me, [shared], count, stop)
             return [(p, batch) for p in live]
         by_peer: dict[int, list[Any]] = defaultdict(list)
         for dst, msg in sent:
             by_peer[dst].append(msg)
-        empty = (rnd, me, [], count, stop)
         return [(p, (rnd, me, by_peer[p], count, stop) if p in by_peer else empty) for p in live]
 
     def result(self) -> dict[str, Any]:

@@ -135,21 +135,25 @@ def lean_gc() -> Iterator[None]:
             gc.unfreeze()
 
 
-def bulk_counts(
-    src: int, out: list[Outgoing], cache: SizeCache
-) -> tuple[dict[str, list[int]], list[int]]:
-    """What ``MessageStats.record`` would count for each ``(receiver, message)`` of ``out``
-    from ``src``: per type [count, bytes, largest], and the receivers in order (one pair count
-    each). One sizing and one type entry per distinct object: a broadcast, one object to every
-    receiver, is found in one C-level pass."""
-    msgs = list(map(itemgetter(1), out))
+def shared_message(out: list[Outgoing]) -> Message | None:
+    """The one message object every ``(receiver, message)`` of ``out`` carries (a broadcast),
+    found in one C-level identity pass; None if there are several, or none."""
+    if not out:
+        return None
+    first = out[0][1]
+    return first if all(map(is_, map(itemgetter(1), out), repeat(first))) else None
+
+
+def bulk_counts(out: list[Outgoing], cache: SizeCache) -> tuple[dict[str, list[int]], list[int]]:
+    """What ``MessageStats.record`` would count for each ``(receiver, message)`` of ``out``:
+    per type [count, bytes, largest], and the receivers in order (one pair count each). One
+    sizing and one type entry per distinct object; a broadcast is one."""
     receivers = list(map(itemgetter(0), out))
-    if not msgs:
-        return {}, receivers
-    first = msgs[0]
-    if all(map(is_, msgs, repeat(first))):
-        size = sized(first, cache)
-        return {type(first).__name__: [len(msgs), len(msgs) * size, size]}, receivers
+    shared = shared_message(out)
+    if shared is not None:
+        size = sized(shared, cache)
+        return {type(shared).__name__: [len(out), len(out) * size, size]}, receivers
+    msgs = list(map(itemgetter(1), out))
     objects = dict(zip(map(id, msgs), msgs, strict=True))
     by_type: dict[str, list[int]] = {}
     for key, count in Counter(map(id, msgs)).items():
@@ -167,11 +171,9 @@ def deliver_sent(boxes: list[list[Outgoing]], src: int, out: list[Outgoing]) -> 
     ``(src, message)``. A broadcast (one object to every receiver) shares one such tuple among
     the inboxes and is delivered in one C-level pass; tuples are immutable, so no agent can
     tell."""
-    if not out:
-        return
-    first = out[0][1]
-    if all(map(is_, map(itemgetter(1), out), repeat(first))):
-        item = (src, first)
+    shared = shared_message(out)
+    if shared is not None:
+        item = (src, shared)
         deque(map(list.append, map(boxes.__getitem__, map(itemgetter(0), out)), repeat(item)), 0)
         return
     for dst, msg in out:
@@ -211,7 +213,7 @@ class MessageStats:
     def record_sent(self, src: int, out: list[Outgoing], cache: SizeCache) -> None:
         """Every ``(receiver, message)`` of ``out``, sent by ``src``, delivered: the counts of
         ``record`` on each, taken in bulk (``bulk_counts``)."""
-        self.add_sent(src, *bulk_counts(src, out, cache))
+        self.add_sent(src, *bulk_counts(out, cache))
 
     def add_sent(self, src: int, by_type: dict[str, list[int]], receivers: list[int]) -> None:
         """Counts taken in bulk elsewhere (a host actor's round): ``src``'s messages per type
@@ -268,17 +270,12 @@ class MessageStats:
         np.add.at(total, where, counts)
         self.folded[src] = (keys, total)
 
-    def _bulk_rows(self) -> Iterator[tuple[int, Any, Any]]:
-        """Per sender counted in bulk: the receivers it sent to and how many messages each."""
-        self._fold()
-        for src, (dsts, counts) in self.folded.items():
-            yield src, dsts, counts
-
     @property
     def pairs(self) -> Counter:
         """Messages per (sender, receiver), every way they were counted."""
         pairs = Counter(self.counted)
-        for src, dsts, counts in self._bulk_rows():
+        self._fold()
+        for src, (dsts, counts) in self.folded.items():
             for dst, count in zip(dsts.tolist(), counts.tolist(), strict=True):
                 pairs[(src, dst)] += count
         return pairs
@@ -291,7 +288,8 @@ class MessageStats:
             pairs = self.pairs
             return len(pairs), max(pairs.values(), default=0)
         used = top = 0
-        for _src, dsts, counts in self._bulk_rows():
+        self._fold()
+        for dsts, counts in self.folded.values():
             used += len(dsts)
             top = max(top, int(counts.max()))
         return used, top
