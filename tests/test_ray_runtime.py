@@ -8,10 +8,11 @@ ray = pytest.importorskip("ray")
 
 import allocators  # noqa: E402
 from actors.runtime import AgentError, run_ray, spawn  # noqa: E402
-from harness.conformance import CASES, recipe  # noqa: E402
+from harness.conformance import recipe  # noqa: E402
 from harness.faults import parse_faults  # noqa: E402
 from harness.runtime_local import run_local  # noqa: E402
 from harness.scenarios import make_instance  # noqa: E402
+from tests.runtime_cases import FAULT_CASES, FAULTS, PAIRS, summary  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -33,41 +34,6 @@ def pool():
         for k in LOOPBACK_ENV:  # other tests start multi-node clusters
             os.environ.pop(k, None)
         ray_constants.ENABLE_RAY_CLUSTER = True
-
-
-def ray_case(family):
-    """One case per family: a sparse graph where the family has one (relaying over several
-    hops is where the runtimes could differ), else the first; the conformance suite covers
-    the other cases on the local runtime."""
-    cases = [c for c in CASES[family] if isinstance(c[0], tuple) and c[0][1] <= 12]
-    sparse = [c for c in cases if c[1].get("comm", "full") != "full"]
-    return (sparse or cases)[0]
-
-
-# every synchronous allocator on each generated family it declares
-PAIRS = [
-    (name, family, *ray_case(family))
-    for name, cls in allocators.available().items()
-    if cls.synchronous and name != "milp"
-    for family in cls.families
-    if family in ("assignment", "tdr", "mtsp", "heterogeneous", "logistics")
-]
-
-
-def summary(result):
-    s = result.stats.summary()
-    return {
-        "plans": [p.to_dict() for p in result.plans],
-        "rounds": result.rounds,
-        "converged": result.converged,
-        "messages": s["messages"],
-        "bytes": s["bytes"],
-        "by_type": s["by_type"],
-        "pairs": dict(result.stats.pairs),
-        "per_round": list(result.stats.per_round),
-        "wire": dict(result.wire),
-        "crashed": list(result.crashed),
-    }
 
 
 @pytest.mark.parametrize(
@@ -106,31 +72,6 @@ def test_a_killed_actor_is_detected_and_ends_the_trial(pool):
     with pytest.raises(AgentError, match="agent 1: its actor died"):
         run_ray(inst, cls, cls.resolve_params({"round": 2}), seed=0)
     assert run_ray(inst, allocators.get("cbaa"), {}, seed=0, actors=pool).converged
-
-
-FAULTS = {
-    "drop": {"drop": 0.2},
-    "delay": {"delay": {"p": 0.4, "dist": "uniform", "min": 1, "max": 3}},
-    "geometric": {"delay": {"p": 0.3, "dist": "geometric", "mean": 2.0}},
-    "dup-reorder": {"duplicate": 0.3, "reorder": True},
-    "partition": {"partition": {"groups": "halves", "from": 0, "to": 4}},
-    "crash": {"crash": [{"agent": 1, "round": 2}]},
-    # every agent crashes in round 1: the messages of round 0 are lost, the trial ends there
-    "all crash at 1": {"crash": [{"agent": a, "round": 1} for a in range(5)]},
-    "all": {
-        "drop": 0.1,
-        "duplicate": 0.1,
-        "reorder": True,
-        "delay": {"p": 0.2, "max": 2},
-        "partition": {"groups": [[0, 1], [2, 3]], "from": 1, "to": 3},
-        "crash": [{"agent": 4, "round": 3}],
-    },
-}
-FAULT_CASES = [
-    ("cbba", "tdr", (14, 6), {"comm": "ring"}),
-    ("cbaa", "assignment", (8, 6), {"comm": "line"}),
-    ("sga", "tdr", (10, 5), {}),
-]
 
 
 @pytest.mark.parametrize("profile", list(FAULTS))
