@@ -25,9 +25,15 @@ out a total weight of 1 with the start calls, every call carries part of its sen
 and an actor that ends a call without sending anything returns the weight it holds to a
 monitor. The weight is back to 1 exactly when no call is in flight and no actor is busy.
 
-**Several agents per actor.** A :class:`HostActor` hosts one agent by default, or a block of
-agents; deliveries between agents of one host never leave it, and everything one call produces
-for another host travels in one call to it.
+**Several agents per actor, one packet per host pair.** A :class:`HostActor` hosts one agent by
+default, or a block of agents (:class:`SyncHosts`). What an agent sends in a round is one
+:data:`RoundOut`, not a batch per peer: its round, its quiet count, its stop flag and its
+messages, as ``(sender, message)`` items that every receiver shares (a broadcast, or nothing)
+or a dict receiver -> items. A host delivers the round outputs of its own agents to its own
+agents without a call, and sends every other host that holds a receiver one packet a call:
+the list of those outputs, a dict payload cut down to that host's receivers. So a broadcast is
+pickled once per destination host, and the receiving host fills each of its agents' inboxes
+with one ``dict.update`` per packet, not a Python call per message.
 
 The logic is in :class:`AgentHost` and :class:`AsyncAgentHost`, plain Python; the actors are
 their Ray shells.
@@ -41,6 +47,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from fractions import Fraction
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -61,8 +68,14 @@ from harness.transport import (
     transmit,
 )
 
-Batch = tuple[int, int, list[Any], int, bool]  # (round, sender, messages, quiet count, stop)
-Send = tuple[int, Any]  # (receiver agent, payload)
+Item = tuple[int, Any]  # (sender, message), as the receiver's inbox holds it
+#: one agent's round: (round, sender, quiet count, stop, its live receivers or None for all its
+#: peers, payload); the payload is the items every receiver gets (a tuple: a broadcast's one
+#: item, or none), or a dict receiver -> items (the receivers it does not name get none)
+RoundOut = tuple[
+    int, int, int, bool, tuple[int, ...] | None, tuple[Item, ...] | dict[int, list[Item]]
+]
+NO_ITEMS: tuple[Item, ...] = ()
 
 
 class _Host(ABC):
@@ -132,30 +145,33 @@ class AgentHost(_Host):
         return self.n_peers if self.wire is None else len(self.live_peers(rnd))
 
     # -- rounds ------------------------------------------------------------------------------
-    def start(self) -> list[Send]:
+    def start(self) -> list[RoundOut]:
         out = check_outgoing(self.agent, self.agent.start(), self.n)
-        return self._finish_round(0, out, []) + self._advance()
+        return self._finish_round(0, out, self.count) + self._advance()
 
-    def receive(
-        self, rnd: int, sender: int, messages: list[Any], count: int, stop: bool
-    ) -> list[Send]:
+    def take(self, rnd: int, entries: list[tuple[int, tuple[Any, int]]]) -> list[RoundOut]:
+        """Round-``rnd`` inputs from some peers, as ``(sender, (items, quiet count))``; runs
+        every round whose inputs are then all here."""
         if self.done:
             return []
-        if stop:  # somebody proved global quiescence: nothing can change any more; pass it on
-            self.done = True
-            last = (self.round, self.id, [], self.count, True)
-            return [(p, last) for p in self.live_peers(self.round + 1)]
         box = self.pending[rnd]
-        box[sender] = (messages, count)
+        box.update(entries)
         # at rest the current round is never complete (every call runs _advance to its end),
-        # so only a batch of the current round that completes it can let the agent advance
+        # so only inputs of the current round that complete it can let the agent advance
         if rnd != self.round or len(box) < self.expected(rnd):
             return []
         return self._advance()
 
-    def _advance(self) -> list[Send]:
+    def stopped(self) -> list[RoundOut]:
+        """A peer proved global quiescence: nothing can change any more; pass it on."""
+        if self.done:
+            return []
+        self.done = True
+        return [(self.round, self.id, self.count, True, self._live_out(self.round), NO_ITEMS)]
+
+    def _advance(self) -> list[RoundOut]:
         """Run every round whose inputs are all here."""
-        batches: list[Send] = []
+        outs: list[RoundOut] = []
         while (
             not self.done
             and self.round >= 0
@@ -163,17 +179,21 @@ class AgentHost(_Host):
         ):
             got = self.pending.pop(self.round, {})
             rnd_next = self.round + 1
-            inbox: list[Outgoing] = [(k, m) for k in sorted(got) for m in got[k][0]]
+            inputs = list(map(got.__getitem__, sorted(got)))  # (items, quiet count) by sender
+            inbox: list[Outgoing] = list(chain.from_iterable(map(itemgetter(0), inputs)))
             if self.wire is not None:
                 inbox = self.wire.order(self.id, rnd_next, inbox)
             if inbox or not self.agent.converged:
                 out = check_outgoing(self.agent, self.agent.step(rnd_next, inbox), self.n)
             else:
                 out = []
-            batches += self._finish_round(rnd_next, out, [c for _, c in got.values()])
-        return batches
+            peer_count = min(map(itemgetter(1), inputs), default=self.count)
+            outs += self._finish_round(rnd_next, out, peer_count)
+        return outs
 
-    def _finish_round(self, rnd: int, out: list[Outgoing], peer_counts: list[int]) -> list[Send]:
+    def _finish_round(self, rnd: int, out: list[Outgoing], peer_count: int) -> list[RoundOut]:
+        """Close round ``rnd``: its plan, its messages through the wire, counted; the quiet
+        count from ``peer_count``, the smallest of the peers' counts this round read."""
         self.round = rnd
         plan = self.agent.plan().to_dict()
         if not self.plans or self.plans[-1][1] != plan:
@@ -202,34 +222,34 @@ class AgentHost(_Host):
             self.log.append((rnd, *bulk_counts(sent, {})))
         quiet = self.agent.converged and (not on_wire or not self.quiescence)
         self.quiet.append(quiet)
-        self.count = 1 + min([self.count, *peer_counts]) if quiet else 0
+        self.count = 1 + min(self.count, peer_count) if quiet else 0
         stop = self.count >= self.diameter + 1
         self.done = stop or rnd >= self.max_rounds
         if not self.live(self.id, rnd + 1):  # injected crash: these are its last batches
             self.done = self.crashed = True
-        return self._batches(rnd, sent, stop)
+        return [(rnd, self.id, self.count, stop, self._live_out(rnd), self._payload(sent))]
 
-    def _batches(self, rnd: int, sent: list[Outgoing], stop: bool) -> list[Send]:
-        """One batch per live peer. Batches with the same content are one shared tuple (the
-        empty ones; every one of a broadcast that gives each peer the same one object), which
-        Ray pickles once per call: nothing reads a batch but to iterate over it."""
-        me, count = self.id, self.count
-        live = self.live_peers(rnd + 1)
-        empty = (rnd, me, [], count, stop)
+    def _live_out(self, rnd: int) -> tuple[int, ...] | None:
+        """The receivers of a round-``rnd`` output: None (every peer) without a wire."""
+        return None if self.wire is None else tuple(self.live_peers(rnd + 1))
+
+    def _payload(self, sent: list[Outgoing]) -> tuple[Item, ...] | dict[int, list[Item]]:
+        """``sent`` as items for its receivers: one shared item when it is one copy of one
+        message to every peer (receivers are peers: check_outgoing), else per receiver."""
+        me = self.id
         if not sent:
-            return [(p, empty) for p in live]
+            return NO_ITEMS
         shared = shared_message(sent)
         if (
             shared is not None
             and len(sent) == self.n_peers
             and len(set(map(itemgetter(0), sent))) == self.n_peers
-        ):  # one copy of one message to every peer (receivers are peers: check_outgoing)
-            batch = (rnd, me, [shared], count, stop)
-            return [(p, batch) for p in live]
-        by_peer: dict[int, list[Any]] = defaultdict(list)
+        ):
+            return ((me, shared),)
+        by_peer: dict[int, list[Item]] = defaultdict(list)
         for dst, msg in sent:
-            by_peer[dst].append(msg)
-        return [(p, (rnd, me, by_peer[p], count, stop) if p in by_peer else empty) for p in live]
+            by_peer[dst].append((me, msg))
+        return dict(by_peer)
 
     def result(self) -> dict[str, Any]:
         return {
@@ -292,6 +312,98 @@ class AsyncAgentHost(_Host):
             "limited": self.activations >= self.limit,
             "measures": {} if self.crashed else self.agent.measurements(),
         }
+
+
+class SyncHosts:
+    """The synchronous agents of one host actor (agent id -> :class:`AgentHost`) and the
+    routing of their round outputs: to this host's own agents in place, to other hosts as one
+    packet each (``directory``: agent -> host index; this host is ``index``). Plain Python:
+    :class:`HostActor` is its Ray shell, and a test can pass packets between two of these in
+    one process."""
+
+    def __init__(self, hosts: dict[int, AgentHost], directory: list[int], index: int) -> None:
+        self.hosts, self.directory, self.index = hosts, directory, index
+        self.stopping = False  # a stop came: every agent here has stopped
+        #: sender -> this host's agents that wait for its outputs (they have it as a peer)
+        self.targets: dict[int, list[int]] = defaultdict(list)
+        for a, h in hosts.items():
+            for s in h.peers:
+                self.targets[s].append(a)
+        #: an agent of this host -> the hosts that hold its peers
+        self.peer_hosts = {a: sorted({directory[p] for p in h.peers}) for a, h in hosts.items()}
+
+    @property
+    def done(self) -> bool:
+        return all(h.done for h in self.hosts.values())
+
+    def start(self) -> dict[int, list[RoundOut]]:
+        """Every agent's first round, and what follows here; the packets for other hosts."""
+        outs: list[RoundOut] = []
+        for h in self.hosts.values():
+            outs += h.start()
+        return self.route(outs)
+
+    def receive(self, packet: list[RoundOut]) -> dict[int, list[RoundOut]]:
+        """A packet from another host: delivered here, and the packets that follow from it."""
+        return self.route(self._take(packet))
+
+    def route(self, outs: list[RoundOut]) -> dict[int, list[RoundOut]]:
+        """Deliver ``outs`` to this host's agents, and what they send back, until nothing is
+        left for them; returns host index -> the packet for that host."""
+        remote: dict[int, list[RoundOut]] = defaultdict(list)
+        while outs:
+            local: list[RoundOut] = []
+            for out in outs:
+                self._split(out, local, remote)
+            outs = self._take(local) if local else []
+        return remote
+
+    def _split(
+        self, out: RoundOut, local: list[RoundOut], remote: dict[int, list[RoundOut]]
+    ) -> None:
+        """``out`` to each host that holds one of its receivers (a dict payload cut down to
+        that host's receivers, so no message travels to a host that has no use for it)."""
+        rnd, src, count, stop, live, payload = out
+        directory, index = self.directory, self.index
+        dests = self.peer_hosts[src] if live is None else sorted({directory[p] for p in live})
+        if type(payload) is dict and len(dests) > 1:
+            cut: dict[int, dict[int, list[Item]]] = {h: {} for h in dests}
+            for dst, items in payload.items():
+                if (h := directory[dst]) in cut:
+                    cut[h][dst] = items
+            for h in dests:
+                (local if h == index else remote[h]).append((rnd, src, count, stop, live, cut[h]))
+            return
+        for h in dests:
+            (local if h == index else remote[h]).append(out)
+
+    def _take(self, packet: list[RoundOut]) -> list[RoundOut]:
+        """Hand each of this host's agents its inputs from ``packet``, one ``take`` per agent
+        and round; returns what the agents send next."""
+        hosts = self.hosts
+        produced: list[RoundOut] = []
+        incoming: dict[int, dict[int, list[Any]]] = {}  # round -> agent -> (sender, input)
+        for rnd, src, count, stop, live, payload in packet:
+            targets = self.targets.get(src, ()) if live is None else [a for a in live if a in hosts]
+            if stop:  # proof that nothing can change: every agent here stops, and says so
+                if not self.stopping:
+                    self.stopping = True
+                    for h in hosts.values():
+                        produced += h.stopped()
+                continue
+            by_agent = incoming.get(rnd)
+            if by_agent is None:
+                by_agent = incoming[rnd] = defaultdict(list)
+            if type(payload) is dict:
+                for a in targets:
+                    by_agent[a].append((src, (payload.get(a, NO_ITEMS), count)))
+            else:  # the same entry for every target, appended in one C-level pass
+                entry = (src, (payload, count))
+                deque(map(list.append, map(by_agent.__getitem__, targets), repeat(entry)), 0)
+        for rnd, by_agent in incoming.items():
+            for a, entries in by_agent.items():
+                produced += hosts[a].take(rnd, entries)
+        return produced
 
 
 def split(weight: Fraction, parts: int) -> list[Fraction]:
@@ -373,43 +485,36 @@ class HostActor:
         cls = allocators.get(name)
         made = make_agents(inst, cls, params, seed, agents)  # one pass over the graph
         self.hosts = {a.id: kind(a, inst.n_agents, seed, max_rounds, prof) for a in made}
+        self.sync = None if self.asynchronous else SyncHosts(self.hosts, directory, index)
         gc.freeze()  # the instance and the agents are not scanned while the trial runs
         return agents
 
     # -- synchronous -----------------------------------------------------------------------
     def begin(self, weight: Fraction | None = None) -> None:
-        sends = []
-        for h in self.hosts.values():
-            sends += self._guard(h.start)
         if self.asynchronous:
+            sends = []
+            for h in self.hosts.values():
+                sends += self._guard(h.start)
             self._route_async(sends, weight)
         else:
-            self._route(sends)
+            self._run_sync(self.sync.start)
 
-    def deliver(self, trial: str, items: list[Send]) -> None:
+    def deliver(self, trial: str, packet: list[RoundOut]) -> None:
         if trial != self.trial or self.error is not None:
-            return  # a late batch of an earlier trial
-        self._route(items)
+            return  # a late packet of an earlier trial
+        self._run_sync(lambda: self.sync.receive(packet))
 
-    def _route(self, sends: list[Send]) -> None:
-        """Deliver to local agents here (and what that produces), batch the rest per host."""
-        queue = deque(sends)
-        remote: dict[int, list[Send]] = defaultdict(list)
-        directory, index, hosts = self.directory, self.index, self.hosts
-        try:  # one guard around the loop, not one per delivery
-            while queue and self.error is None:
-                dst, batch = queue.popleft()
-                where = directory[dst]
-                if where == index:
-                    queue.extend(hosts[dst].receive(*batch))
-                else:
-                    remote[where].append((dst, batch))
+    def _run_sync(self, work: Any) -> None:
+        """Deliver here what is this host's (``work``), then one call per other host."""
+        try:  # one guard around the whole delivery, not one per message
+            packets = work()
         except Exception as exc:  # noqa: BLE001 - reported to the driver, which ends the trial
             self._fail(exc)
-        for where, items in remote.items():
-            self.handles[where].deliver.remote(self.trial, items)  # one call per host
+            return
+        for where, packet in packets.items():
+            self.handles[where].deliver.remote(self.trial, packet)
             self.calls += 1
-        if self.error is not None or all(h.done for h in self.hosts.values()):
+        if self.sync.done:
             self.finished.set()
 
     def _guard(self, work: Any) -> list[Any]:
@@ -469,3 +574,47 @@ class HostActor:
         if out:
             out[0]["calls"] = self.calls
         return out
+
+
+def emulate_hosts(
+    inst: Instance,
+    cls: type[Allocator],
+    params: dict[str, Any],
+    seed: int,
+    n_hosts: int,
+    max_rounds: int = 10_000,
+    faults: Faults = NO_FAULTS,
+    order_seed: int | None = None,
+) -> tuple[dict[int, dict[str, Any]], int]:
+    """A synchronous trial on ``n_hosts`` :class:`SyncHosts` in this process, agents packed in
+    contiguous blocks as the ray runtime packs them, each packet pickled and unpickled on its
+    way as a Ray call would carry it. Packets are delivered first in, first out, or, with
+    ``order_seed``, in a shuffled order (any packet in flight next), as calls from several
+    hosts may interleave on Ray. Returns the agents' results (what ``HostActor.result`` gives)
+    and the number of packets. For tests without Ray and for profiling the hosts."""
+    import pickle
+    import random
+
+    shuffle = None if order_seed is None else random.Random(order_seed)
+
+    n = inst.n_agents
+    per = -(-n // n_hosts)
+    directory = [a // per for a in range(n)]
+    groups = []
+    for h in range(-(-n // per)):
+        made = make_agents(inst, cls, params, seed, [a for a in range(n) if directory[a] == h])
+        hosts = {a.id: AgentHost(a, n, seed, max_rounds, faults) for a in made}
+        groups.append(SyncHosts(hosts, directory, h))
+    queue: deque[tuple[int, bytes]] = deque()
+    packets = 0
+    for g in groups:
+        queue.extend((h, pickle.dumps(p, protocol=5)) for h, p in g.start().items())
+    while queue:
+        if shuffle is not None:
+            queue.rotate(-shuffle.randrange(len(queue)))
+        h, data = queue.popleft()
+        packets += 1
+        out = groups[h].receive(pickle.loads(data))
+        queue.extend((k, pickle.dumps(p, protocol=5)) for k, p in out.items())
+    results = {a: h.result() for g in groups for a, h in g.hosts.items()}
+    return results, packets

@@ -1,0 +1,82 @@
+"""The Ray hosts' round logic (actors.agent.SyncHosts) in one process: agents packed in 1, 2
+or 3 hosts, packets pickled between them and delivered in shuffled orders, give the local
+runtime's plans, rounds, message counts and faults. The Ray tests run the same logic in real
+actors; these cover more cases and orders than real Ray can in the time."""
+
+import pytest
+
+import allocators
+from actors.agent import emulate_hosts
+from actors.runtime import assemble
+from harness.conformance import recipe
+from harness.faults import parse_faults
+from harness.runtime_local import run_local
+from harness.scenarios import make_instance
+from tests.runtime_cases import FAULT_CASES, FAULTS, PAIRS, summary
+
+
+def _hosted(inst, cls, p, seed, hosts, order_seed=None, faults=None, max_rounds=10_000):
+    extra = {} if faults is None else {"faults": faults}
+    results, packets = emulate_hosts(
+        inst, cls, p, seed, hosts, max_rounds=max_rounds, order_seed=order_seed, **extra
+    )
+    return assemble(results, max_rounds), packets
+
+
+@pytest.mark.parametrize(
+    "name,family,case,params", PAIRS, ids=[f"{p[0]}-{p[1]}-{p[2]}" for p in PAIRS]
+)
+def test_packed_hosts_equal_local(name, family, case, params):
+    inst = make_instance(recipe(family, case, params, seed=2))
+    cls = allocators.get(name)
+    p = cls.resolve_params({})
+    local = summary(run_local(inst, cls, p, seed=2))
+    for hosts, order in [(1, None), (2, None), (3, 7), (inst.n_agents, 11)]:
+        result, packets = _hosted(inst, cls, p, 2, hosts, order_seed=order)
+        assert summary(result) == local, (hosts, order)
+        assert (packets > 0) == (hosts > 1)
+
+
+@pytest.mark.parametrize("profile", list(FAULTS))
+@pytest.mark.parametrize("name,family,size,params", FAULT_CASES, ids=[c[0] for c in FAULT_CASES])
+def test_packed_hosts_equal_local_under_faults(profile, name, family, size, params):
+    inst = make_instance(recipe(family, size, params, seed=3))
+    cls = allocators.get(name)
+    p = cls.resolve_params({})
+    faults = parse_faults(FAULTS[profile])
+    local = summary(run_local(inst, cls, p, seed=3, faults=faults))
+    for hosts, order in [(2, 1), (3, 2), (inst.n_agents, 3)]:
+        result, _ = _hosted(inst, cls, p, 3, hosts, order_seed=order, faults=faults)
+        assert summary(result) == local, (hosts, order)
+
+
+def test_round_limit_on_packed_hosts():
+    inst = make_instance(recipe("tdr", (16, 5), {"comm": "line"}, seed=1))
+    cls = allocators.get("cbba")
+    p = cls.resolve_params({})
+    local = run_local(inst, cls, p, seed=1, max_rounds=3)
+    result, _ = _hosted(inst, cls, p, 1, 2, order_seed=5, max_rounds=3)
+    assert not local.converged and summary(result) == summary(local)
+
+
+def test_a_broadcast_travels_once_per_destination_host():
+    """The message-only allocator on a full graph: each agent's round is one shared item, so
+    a packet to a host carries each message object once, whatever the host's agent count."""
+    import pickle
+
+    from actors.agent import AgentHost, SyncHosts
+    from harness.transport import make_agents
+
+    inst = make_instance(recipe("assignment", (1, 40), {"comm": "full"}))
+    cls = allocators.get("chatter")
+    p = cls.resolve_params({"rounds": 2})
+    directory = [a // 20 for a in range(40)]
+    made = make_agents(inst, cls, p, 0, list(range(20)))
+    group = SyncHosts({a.id: AgentHost(a, 40, 0, 100) for a in made}, directory, 0)
+    packets = group.start()
+    assert list(packets) == [1]
+    packet = packets[1]
+    assert len(packet) == 20  # one round output per sending agent, not one per receiver
+    data = pickle.dumps(packet, protocol=5)
+    assert data.count(b"Ping") == 1  # the class named once; each message object pickled once
+    assert all(type(out[5]) is tuple and len(out[5]) == 1 for out in packet)
