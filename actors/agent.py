@@ -59,6 +59,8 @@ from harness.faults import NO_FAULTS, Faults, new_counts
 from harness.model import Instance
 from harness.transport import (
     LEAN_GC_THRESHOLD,
+    MessageStats,
+    SizeCache,
     bulk_counts,
     check_outgoing,
     make_agents,
@@ -264,47 +266,63 @@ class AgentHost(_Host):
         }
 
 
+#: asynchronous delivery: (sender, message, receivers or None for every neighbour of the
+#: sender, bounces left); a broadcast is one of these, however many receivers it has
+Copy = tuple[int, Any, tuple[int, ...] | None, int]
+
+
 class AsyncAgentHost(_Host):
     """One asynchronous agent: each message handled as it arrives. Faults: partition, drop and
     duplication as on the synchronous wire, with the agent's activation count as its round; a
     delay of d makes the message bounce d times through its sender's actor first; a crash at
     round r silences the agent after r activations (its actor stays, to absorb the weight of
-    the messages still sent to it)."""
+    the messages still sent to it). Its host (:class:`AsyncHosts`) counts what it handles."""
 
     def _setup(self) -> None:
         self.counts = new_counts()
         self.activations = 0
         self.limit = self.max_rounds * max(1, len(self.agent.view.neighbours))
-        self.log: list[tuple[int, str, int]] = []  # (sender, type, bytes) per delivery
+        self.neighbours = self.agent.view.neighbours
         self.done = True  # async agents never wait: the monitor decides when the trial ends
 
-    def start(self) -> list[tuple[int, Any, int]]:
+    def start(self) -> list[Copy]:
         return self._send(check_outgoing(self.agent, self.agent.start(), self.n))
 
-    def receive(self, sender: int, msg: Any) -> list[tuple[int, Any, int]]:
-        """Handle one message; returns (receiver, (sender, message), bounces) to send."""
+    def receive(self, sender: int, msg: Any) -> list[Copy] | None:
+        """Handle one message; returns the copies to send, or None if the agent could not
+        handle it (crashed, or past its activation limit): then it was not delivered."""
         if self.crashed or self.activations >= self.limit:
             self.counts["lost_crash"] += int(self.crashed)
-            return []
-        self.log.append((sender, type(msg).__name__, sized(msg, {})))
+            return None
         self.activations += 1
         out = check_outgoing(self.agent, self.agent.receive(sender, msg), self.n)
-        sends = self._send(out)
+        sends = self._send(out) if out else []
         if self.wire is not None and not self.wire.alive(self.id, self.activations):
             self.crashed = True
         return sends
 
-    def _send(self, out: list[Outgoing]) -> list[tuple[int, Any, int]]:
-        """(receiver, (sender, message), bounces) per copy: a delay of d bounces d times."""
-        sent = transmit(self.wire, self.id, self.activations, out, self.counts, rounds=False)
-        return [(dst, (self.id, msg), due - self.activations - 1) for dst, due, _i, msg in sent]
+    def _send(self, out: list[Outgoing]) -> list[Copy]:
+        """The copies of ``out``: without a wire, a broadcast (one message to every neighbour
+        once) is one copy; else one per receiver, a delay of d bouncing d times."""
+        me = self.id
+        if self.wire is None:
+            self.counts["sent"] += len(out)
+            shared = shared_message(out)
+            if (
+                shared is not None
+                and len(out) == len(self.neighbours)
+                and set(map(itemgetter(0), out)) == self.agent.view.neighbour_set
+            ):
+                return [(me, shared, None, 0)]
+            return [(me, msg, (dst,), 0) for dst, msg in out]
+        sent = transmit(self.wire, me, self.activations, out, self.counts, rounds=False)
+        return [(me, msg, (dst,), due - self.activations - 1) for dst, due, _i, msg in sent]
 
     def result(self) -> dict[str, Any]:
         plan = Plan(self.id) if self.crashed else self.agent.plan()
         return {
             "agent": self.id,
             "plan": plan.to_dict(),
-            "log": self.log,
             "counts": self.counts,
             "activations": self.activations,
             "converged": self.agent.converged,
@@ -312,6 +330,72 @@ class AsyncAgentHost(_Host):
             "limited": self.activations >= self.limit,
             "measures": {} if self.crashed else self.agent.measurements(),
         }
+
+
+class AsyncHosts:
+    """The asynchronous agents of one host actor and the routing of their copies: each copy
+    for an agent here is handled at once (and what that sends, in turn), the copies for other
+    hosts go out as one packet per host; a bouncing copy (an injected delay) goes back
+    through its sender's host first. Deliveries are counted here, where they happen, in bulk:
+    a copy handled by k agents is one entry of k receivers (``stats``), sized once while the
+    host's size cache holds it. Plain Python, like :class:`SyncHosts`."""
+
+    def __init__(self, hosts: dict[int, AsyncAgentHost], directory: list[int], index: int) -> None:
+        self.hosts, self.directory, self.index = hosts, directory, index
+        self.stats = MessageStats()
+        self.sizes: SizeCache = {}
+        #: sender -> this host's agents among its neighbours
+        self.targets: dict[int, list[int]] = defaultdict(list)
+        for a, h in hosts.items():
+            for s in h.neighbours:
+                self.targets[s].append(a)
+        #: an agent of this host -> the other hosts that hold its neighbours
+        self.peer_hosts = {
+            a: sorted({directory[p] for p in h.neighbours} - {index}) for a, h in hosts.items()
+        }
+
+    def start(self) -> dict[int, list[Copy]]:
+        copies: list[Copy] = []
+        for h in self.hosts.values():
+            copies += h.start()
+        return self.route(copies)
+
+    def receive(self, packet: list[Copy]) -> dict[int, list[Copy]]:
+        """A packet from another host (or a bounce): handled here; the packets that follow."""
+        return self.route(packet)
+
+    def route(self, copies: list[Copy]) -> dict[int, list[Copy]]:
+        """Handle what is for this host's agents until nothing is left for them; returns host
+        index -> the packet for that host."""
+        queue = deque(copies)
+        remote: dict[int, list[Copy]] = defaultdict(list)
+        directory, index, hosts = self.directory, self.index, self.hosts
+        while queue:
+            copy = queue.popleft()
+            src, msg, receivers, bounces = copy
+            if bounces > 0:  # an injected delay: once more through the sender's host
+                remote[directory[src]].append((src, msg, receivers, bounces - 1))
+                continue
+            if receivers is None:  # a broadcast: every neighbour of the sender
+                if src in hosts:  # sent here: the other hosts get it as it is
+                    for h in self.peer_hosts[src]:
+                        remote[h].append(copy)
+                receivers = self.targets.get(src, ())
+            elif directory[receivers[0]] != index:  # one receiver, on another host
+                remote[directory[receivers[0]]].append(copy)
+                continue
+            handled = []
+            for dst in receivers:
+                sends = hosts[dst].receive(src, msg)
+                if sends is not None:
+                    handled.append(dst)
+                    if sends:
+                        queue.extend(sends)
+            if handled:
+                size = sized(msg, self.sizes)
+                k = len(handled)
+                self.stats.add_sent(src, {type(msg).__name__: [k, k * size, size]}, handled)
+        return remote
 
 
 class SyncHosts:
@@ -486,16 +570,14 @@ class HostActor:
         made = make_agents(inst, cls, params, seed, agents)  # one pass over the graph
         self.hosts = {a.id: kind(a, inst.n_agents, seed, max_rounds, prof) for a in made}
         self.sync = None if self.asynchronous else SyncHosts(self.hosts, directory, index)
+        self.asyn = AsyncHosts(self.hosts, directory, index) if self.asynchronous else None
         gc.freeze()  # the instance and the agents are not scanned while the trial runs
         return agents
 
     # -- synchronous -----------------------------------------------------------------------
     def begin(self, weight: Fraction | None = None) -> None:
         if self.asynchronous:
-            sends = []
-            for h in self.hosts.values():
-                sends += self._guard(h.start)
-            self._route_async(sends, weight)
+            self._route_async(self.asyn.start, weight)
         else:
             self._run_sync(self.sync.start)
 
@@ -517,44 +599,33 @@ class HostActor:
         if self.sync.done:
             self.finished.set()
 
-    def _guard(self, work: Any) -> list[Any]:
-        try:
-            return work()
-        except Exception as exc:  # noqa: BLE001 - reported to the driver, which ends the trial
-            self._fail(exc)
-            return []
-
     def _fail(self, exc: Exception) -> None:
         """An agent raised: the trial's error, for the driver, and the trial ends here."""
         self.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
         self.finished.set()
 
     # -- asynchronous ----------------------------------------------------------------------
-    def deliver_async(
-        self, trial: str, items: list[tuple[int, Any, int]], weight: Fraction
-    ) -> None:
+    def deliver_async(self, trial: str, packet: list[Copy], weight: Fraction) -> None:
         if trial != self.trial:
             return
-        self._route_async(items, weight)
+        self._route_async(lambda: self.asyn.receive(packet), weight)
 
-    def _route_async(self, items: list[tuple[int, Any, int]], weight: Fraction) -> None:
-        queue = deque(items)
-        remote: dict[int, list[tuple[int, Any, int]]] = defaultdict(list)
-        while queue:
-            dst, (src, msg), bounces = queue.popleft()
-            if bounces > 0:  # an injected delay: once more through the sender's actor
-                remote[self.directory[src]].append((dst, (src, msg), bounces - 1))
-                continue
-            where = self.directory[dst]
-            if where != self.index:
-                remote[where].append((dst, (src, msg), 0))
-            elif self.error is None:
-                queue.extend(self._guard(lambda d=dst, s=src, m=msg: self.hosts[d].receive(s, m)))
-        if not remote:
+    def _route_async(self, work: Any, weight: Fraction) -> None:
+        """Handle here what is this host's (``work``), then one call per other host, each
+        with a share of ``weight``; with nothing to send, the weight goes back to the
+        monitor. After an agent's error nothing more is handled, and the weight returns."""
+        packets: dict[int, list[Copy]] = {}
+        if self.error is None:
+            try:
+                packets = work()
+            except Exception as exc:  # noqa: BLE001 - reported to the driver, which ends it
+                self._fail(exc)
+                packets = {}
+        if not packets:
             self.monitor.give.remote(self.trial, weight)
             return
-        for (where, out), w in zip(remote.items(), split(weight, len(remote)), strict=True):
-            self.handles[where].deliver_async.remote(self.trial, out, w)
+        for (where, packet), w in zip(packets.items(), split(weight, len(packets)), strict=True):
+            self.handles[where].deliver_async.remote(self.trial, packet, w)
             self.calls += 1
 
     # -- results ---------------------------------------------------------------------------
@@ -573,6 +644,8 @@ class HostActor:
         out = [{**h.result(), "node": node} for h in self.hosts.values()]
         if out:
             out[0]["calls"] = self.calls
+            if self.asyn is not None:  # the deliveries this host counted
+                out[0]["stats"] = self.asyn.stats
         return out
 
 
@@ -586,7 +659,7 @@ def emulate_hosts(
     faults: Faults = NO_FAULTS,
     order_seed: int | None = None,
 ) -> tuple[dict[int, dict[str, Any]], int]:
-    """A synchronous trial on ``n_hosts`` :class:`SyncHosts` in this process, agents packed in
+    """A trial on ``n_hosts`` :class:`SyncHosts` (or :class:`AsyncHosts`) in this process, agents packed in
     contiguous blocks as the ray runtime packs them, each packet pickled and unpickled on its
     way as a Ray call would carry it. Packets are delivered first in, first out, or, with
     ``order_seed``, in a shuffled order (any packet in flight next), as calls from several
@@ -600,11 +673,12 @@ def emulate_hosts(
     n = inst.n_agents
     per = -(-n // n_hosts)
     directory = [a // per for a in range(n)]
-    groups = []
+    kind, group = (AgentHost, SyncHosts) if cls.synchronous else (AsyncAgentHost, AsyncHosts)
+    groups: list[Any] = []
     for h in range(-(-n // per)):
         made = make_agents(inst, cls, params, seed, [a for a in range(n) if directory[a] == h])
-        hosts = {a.id: AgentHost(a, n, seed, max_rounds, faults) for a in made}
-        groups.append(SyncHosts(hosts, directory, h))
+        hosts = {a.id: kind(a, n, seed, max_rounds, faults) for a in made}
+        groups.append(group(hosts, directory, h))
     queue: deque[tuple[int, bytes]] = deque()
     packets = 0
     for g in groups:
@@ -617,4 +691,7 @@ def emulate_hosts(
         out = groups[h].receive(pickle.loads(data))
         queue.extend((k, pickle.dumps(p, protocol=5)) for k, p in out.items())
     results = {a: h.result() for g in groups for a, h in g.hosts.items()}
+    for g in groups:
+        if isinstance(g, AsyncHosts) and g.hosts:
+            results[min(g.hosts)]["stats"] = g.stats
     return results, packets

@@ -234,8 +234,8 @@ def assemble_async(results: dict[int, dict[str, Any]]) -> RunResult:
         res = results[a]
         p = res["plan"]
         plans.append(Plan.from_dict(p))
-        for src, kind, size in res["log"]:
-            stats.record(src, a, kind, size)
+        if "stats" in res:  # the deliveries its host counted
+            stats.merge(res["stats"])
         for c in COUNTERS:
             wire[c] += res["counts"][c]
         if res["crashed"]:

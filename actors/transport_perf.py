@@ -19,10 +19,22 @@ from harness.scenarios import make_instance
 from harness.transport import LEAN_GC_THRESHOLD, lean_gc
 
 
-def chatter_instance(n_agents: int) -> Any:
+def chatter_instance(n_agents: int, comm: str = "full", radius: float = 40.0) -> Any:
+    """One task, ``n_agents`` agents on a ``comm`` graph (``rgg``: of this ``radius``)."""
+    params: dict[str, Any] = {"comm": comm}
+    if comm == "rgg":
+        params["radius"] = radius
     return make_instance(
-        {"family": "assignment", "size": [1, n_agents], "seed": 0, "params": {"comm": "full"}}
+        {"family": "assignment", "size": [1, n_agents], "seed": 0, "params": params}
     )
+
+
+def sparse_radius(n_agents: int, degree: float = 10.0, side: float = 100.0) -> float:
+    """The rgg radius that gives about ``degree`` neighbours each, for agents spread uniformly
+    over a ``side`` x ``side`` square (edge effects aside): n pi r^2 / side^2 = degree."""
+    import math
+
+    return side * math.sqrt(degree / (math.pi * max(1, n_agents - 1)))
 
 
 def bare_loop(n: int, rounds: int) -> float:
@@ -127,22 +139,33 @@ def bare_peers(k: int, rounds: int) -> float:
     return rate
 
 
-def chatter_rounds(n: int, budget: float = 3_000_000) -> int:
-    """Rounds that make about ``budget`` messages at ``n`` agents on a full graph (>= 2)."""
-    return max(2, min(200, round(budget / max(1, n * (n - 1)))))
+def chatter_rounds(n: int, budget: float = 3_000_000, links: int | None = None) -> int:
+    """Rounds that make about ``budget`` messages at ``n`` agents on a graph of ``links``
+    directed links (a full graph's n (n - 1) by default); between 2 and 200."""
+    links = n * (n - 1) if links is None else links
+    return max(2, min(200, round(budget / max(1, links))))
 
 
 def transport_figures(
-    agents: list[int], hosts: int, budget: float, ray_too: bool = True
+    agents: list[int],
+    hosts: int,
+    budget: float,
+    ray_too: bool = True,
+    name: str = "chatter",
+    comm: str = "full",
+    degree: float = 10.0,
 ) -> list[dict[str, Any]]:
-    """One row per agent count: the message-only allocator on the local runtime and on Ray
-    (``hosts`` host actors, agents packed, timed after a warm-up trial on the same actors),
-    next to the bare loop and the bare host actors passing as many messages."""
-    cls = allocators.get("chatter")
+    """One row per agent count: the message-only allocator ``name`` (``chatter``, or
+    ``chatter_async`` on asynchronous delivery) on the local runtime and on Ray (``hosts``
+    host actors, agents packed, timed after a warm-up trial on the same actors), next to the
+    bare loop and the bare host actors passing as many messages. ``comm``: ``full``, or
+    ``rgg`` with about ``degree`` neighbours an agent."""
+    cls = allocators.get(name)
     rows = []
     for n in agents:
-        inst = chatter_instance(n)
-        rounds = chatter_rounds(n, budget)
+        inst = chatter_instance(n, comm, sparse_radius(n, degree))
+        links = 2 * len(inst.comm.edges)
+        rounds = chatter_rounds(n, budget, links)
         p = cls.resolve_params({"rounds": rounds})
         t0 = time.perf_counter()
         loc = run_local(inst, cls, p, seed=0)
@@ -150,11 +173,13 @@ def transport_figures(
         msgs = loc.stats.messages
         row = {
             "agents": n,
+            "links": links,
             "rounds": rounds,
             "messages": msgs,
             "local_s": local,
             "local_rate": msgs / local,
-            "bare_loop_rate": bare_loop(n, rounds),
+            "local_peak_mb": _peak_mb(),
+            "bare_loop_rate": bare_loop(n, max(1, round(msgs / max(1, n * (n - 1))))),
         }
         if ray_too:
             per = -(-n // hosts)
@@ -165,17 +190,46 @@ def transport_figures(
             wall = time.perf_counter() - t1
             if res.stats.messages != msgs:
                 raise RuntimeError(f"ray counted {res.stats.messages} messages, local {msgs}")
+            if cls.synchronous and [q.to_dict() for q in res.plans] != [
+                q.to_dict() for q in loc.plans
+            ]:
+                raise RuntimeError("ray and local plans differ")
             row.update(
                 {
                     "ray_s": wall,
                     "ray_rate": msgs / wall,
-                    "bare_hosts_rate": bare_hosts(n, hosts, rounds),
+                    "ray_hosts_peak_mb": hosts_peak_mb(),
+                    "bare_hosts_rate": bare_hosts(n, hosts, max(1, round(msgs / (n * (n - 1))))),
                 }
             )
             for a in pool:
                 ray.kill(a)
         rows.append(row)
     return rows
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory so far, in MiB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def hosts_peak_mb() -> float:
+    """The host actors' peak resident memory (Linux ``VmHWM``) on this machine, summed, in
+    MiB."""
+    from pathlib import Path
+
+    total_kb = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"HostActor" in (proc / "cmdline").read_bytes():
+                for line in (proc / "status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024
 
 
 def peer_figures(k: int = 16, rounds: int = 50) -> dict[str, Any]:

@@ -44,3 +44,29 @@ class Chatter(Allocator):
 
     def plan(self) -> Plan:
         return Plan(self.id)
+
+
+class AsyncChatter(Chatter):
+    """The message-only allocator on asynchronous delivery: an agent pings every neighbour
+    again once it has heard every neighbour's ping of its current round, for ``rounds``
+    rounds. As many messages as ``chatter``, each handled the moment it arrives, so the two
+    measure synchronous and asynchronous delivery side by side."""
+
+    name = "chatter_async"
+    summary = "transport benchmark on asynchronous delivery: chatter, each ping handled as it comes"
+    synchronous = False
+
+    def __init__(self, view, params, rng) -> None:  # noqa: ANN001
+        super().__init__(view, params, rng)
+        self.heard: dict[int, int] = {}  # round -> pings heard of it
+
+    def receive(self, sender: int, message: Message) -> list[tuple[int, Message]]:
+        rnd = message.rnd
+        self.heard[rnd] = self.heard.get(rnd, 0) + 1
+        out = []
+        # a neighbour may be a round ahead: catch up on every round now complete
+        while self.sent < self.p["rounds"] and self.heard.get(self.sent - 1, 0) == len(
+            self.view.neighbours
+        ):
+            out += self._ping(self.sent)
+        return out

@@ -249,6 +249,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="perf transport: about this many messages per agent count (3e6)",
     )
     pf.add_argument("--local-only", action="store_true", help="perf transport: no Ray figures")
+    pf.add_argument(
+        "--delivery",
+        choices=("sync", "async"),
+        default="sync",
+        help="perf transport: synchronous rounds (chatter) or asynchronous delivery "
+        "(chatter_async)",
+    )
+    pf.add_argument(
+        "--graph",
+        choices=("full", "sparse"),
+        default="full",
+        help="perf transport: full graph, or sparse (rgg with about --degree neighbours each)",
+    )
+    pf.add_argument(
+        "--degree", type=float, default=10.0, help="perf transport: sparse graph degree (10)"
+    )
+    pf.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="perf transport: leave out the one-agent-per-actor figure",
+    )
 
     cf = sub.add_parser(
         "conformance",
@@ -767,7 +788,13 @@ def _perf_transport(args: argparse.Namespace) -> int:
         from actors.embedded import start_embedded
 
         start_embedded()
-    rows = transport_figures(agents, args.hosts, args.messages, not args.local_only)
+    name = "chatter" if args.delivery == "sync" else "chatter_async"
+    comm = "full" if args.graph == "full" else "rgg"
+    rows = transport_figures(
+        agents, args.hosts, args.messages, not args.local_only, name, comm, args.degree
+    )
+    ray_cols = ("bare hosts msg/s", "ray s", "ray msg/s", "ray/local", "ray hosts peak MiB")
+    graph = "full graph" if comm == "full" else f"sparse graph (about {args.degree:g} neighbours)"
     table = Table(
         "agents",
         "rounds",
@@ -775,8 +802,9 @@ def _perf_transport(args: argparse.Namespace) -> int:
         "bare loop msg/s",
         "local s",
         "local msg/s",
-        *(() if args.local_only else ("bare hosts msg/s", "ray s", "ray msg/s", "ray/local")),
-        title=f"message-only allocator, full graph; Ray: {args.hosts} host actors, agents packed",
+        "local peak MiB",
+        *(() if args.local_only else ray_cols),
+        title=f"{name} ({args.delivery}), {graph}; Ray: {args.hosts} host actors, agents packed",
     )
     for r in rows:
         cells = [
@@ -786,6 +814,7 @@ def _perf_transport(args: argparse.Namespace) -> int:
             f"{r['bare_loop_rate']:,.0f}",
             f"{r['local_s']:.2f}",
             f"{r['local_rate']:,.0f}",
+            f"{r['local_peak_mb']:,.0f}",
         ]
         if not args.local_only:
             cells += [
@@ -793,10 +822,11 @@ def _perf_transport(args: argparse.Namespace) -> int:
                 f"{r['ray_s']:.2f}",
                 f"{r['ray_rate']:,.0f}",
                 f"{r['ray_s'] / r['local_s']:.1f}x",
+                f"{r['ray_hosts_peak_mb']:,.0f}",
             ]
         table.add_row(*cells)
     console.print(table)
-    if not args.local_only:
+    if not args.local_only and not args.no_peers:
         q = peer_figures()
         console.print(
             f"one agent per actor, {q['actors']} actors, {q['rounds']} rounds: "

@@ -162,6 +162,7 @@ def _events(req: RunRequest, mean_latency: float = 1.0) -> RunResult:
     crashed: set[int] = set()
     limited = False
     seq = 0
+    cache: SizeCache = {}  # a broadcast is pickled once, not once per delivery
 
     def send(src: int, now: float, out: list[Outgoing]) -> None:
         nonlocal seq
@@ -185,7 +186,7 @@ def _events(req: RunRequest, mean_latency: float = 1.0) -> RunResult:
             limited = True
             continue
         handled += 1
-        stats.record(src, dst, type(msg).__name__, sized(msg, {}))
+        stats.record(src, dst, type(msg).__name__, sized(msg, cache))
         acts[dst] += 1
         a = agents[dst]
         send(dst, now, check_outgoing(a, a.receive(src, msg), n))

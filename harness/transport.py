@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import pickle
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
@@ -191,7 +191,7 @@ class MessageStats:
     send's receiver list (``record_sent``, ``add_sent``), counted with NumPy when asked for
     (``summary``, ``pairs``); no tuple is made per message."""
 
-    by_type: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    by_type: dict[str, list[int]] = field(default_factory=dict)  # plain: a stats object pickles
     counted: Counter = field(default_factory=Counter)
     per_round: list[int] = field(default_factory=list)
     #: sender -> the receiver lists of its sends counted in bulk, not yet folded
@@ -204,7 +204,7 @@ class MessageStats:
 
     def record(self, src: int, dst: int, kind: str, size: int) -> None:
         """One delivered message of type ``kind`` and ``size`` pickled bytes."""
-        entry = self.by_type[kind]
+        entry = self.by_type.get(kind) or self.by_type.setdefault(kind, [0, 0, 0])
         entry[0] += 1
         entry[1] += size
         entry[2] = max(entry[2], size)
@@ -241,7 +241,7 @@ class MessageStats:
 
     def _add_types(self, by_type: dict[str, list[int]]) -> None:
         for kind, (count, size, biggest) in by_type.items():
-            entry = self.by_type[kind]
+            entry = self.by_type.get(kind) or self.by_type.setdefault(kind, [0, 0, 0])
             entry[0] += count
             entry[1] += size
             entry[2] = max(entry[2], biggest)
@@ -381,10 +381,17 @@ class RunResult:
 SizeCache = dict[int, tuple[Message, int]]
 
 
+#: a size cache is emptied when it holds this many messages, so one kept for a whole trial
+#: (asynchronous delivery sizes each message as it is handled) stays small
+SIZE_CACHE_MAX = 65_536
+
+
 def sized(msg: Message, cache: SizeCache) -> int:
-    """Pickled size of a message; a broadcast object is pickled once."""
+    """Pickled size of a message; a broadcast object is pickled once while ``cache`` holds it."""
     hit = cache.get(id(msg))
     if hit is None:
+        if len(cache) >= SIZE_CACHE_MAX:
+            cache.clear()
         hit = cache[id(msg)] = (msg, len(pickle.dumps(msg, protocol=5)))
     return hit[1]
 
@@ -393,7 +400,7 @@ def check_outgoing(agent: Allocator, out: Any, n_agents: int) -> list[Outgoing]:
     """``out`` as a list of ``(receiver, Message)``, each receiver another agent (a neighbour,
     unless the allocator is centralised); else a ProtocolError naming the first bad item.
     The common case is checked in bulk; the item-by-item pass only finds what is wrong."""
-    if out is None:
+    if out is None or (type(out) is list and not out):  # nothing sent: the common answer
         return []
     out = list(out)
     try:
