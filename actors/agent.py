@@ -179,27 +179,36 @@ class AgentHost(_Host):
             and self.round >= 0
             and len(self.pending.get(self.round, ())) == self.expected(self.round)
         ):
-            got = self.pending.pop(self.round, {})
+            got = self.pending.pop(self.round, {})  # sender -> (items, quiet count)
             rnd_next = self.round + 1
-            inputs = list(map(got.__getitem__, sorted(got)))  # (items, quiet count) by sender
-            inbox: list[Outgoing] = list(chain.from_iterable(map(itemgetter(0), inputs)))
+            inbox: list[Outgoing] = []
+            if any(map(itemgetter(0), got.values())):  # by sender, in the order each sent
+                inbox = list(
+                    chain.from_iterable(map(itemgetter(0), map(got.__getitem__, sorted(got))))
+                )
             if self.wire is not None:
                 inbox = self.wire.order(self.id, rnd_next, inbox)
-            if inbox or not self.agent.converged:
-                out = check_outgoing(self.agent, self.agent.step(rnd_next, inbox), self.n)
-            else:
-                out = []
-            peer_count = min(map(itemgetter(1), inputs), default=self.count)
-            outs += self._finish_round(rnd_next, out, peer_count)
+            stepped = bool(inbox) or not self.agent.converged
+            out = (
+                check_outgoing(self.agent, self.agent.step(rnd_next, inbox), self.n)
+                if stepped
+                else []
+            )
+            peer_count = min(map(itemgetter(1), got.values()), default=self.count)
+            outs += self._finish_round(rnd_next, out, peer_count, stepped)
         return outs
 
-    def _finish_round(self, rnd: int, out: list[Outgoing], peer_count: int) -> list[RoundOut]:
-        """Close round ``rnd``: its plan, its messages through the wire, counted; the quiet
-        count from ``peer_count``, the smallest of the peers' counts this round read."""
+    def _finish_round(
+        self, rnd: int, out: list[Outgoing], peer_count: int, stepped: bool = True
+    ) -> list[RoundOut]:
+        """Close round ``rnd``: its plan (read again only if the agent ``stepped``: nothing
+        else changes it), its messages through the wire, counted; the quiet count from
+        ``peer_count``, the smallest of the peers' counts this round read."""
         self.round = rnd
-        plan = self.agent.plan().to_dict()
-        if not self.plans or self.plans[-1][1] != plan:
-            self.plans.append((rnd, plan))
+        if stepped or not self.plans:
+            plan = self.agent.plan().to_dict()
+            if not self.plans or self.plans[-1][1] != plan:
+                self.plans.append((rnd, plan))
         if self.wire is None:
             sent = out  # receivers were checked by check_outgoing
             on_wire = bool(out)

@@ -165,6 +165,7 @@ def transport_figures(
     for n in agents:
         inst = chatter_instance(n, comm, sparse_radius(n, degree))
         links = 2 * len(inst.comm.edges)
+        inst.comm.diameter(n)  # kept on the graph: neither runtime's figure includes it
         rounds = chatter_rounds(n, budget, links)
         p = cls.resolve_params({"rounds": rounds})
         t0 = time.perf_counter()

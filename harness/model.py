@@ -110,7 +110,15 @@ class CommGraph:
         return n_agents <= 1 or connected_components(self._matrix(n_agents), directed=False)[0] == 1
 
     def diameter(self, n_agents: int) -> int:
-        """Longest shortest path in hops; -1 when the graph is disconnected."""
+        """Longest shortest path in hops; -1 when the graph is disconnected. Kept on the graph
+        once computed (all pairs: seconds at 5,000 agents), so a graph pickled to Ray hosts
+        carries it."""
+        memo = self.__dict__.setdefault("_diameters", {})
+        if n_agents not in memo:
+            memo[n_agents] = self._diameter(n_agents)
+        return memo[n_agents]
+
+    def _diameter(self, n_agents: int) -> int:
         closed = {"full": 1, "star": 2, "line": n_agents - 1, "ring": n_agents // 2}
         if n_agents <= 1:
             return 0
@@ -170,7 +178,8 @@ def make_comm_graph(
             raise InstanceError("comm graph", "radius", "a finite radius > 0", radius)
         radius = float(radius)
         d = np.linalg.norm(positions[:, None, :] - positions[None, :, :], axis=-1)
-        pairs = {(i, j) for i in range(n) for j in range(i + 1, n) if d[i, j] <= radius}
+        near_i, near_j = np.nonzero(np.triu(d <= radius, k=1))  # i < j within the radius
+        pairs = set(zip(near_i.tolist(), near_j.tolist(), strict=True))
         bridges = 0
         while True:
             comp = _components(n, pairs)
