@@ -33,7 +33,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -351,6 +351,101 @@ def _execute_restart(
     return _result(fleet, replans, rounds, stats, wall, cpu, measures, [], message, nodes, calls)
 
 
+class OnlineTeam(Protocol):
+    """The agents of an online mission, wherever they run (:class:`LocalTeam` in this process,
+    ``actors.online.RayTeam`` in Ray host actors). A message sent in round r is delivered in
+    round r + 1 (``start`` is round 0), counted when it is delivered; ``wall`` and ``cpu`` add
+    up the time the agents spent computing."""
+
+    wall: float
+    cpu: float
+
+    def start(self) -> None: ...
+
+    def step(
+        self,
+        rnd: int,
+        now: float,
+        fleet: Fleet,
+        stats: MessageStats,
+    ) -> tuple[list[list[int]], int]:
+        """Deliver round ``rnd``'s messages (counted into ``stats``), let every agent observe the
+        team's status at ``now`` and run round ``rnd``; each agent's current sequence, and the
+        number of messages delivered."""
+        ...
+
+    def progress(self) -> list[float | None]: ...
+
+    def measurements(self) -> list[dict[str, float]]: ...
+
+
+class LocalTeam:
+    """An online mission's agents in this process."""
+
+    def __init__(
+        self, inst: Instance, cls: type[Allocator], params: dict[str, Any], seed: int
+    ) -> None:
+        self.agents = make_agents(inst, cls, params, seed)
+        self.outgoing: list[list[Outgoing]] = []
+        self.wall = self.cpu = 0.0
+        self.nodes: list[str] | None = None
+        self.calls: int | None = None
+
+    def start(self) -> None:
+        w0, c0 = time.perf_counter(), time.process_time()
+        m = len(self.agents)
+        self.outgoing = [check_outgoing(a, a.start(), m) for a in self.agents]
+        self.wall += time.perf_counter() - w0
+        self.cpu += time.process_time() - c0
+
+    def step(
+        self, rnd: int, now: float, fleet: Fleet, stats: MessageStats
+    ) -> tuple[list[list[int]], int]:
+        agents = self.agents
+        m = len(agents)
+        inboxes: list[list[Outgoing]] = [[] for _ in range(m)]
+        cache: SizeCache = {}
+        for src, out in enumerate(self.outgoing):
+            for dst, msg in out:
+                stats.record(src, dst, type(msg).__name__, sized(msg, cache))
+                inboxes[dst].append((src, msg))
+        w0, c0 = time.perf_counter(), time.process_time()
+        for a in agents:
+            a.observe(now, fleet.pos.copy(), fleet.travelled.copy(), fleet.visited.copy())
+        self.outgoing = [check_outgoing(a, a.step(rnd, inboxes[a.id]), m) for a in agents]
+        seqs = [list(a.plan().tasks) for a in agents]
+        self.wall += time.perf_counter() - w0
+        self.cpu += time.process_time() - c0
+        return seqs, sum(map(len, inboxes))
+
+    def progress(self) -> list[float | None]:
+        return [a.progress() for a in self.agents]
+
+    def measurements(self) -> list[dict[str, float]]:
+        return [a.measurements() for a in self.agents]
+
+
+def count_status(fleet: Fleet, stats: MessageStats) -> None:
+    """The execution threads' status broadcast of one period, every agent to every other,
+    counted as ``Status`` messages (the runtime hands the status to the agents itself)."""
+    m = len(fleet.pos)
+    cache: SizeCache = {}
+    for src in range(m):
+        p = fleet.pos[src]
+        status = Status(
+            float(p[0]),
+            float(p[1]),
+            float(p[2]),
+            float(fleet.travelled[src]),
+            tuple(fleet.news[src]),
+        )
+        fleet.news[src] = []
+        size = sized(status, cache)
+        for dst in range(m):
+            if dst != src:
+                stats.record(src, dst, "Status", size)
+
+
 def _execute_online(
     inst: Instance,
     cls: type[Allocator],
@@ -358,73 +453,46 @@ def _execute_online(
     seed: int,
     settings: ExecSettings,
     deadline: float | None,
+    team: OnlineTeam | None = None,
 ) -> ExecResult:
     fleet = Fleet(inst, settings.speed)
-    agents = make_agents(inst, cls, params, seed)
-    m = len(agents)
+    team = LocalTeam(inst, cls, params, seed) if team is None else team
     stats = MessageStats()
-    wall = cpu = 0.0
     trace: list[tuple[float, float]] = []
     next_sample = 0.0
-    w0, c0 = time.perf_counter(), time.process_time()
-    outgoing = [check_outgoing(a, a.start(), m) for a in agents]
-    wall += time.perf_counter() - w0
-    cpu += time.process_time() - c0
+    team.start()
     rnd = 0
+    message = ""
     while not fleet.done:
         if deadline is not None and time.monotonic() > deadline:
             raise TrialTimeout(f"time limit reached at {fleet.now:.2f} s of the mission")
         rnd += 1
-        inboxes: list[list[Outgoing]] = [[] for _ in range(m)]
-        cache: SizeCache = {}
-        for src, out in enumerate(outgoing):
-            for dst, msg in out:
-                stats.record(src, dst, type(msg).__name__, sized(msg, cache))
-                inboxes[dst].append((src, msg))
-        # the execution threads' status broadcast: every agent to every other
-        for src in range(m):
-            p = fleet.pos[src]
-            status = Status(
-                float(p[0]),
-                float(p[1]),
-                float(p[2]),
-                float(fleet.travelled[src]),
-                tuple(fleet.news[src]),
-            )
-            fleet.news[src] = []
-            size = sized(status, cache)
-            for dst in range(m):
-                if dst != src:
-                    stats.record(src, dst, "Status", size)
-        stats.per_round.append(sum(len(b) for b in inboxes))
-        w0, c0 = time.perf_counter(), time.process_time()
-        for a in agents:
-            a.observe(fleet.now, fleet.pos.copy(), fleet.travelled.copy(), fleet.visited.copy())
-        outgoing = [check_outgoing(a, a.step(rnd, inboxes[a.id]), m) for a in agents]
-        seqs = [list(a.plan().tasks) for a in agents]
-        wall += time.perf_counter() - w0
-        cpu += time.process_time() - c0
+        seqs, delivered = team.step(rnd, fleet.now, fleet, stats)
+        stats.per_round.append(delivered)
+        count_status(fleet, stats)
         if fleet.now + EPS >= next_sample:
-            estimates = [e for e in (a.progress() for a in agents) if e is not None]
+            estimates = [e for e in team.progress() if e is not None]
             if estimates:
                 trace.append((fleet.now, float(min(estimates))))
             next_sample += settings.trace_every
         fleet.prune(seqs)
         if not any(seqs):
-            return _result(
-                fleet,
-                rnd,
-                rnd,
-                stats,
-                wall,
-                cpu,
-                [a.measurements() for a in agents],
-                trace,
-                f"no agent has a location to visit at {fleet.now:.2f} s",
-            )
+            message = f"no agent has a location to visit at {fleet.now:.2f} s"
+            break
         fleet.advance(seqs, settings.period)
-    measures = [a.measurements() for a in agents]
-    return _result(fleet, rnd, rnd, stats, wall, cpu, measures, trace, "")
+    return _result(
+        fleet,
+        rnd,
+        rnd,
+        stats,
+        team.wall,
+        team.cpu,
+        team.measurements(),
+        trace,
+        message,
+        getattr(team, "nodes", None),
+        getattr(team, "calls", None),
+    )
 
 
 def _episode_seed(seed: int, k: int) -> int:
