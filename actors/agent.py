@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
@@ -534,7 +535,7 @@ class Monitor:
         return self.trial == trial
 
 
-@ray.remote(num_cpus=0, concurrency_groups={"wait": 1})
+@ray.remote(num_cpus=0, concurrency_groups={"wait": 1, "io": 1})
 class HostActor:
     """Hosts one agent, or several. A threaded actor: deliveries run one at a time in the
     default group (never interleaved); only ``result`` waits, in its own thread. Plain actors
@@ -637,6 +638,63 @@ class HostActor:
             self.handles[where].deliver_async.remote(self.trial, packet, w)
             self.calls += 1
 
+    # -- online missions (harness/execution.py) --------------------------------------------
+    def online_setup(
+        self,
+        trial: str,
+        inst: Instance,
+        name: str,
+        params: dict,
+        seed: int,
+        agents: list[int],
+        directory: list[int],
+        handles: list[Any],
+        index: int,
+    ) -> list[int]:
+        """Host the agents ``agents`` of an online mission (no rounds of their own: the driver
+        paces them, one call a period)."""
+        gc.unfreeze()  # the last trial's agents may go
+        self.trial, self.error, self.calls = trial, None, 0
+        self.handles = handles
+        made = make_agents(inst, allocators.get(name), params, seed, agents)
+        self.online = OnlineHosts(made, inst.n_agents, directory, index)
+        gc.freeze()
+        return agents
+
+    def online_start(self) -> None:
+        self._online_send(1, self.online.start())
+
+    def online_step(
+        self, rnd: int, now: float, pos: Any, travelled: Any, visited: Any
+    ) -> dict[str, Any]:
+        """One period: the agents' round; returns once every other host holds its messages."""
+        packets, out = self.online.step(rnd, now, pos, travelled, visited)
+        self._online_send(rnd + 1, packets)
+        return out
+
+    def _online_send(self, rnd: int, packets: dict[int, list[tuple[int, int, Any]]]) -> None:
+        refs = [
+            self.handles[h].online_deliver.remote(self.trial, rnd, p) for h, p in packets.items()
+        ]
+        self.calls += len(refs)
+        ray.get(refs)
+
+    @ray.method(concurrency_group="io")
+    def online_deliver(self, trial: str, rnd: int, packet: list[tuple[int, int, Any]]) -> None:
+        if trial == self.trial:
+            self.online.put(rnd, packet)
+
+    def online_finish(self) -> dict[str, Any]:
+        """What the driver adds up once the mission is over."""
+        h = self.online
+        return {
+            "measures": {a.id: a.measurements() for a in h.agents},
+            "stats": h.stats,
+            "cpu": h.cpu,
+            "calls": self.calls,
+            "node": ray.get_runtime_context().get_node_id(),
+        }
+
     # -- results ---------------------------------------------------------------------------
     def close(self) -> None:
         """The driver saw the trial end (asynchronous delivery: all weight returned)."""
@@ -704,3 +762,80 @@ def emulate_hosts(
         if isinstance(g, AsyncHosts) and g.hosts:
             results[min(g.hosts)]["stats"] = g.stats
     return results, packets
+
+
+class OnlineHosts:
+    """The agents of one host actor in an online mission (harness/execution.py, online mode).
+    Each period the driver hands every host the fleet's status; the host runs its agents'
+    round on the messages delivered for it and sends each other host its messages for the
+    next round directly, one packet per host (the driver never relays them). A message is
+    counted when it is delivered, as the local loop counts it; each agent's inbox is ordered
+    by sender, then in sending order, as the local loop fills it. Plain Python; ``put`` may run
+    in another thread than ``step`` (a host's deliveries arrive while it sends its own)."""
+
+    def __init__(
+        self, agents: list[Allocator], n_agents: int, directory: list[int], index: int
+    ) -> None:
+        self.agents = sorted(agents, key=lambda a: a.id)
+        self.n, self.directory, self.index = n_agents, directory, index
+        self.inbox: dict[int, dict[int, list[Item]]] = {}  # round -> agent -> (sender, msg)
+        self.lock = threading.Lock()
+        self.stats = MessageStats()
+        self.cpu = 0.0
+
+    def put(self, rnd: int, packet: list[tuple[int, int, Any]]) -> None:
+        """Messages ``(receiver, sender, message)`` to deliver in round ``rnd``."""
+        with self.lock:
+            box = self.inbox.setdefault(rnd, defaultdict(list))
+            for dst, src, msg in packet:
+                box[dst].append((src, msg))
+
+    def start(self) -> dict[int, list[tuple[int, int, Any]]]:
+        """Round 0: the agents' first messages; returns the packets for other hosts."""
+        c0 = time.process_time()
+        outs = [(a.id, check_outgoing(a, a.start(), self.n)) for a in self.agents]
+        self.cpu += time.process_time() - c0
+        return self._route(1, outs)
+
+    def step(
+        self, rnd: int, now: float, pos: Any, travelled: Any, visited: Any
+    ) -> tuple[dict[int, list[tuple[int, int, Any]]], dict[str, Any]]:
+        """Deliver round ``rnd``'s messages, let every agent observe the status and run round
+        ``rnd``; the packets for other hosts, and per agent its sequence and progress."""
+        with self.lock:
+            box = self.inbox.pop(rnd, {})
+        cache: SizeCache = {}
+        inboxes = {}
+        delivered = 0
+        for a in self.agents:
+            items = sorted(box.get(a.id, ()), key=itemgetter(0))  # stable: sending order kept
+            for src, msg in items:
+                self.stats.record(src, a.id, type(msg).__name__, sized(msg, cache))
+            inboxes[a.id] = items
+            delivered += len(items)
+        c0 = time.process_time()
+        for a in self.agents:
+            a.observe(now, pos.copy(), travelled.copy(), visited.copy())
+        outs = [(a.id, check_outgoing(a, a.step(rnd, inboxes[a.id]), self.n)) for a in self.agents]
+        seqs = {a.id: list(a.plan().tasks) for a in self.agents}
+        progress = {a.id: a.progress() for a in self.agents}
+        self.cpu += time.process_time() - c0
+        return self._route(rnd + 1, outs), {
+            "seqs": seqs,
+            "progress": progress,
+            "delivered": delivered,
+        }
+
+    def _route(
+        self, rnd: int, outs: list[tuple[int, list[Outgoing]]]
+    ) -> dict[int, list[tuple[int, int, Any]]]:
+        local: list[tuple[int, int, Any]] = []
+        remote: dict[int, list[tuple[int, int, Any]]] = defaultdict(list)
+        directory, index = self.directory, self.index
+        for src, out in outs:
+            for dst, msg in out:
+                (local if directory[dst] == index else remote[directory[dst]]).append(
+                    (dst, src, msg)
+                )
+        self.put(rnd, local)
+        return remote

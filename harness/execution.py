@@ -298,16 +298,19 @@ def execute(
     settings: ExecSettings,
     episode: Episode,
     deadline: float | None = None,
+    team_factory: Callable[[], OnlineTeam] | None = None,
 ) -> ExecResult:
     """Run one executed mission. ``episode(instance, seed)`` runs the allocator to
-    convergence on a problem (the local or the Ray runtime); it serves the restart mode."""
+    convergence on a problem (the local or the Ray runtime); it serves the restart mode.
+    ``team_factory()`` makes the agents of an online mission (by default a
+    :class:`LocalTeam`: in this process)."""
     mode = settings.mode
     if mode == "auto":
         mode = "online" if cls.online else "restart"
     if mode == "online" and not cls.online:
         raise SpecError("spec", "execution.mode", f"restart ({cls.name} does not run online)", mode)
     if mode == "online":
-        return _execute_online(inst, cls, params, seed, settings, deadline)
+        return _execute_online(inst, cls, params, seed, settings, deadline, team_factory)
     return _execute_restart(inst, seed, settings, episode, deadline)
 
 
@@ -376,7 +379,10 @@ class OnlineTeam(Protocol):
 
     def progress(self) -> list[float | None]: ...
 
-    def measurements(self) -> list[dict[str, float]]: ...
+    def finish(self, stats: MessageStats) -> list[dict[str, float]]:
+        """The mission is over: the agents' measurements (counts kept elsewhere are added
+        to ``stats`` here)."""
+        ...
 
 
 class LocalTeam:
@@ -421,7 +427,7 @@ class LocalTeam:
     def progress(self) -> list[float | None]:
         return [a.progress() for a in self.agents]
 
-    def measurements(self) -> list[dict[str, float]]:
+    def finish(self, stats: MessageStats) -> list[dict[str, float]]:
         return [a.measurements() for a in self.agents]
 
 
@@ -453,10 +459,10 @@ def _execute_online(
     seed: int,
     settings: ExecSettings,
     deadline: float | None,
-    team: OnlineTeam | None = None,
+    team_factory: Callable[[], OnlineTeam] | None = None,
 ) -> ExecResult:
     fleet = Fleet(inst, settings.speed)
-    team = LocalTeam(inst, cls, params, seed) if team is None else team
+    team = LocalTeam(inst, cls, params, seed) if team_factory is None else team_factory()
     stats = MessageStats()
     trace: list[tuple[float, float]] = []
     next_sample = 0.0
@@ -480,6 +486,7 @@ def _execute_online(
             message = f"no agent has a location to visit at {fleet.now:.2f} s"
             break
         fleet.advance(seqs, settings.period)
+    measures = team.finish(stats)  # first: a team on Ray adds its hosts' counts and CPU time
     return _result(
         fleet,
         rnd,
@@ -487,7 +494,7 @@ def _execute_online(
         stats,
         team.wall,
         team.cpu,
-        team.measurements(),
+        measures,
         trace,
         message,
         getattr(team, "nodes", None),

@@ -245,7 +245,8 @@ class RoundTracer:
 
 def run_executed(inst: Any, cls: Any, job: TrialJob, faults: Faults) -> Any:
     """A trial whose agents travel while the allocator re-plans (harness/execution.py). Each
-    re-plan runs on the trial's runtime; online allocators run on the local runtime."""
+    re-plan runs on the trial's runtime; so do online allocators' agents (on Ray, in host
+    actors paced one call a period: actors.online.RayTeam)."""
     from harness.execution import ExecSettings, execute
 
     if faults.active:
@@ -260,7 +261,19 @@ def run_executed(inst: Any, cls: Any, job: TrialJob, faults: Faults) -> Any:
         limit = deadline if runtime.name == "local" else time.monotonic() + job.time_limit
         return runtime.run(RunRequest(sub, cls, job.params, seed, job.max_rounds, limit, faults))
 
-    return execute(inst, cls, job.params, job.seed, settings, episode, deadline)
+    def team() -> Any:
+        runtime = runtime_for(job, inst)
+        if runtime.name != "ray":
+            from harness.execution import LocalTeam
+
+            return LocalTeam(inst, cls, job.params, job.seed)
+        from actors.online import RayTeam
+
+        return RayTeam(
+            inst, cls, job.params, job.seed, runtime.actors, runtime.agents_per_actor, deadline
+        )
+
+    return execute(inst, cls, job.params, job.seed, settings, episode, deadline, team)
 
 
 def market_check_columns(

@@ -153,8 +153,8 @@ def test_a_crashed_agent_is_a_stored_error_and_the_run_goes_on(tmp_path, monkeyp
 
 
 def test_executed_missions_on_ray_equal_the_local_ones(tmp_path):
-    """Restart re-plans run with the agents as Ray actors: the same visits, times and
-    message counts as on the local runtime for synchronous allocators."""
+    """Restart re-plans run with the agents as Ray actors, and so do the online GA's agents:
+    the same visits, times and message counts as on the local runtime."""
 
     def executed(runtime):
         run = bench(
@@ -167,17 +167,18 @@ def test_executed_missions_on_ray_equal_the_local_ones(tmp_path):
                         "workers": 1,
                         "optimum": False,
                     },
-                    "allocators": [{"name": "dh"}, {"name": "sga"}],
+                    "allocators": [{"name": "dh"}, {"name": "sga"}, {"name": "ga_ms"}],
                     "families": [{"name": "mtsp", "sizes": ["8x3"]}],
                     "execution": {"period": 0.2},
                 }
             )
         )
-        assert run.counts == {"done": 2}
+        assert run.counts == {"done": 3}
         return {r["alg_name"]: r for r in RunStore(tmp_path / runtime, run.run_id).rows()}
 
     on_ray, local = executed("ray"), executed("local")
-    for name in ("dh", "sga"):
+    for name in ("dh", "sga", "ga_ms"):
         for k in ("trial_plans", "m_exec_makespan", "m_exec_distance", "m_messages", "m_bytes"):
             assert on_ray[name][k] == local[name][k], (name, k)
+    assert on_ray["ga_ms"]["m_calls"] > 0 and local["ga_ms"]["m_calls"] is None
     assert on_ray["dh"]["m_nodes"] == 1 and on_ray["dh"]["m_exec_replans"] >= 6

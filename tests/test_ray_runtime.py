@@ -237,3 +237,57 @@ def test_a_client_without_the_token_is_refused(pool):
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         reply = call(b"", timeout=10, metadata=token_metadata())
         assert isinstance(reply, bytes) and len(reply) > 0
+
+
+@pytest.mark.parametrize("per", [1, 2])
+def test_online_missions_on_ray_equal_local(pool, per):
+    """The decentralised GA executed online with its agents in host actors, paced one call a
+    period by the driver: the local team's visits, figures, counts and trace."""
+    from actors.online import RayTeam
+    from harness.execution import ExecSettings, execute
+
+    inst = make_instance(recipe("mtsp", (12, 3), {}, seed=1))
+    cls = allocators.get("ga_ms")
+    p = cls.resolve_params({})
+    settings = ExecSettings(period=0.1, trace_every=0.5)
+
+    def never(sub, s):
+        raise AssertionError("an online mission does not restart")
+
+    local = execute(inst, cls, p, 5, settings, never)
+    remote = execute(
+        inst, cls, p, 5, settings, never, team_factory=lambda: RayTeam(inst, cls, p, 5, pool, per)
+    )
+    assert [q.to_dict() for q in remote.plans] == [q.to_dict() for q in local.plans]
+    assert (remote.makespan, remote.distance, remote.rounds) == (
+        local.makespan,
+        local.distance,
+        local.rounds,
+    )
+    assert remote.stats.summary() == local.stats.summary()
+    assert remote.stats.pairs == local.stats.pairs
+    assert remote.stats.per_round == local.stats.per_round
+    assert remote.trace == local.trace and remote.complete
+    assert remote.calls > 0 and len(remote.nodes) == 3
+
+
+def test_an_online_agent_error_ends_the_mission_and_the_pool_is_refilled(pool):
+    from actors.online import RayTeam
+    from harness.execution import ExecSettings, execute
+
+    inst = make_instance(recipe("mtsp", (8, 3), {}, seed=1))
+    cls = allocators.get("ga_ms")
+    p = {**cls.resolve_params({}), "population": 3}  # not a multiple of 8: the agents refuse
+    with pytest.raises(AgentError):
+        execute(
+            inst,
+            cls,
+            p,
+            5,
+            ExecSettings(period=0.1),
+            None,
+            team_factory=lambda: RayTeam(inst, cls, p, 5, pool, 1),
+        )
+    ok = allocators.get("cbaa")
+    small = make_instance(recipe("assignment", (5, 4), {"comm": "ring"}, seed=0))
+    assert run_ray(small, ok, {}, seed=0, actors=pool).converged
