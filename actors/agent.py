@@ -292,7 +292,7 @@ class AsyncAgentHost(_Host):
         self.counts = new_counts()
         self.activations = 0
         self.limit = self.max_rounds * max(1, len(self.agent.view.neighbours))
-        self.neighbours = self.agent.view.neighbours
+        self.peers = self.agent.view.neighbours  # a broadcast goes to these
         self.done = True  # async agents never wait: the monitor decides when the trial ends
 
     def start(self) -> list[Copy]:
@@ -320,7 +320,7 @@ class AsyncAgentHost(_Host):
             shared = shared_message(out)
             if (
                 shared is not None
-                and len(out) == len(self.neighbours)
+                and len(out) == len(self.peers)
                 and set(map(itemgetter(0), out)) == self.agent.view.neighbour_set
             ):
                 return [(me, shared, None, 0)]
@@ -342,7 +342,32 @@ class AsyncAgentHost(_Host):
         }
 
 
-class AsyncHosts:
+class _HostGroup:
+    """The agents of one host actor (agent id -> host of one agent) and where their peers
+    are: ``directory`` gives each agent's host index, this host is ``index``."""
+
+    def __init__(self, hosts: dict[int, Any], directory: list[int], index: int) -> None:
+        self.hosts, self.directory, self.index = hosts, directory, index
+        #: sender -> this host's agents that hear it (they have it as a peer)
+        self.targets: dict[int, list[int]] = defaultdict(list)
+        for a, h in hosts.items():
+            for s in h.peers:
+                self.targets[s].append(a)
+        #: an agent of this host -> the hosts (this one too) that hold its peers
+        self.peer_hosts = {a: sorted({directory[p] for p in h.peers}) for a, h in hosts.items()}
+
+    def start(self) -> dict[int, list[Any]]:
+        """Every agent's start, and what follows here; the packets for other hosts."""
+        outs: list[Any] = []
+        for h in self.hosts.values():
+            outs += h.start()
+        return self.route(outs)
+
+    def route(self, outs: list[Any]) -> dict[int, list[Any]]:
+        raise NotImplementedError
+
+
+class AsyncHosts(_HostGroup):
     """The asynchronous agents of one host actor and the routing of their copies: each copy
     for an agent here is handled at once (and what that sends, in turn), the copies for other
     hosts go out as one packet per host; a bouncing copy (an injected delay) goes back
@@ -351,24 +376,9 @@ class AsyncHosts:
     host's size cache holds it. Plain Python, like :class:`SyncHosts`."""
 
     def __init__(self, hosts: dict[int, AsyncAgentHost], directory: list[int], index: int) -> None:
-        self.hosts, self.directory, self.index = hosts, directory, index
+        super().__init__(hosts, directory, index)
         self.stats = MessageStats()
         self.sizes: SizeCache = {}
-        #: sender -> this host's agents among its neighbours
-        self.targets: dict[int, list[int]] = defaultdict(list)
-        for a, h in hosts.items():
-            for s in h.neighbours:
-                self.targets[s].append(a)
-        #: an agent of this host -> the other hosts that hold its neighbours
-        self.peer_hosts = {
-            a: sorted({directory[p] for p in h.neighbours} - {index}) for a, h in hosts.items()
-        }
-
-    def start(self) -> dict[int, list[Copy]]:
-        copies: list[Copy] = []
-        for h in self.hosts.values():
-            copies += h.start()
-        return self.route(copies)
 
     def receive(self, packet: list[Copy]) -> dict[int, list[Copy]]:
         """A packet from another host (or a bounce): handled here; the packets that follow."""
@@ -389,7 +399,8 @@ class AsyncHosts:
             if receivers is None:  # a broadcast: every neighbour of the sender
                 if src in hosts:  # sent here: the other hosts get it as it is
                     for h in self.peer_hosts[src]:
-                        remote[h].append(copy)
+                        if h != index:
+                            remote[h].append(copy)
                 receivers = self.targets.get(src, ())
             elif directory[receivers[0]] != index:  # one receiver, on another host
                 remote[directory[receivers[0]]].append(copy)
@@ -408,7 +419,7 @@ class AsyncHosts:
         return remote
 
 
-class SyncHosts:
+class SyncHosts(_HostGroup):
     """The synchronous agents of one host actor (agent id -> :class:`AgentHost`) and the
     routing of their round outputs: to this host's own agents in place, to other hosts as one
     packet each (``directory``: agent -> host index; this host is ``index``). Plain Python:
@@ -416,26 +427,12 @@ class SyncHosts:
     one process."""
 
     def __init__(self, hosts: dict[int, AgentHost], directory: list[int], index: int) -> None:
-        self.hosts, self.directory, self.index = hosts, directory, index
+        super().__init__(hosts, directory, index)
         self.stopping = False  # a stop came: every agent here has stopped
-        #: sender -> this host's agents that wait for its outputs (they have it as a peer)
-        self.targets: dict[int, list[int]] = defaultdict(list)
-        for a, h in hosts.items():
-            for s in h.peers:
-                self.targets[s].append(a)
-        #: an agent of this host -> the hosts that hold its peers
-        self.peer_hosts = {a: sorted({directory[p] for p in h.peers}) for a, h in hosts.items()}
 
     @property
     def done(self) -> bool:
         return all(h.done for h in self.hosts.values())
-
-    def start(self) -> dict[int, list[RoundOut]]:
-        """Every agent's first round, and what follows here; the packets for other hosts."""
-        outs: list[RoundOut] = []
-        for h in self.hosts.values():
-            outs += h.start()
-        return self.route(outs)
 
     def receive(self, packet: list[RoundOut]) -> dict[int, list[RoundOut]]:
         """A packet from another host: delivered here, and the packets that follow from it."""

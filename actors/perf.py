@@ -19,8 +19,9 @@ from harness.runtime_local import run_local
 from harness.scenarios import make_instance, parse_size
 
 
-def actor_rss_mb() -> float:
-    """Resident memory of all agent-actor processes on this machine (Linux /proc)."""
+def actor_rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory of all agent-actor processes on this machine (Linux /proc), in MiB:
+    now (``VmRSS``) or their peak (``VmHWM``)."""
     from pathlib import Path
 
     total_kb = 0
@@ -28,7 +29,7 @@ def actor_rss_mb() -> float:
         try:
             if proc.name.isdigit() and b"HostActor" in (proc / "cmdline").read_bytes():
                 for line in (proc / "status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(f"{field}:"):
                         total_kb += int(line.split()[1])
         except OSError:
             continue

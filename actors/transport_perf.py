@@ -217,20 +217,10 @@ def _peak_mb() -> float:
 
 
 def hosts_peak_mb() -> float:
-    """The host actors' peak resident memory (Linux ``VmHWM``) on this machine, summed, in
-    MiB."""
-    from pathlib import Path
+    """The host actors' peak resident memory on this machine, summed, in MiB."""
+    from actors.perf import actor_rss_mb
 
-    total_kb = 0
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and b"HostActor" in (proc / "cmdline").read_bytes():
-                for line in (proc / "status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kb / 1024
+    return actor_rss_mb("VmHWM")
 
 
 def peer_figures(k: int = 16, rounds: int = 50) -> dict[str, Any]:
