@@ -12,7 +12,8 @@ own and its peers', from the round before). Quiet means converged and, under the
 the live peer graph) proves that every agent was quiet in one same round, after which nothing
 can change; the agent then stops and floods a stop flag. The driver learns the exact final
 round from the agents' quiet histories and cuts plans and counts there, so the results equal
-the local runtime's.
+the local runtime's. Hosts also prove it among themselves without the D+1 rounds: each tells
+the others of every round in which all its agents were quiet (``SyncHosts._check_quiet``).
 
 **Faults** are applied by the sending side from :class:`harness.faults.Wire`, whose decisions
 depend only on the seed and the message's coordinates, so they are the local runtime's. A
@@ -429,6 +430,11 @@ class SyncHosts(_HostGroup):
     def __init__(self, hosts: dict[int, AgentHost], directory: list[int], index: int) -> None:
         super().__init__(hosts, directory, index)
         self.stopping = False  # a stop came: every agent here has stopped
+        self.n_hosts = len(set(directory))
+        self.checked = 0  # the first round not yet known to be complete here
+        self.quiet_hosts: dict[int, set[int]] = {}  # round -> hosts all of whose agents were quiet
+        #: host -> the round from which it is quiet for good (every agent there crashed)
+        self.quiet_from: dict[int, int] = {}
 
     @property
     def done(self) -> bool:
@@ -447,7 +453,62 @@ class SyncHosts(_HostGroup):
             for out in outs:
                 self._split(out, local, remote)
             outs = self._take(local) if local else []
+            outs += self._check_quiet(remote)  # a round every agent here was quiet in?
         return remote
+
+    def _check_quiet(self, remote: dict[int, list[RoundOut]]) -> list[RoundOut]:
+        """Host-level quiescence, the same proof as the agents' quiet counts without their D+1
+        rounds: for each round that every agent here has completed (a crashed agent counts as
+        quiet after its last round, as ``assemble`` counts it), if all of them were quiet in
+        it, tell every other host. A host that hears this of one round from every host knows
+        that every agent was quiet in that round, after which nothing can change: it stops
+        its agents as a stop flag would. Returns what stopping sends."""
+        produced: list[RoundOut] = []
+        hosts = self.hosts.values()
+        while not self.stopping and self.index not in self.quiet_from:
+            r = self.checked
+            quiet = True
+            running = False  # an agent here ran round r
+            for h in hosts:
+                if len(h.quiet) > r:
+                    quiet = quiet and h.quiet[r]
+                    running = True
+                elif not h.crashed:
+                    return produced  # round r still running here
+            self.checked = r + 1
+            if quiet:  # a note with the stop flag: quiet for good (every agent here crashed)
+                note = (r, -1 - self.index, 0, not running, None, NO_ITEMS)
+                for k in range(self.n_hosts):
+                    if k != self.index:
+                        remote[k].append(note)
+                produced += self._host_quiet(r, self.index, forever=not running)
+        return produced
+
+    def _host_quiet(self, rnd: int, host: int, forever: bool = False) -> list[RoundOut]:
+        """Host ``host`` had all its agents quiet in round ``rnd`` (``forever``: and in every
+        round after it)."""
+        if forever:
+            self.quiet_from[host] = rnd
+            rounds = [r for r in self.quiet_hosts if r >= rnd] or [rnd]
+        else:
+            rounds = [rnd]
+        for r in rounds:
+            heard = self.quiet_hosts.setdefault(r, set())
+            heard.add(host)
+            heard.update(k for k, start in self.quiet_from.items() if start <= r)
+            if len(heard) == self.n_hosts and not self.stopping:
+                return self._stop_all()
+        return []
+
+    def _stop_all(self) -> list[RoundOut]:
+        """Every agent was quiet in one round: stop every agent here, as a stop flag would."""
+        if self.stopping:
+            return []
+        self.stopping = True
+        produced: list[RoundOut] = []
+        for h in self.hosts.values():
+            produced += h.stopped()
+        return produced
 
     def _split(
         self, out: RoundOut, local: list[RoundOut], remote: dict[int, list[RoundOut]]
@@ -455,6 +516,8 @@ class SyncHosts(_HostGroup):
         """``out`` to each host that holds one of its receivers (a dict payload cut down to
         that host's receivers, so no message travels to a host that has no use for it)."""
         rnd, src, count, stop, live, payload = out
+        if src < 0:  # a host's quiet round: already addressed (_check_quiet)
+            return
         directory, index = self.directory, self.index
         dests = self.peer_hosts[src] if live is None else sorted({directory[p] for p in live})
         if type(payload) is dict and len(dests) > 1:
@@ -475,12 +538,12 @@ class SyncHosts(_HostGroup):
         produced: list[RoundOut] = []
         incoming: dict[int, dict[int, list[Any]]] = {}  # round -> agent -> (sender, input)
         for rnd, src, count, stop, live, payload in packet:
+            if src < 0:  # host -1 - src had all its agents quiet in round rnd (stop: for good)
+                produced += self._host_quiet(rnd, -1 - src, forever=stop)
+                continue
             targets = self.targets.get(src, ()) if live is None else [a for a in live if a in hosts]
             if stop:  # proof that nothing can change: every agent here stops, and says so
-                if not self.stopping:
-                    self.stopping = True
-                    for h in hosts.values():
-                        produced += h.stopped()
+                produced += self._stop_all()
                 continue
             by_agent = incoming.get(rnd)
             if by_agent is None:

@@ -120,3 +120,20 @@ def test_asynchronous_chatter_sends_what_the_synchronous_one_sends():
     assert remote.stats.summary() == sync.stats.summary()
     assert remote.stats.pairs == sync.stats.pairs
     assert remote.converged and packets > 0
+
+
+@pytest.mark.parametrize("hosts", [1, 2, 3])
+def test_hosts_stop_without_waiting_out_the_diameter(hosts):
+    """On a line of 30 agents (diameter 29) the agents' quiet counts alone would run 30 more
+    rounds after the last message (round 2); the hosts' quiet notes stop every agent sooner
+    (one host: the round after; several: agents far from a host boundary may have run ahead
+    while their host waited for the others), and the results equal the local runtime's."""
+    inst = make_instance(recipe("assignment", (1, 30), {"comm": "line"}))
+    cls = allocators.get("chatter")
+    p = cls.resolve_params({"rounds": 2})
+    local = summary(run_local(inst, cls, p, seed=0))
+    results, _ = emulate_hosts(inst, cls, p, 0, hosts, order_seed=hosts)
+    assert summary(assemble(results, 10_000)) == local
+    longest = max(len(r["quiet"]) for r in results.values())  # rounds 0.. run
+    assert longest < 2 + 29 + 1
+    assert hosts > 1 or longest == 3
