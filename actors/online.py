@@ -1,5 +1,5 @@
 """Online missions on Ray (harness/execution.py, online mode): :class:`RayTeam` puts the
-agents in host actors (:class:`actors.agent.OnlineHosts`) and paces them one call a period.
+agents in host actors (:class:`actors.hosts.OnlineHosts`) and paces them one call a period.
 The driver owns the simulated world (the fleet: where the agents are, what they visited) and
 hands every host its status each period; the agents' own messages go from host to host
 directly. Plans, counts and traces equal the local team's (tests/test_ray_runtime.py)."""

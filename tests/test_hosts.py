@@ -1,4 +1,4 @@
-"""The Ray hosts' round logic (actors.agent.SyncHosts) in one process: agents packed in 1, 2
+"""The Ray hosts' round logic (actors.hosts.SyncHosts) in one process: agents packed in 1, 2
 or 3 hosts, packets pickled between them and delivered in shuffled orders, give the local
 runtime's plans, rounds, message counts and faults. The Ray tests run the same logic in real
 actors; these cover more cases and orders than real Ray can in the time."""
@@ -6,7 +6,7 @@ actors; these cover more cases and orders than real Ray can in the time."""
 import pytest
 
 import allocators
-from actors.agent import emulate_hosts
+from actors.hosts import emulate_hosts
 from actors.runtime import assemble
 from harness.conformance import recipe
 from harness.faults import parse_faults
@@ -64,7 +64,7 @@ def test_a_broadcast_travels_once_per_destination_host():
     a packet to a host carries each message object once, whatever the host's agent count."""
     import pickle
 
-    from actors.agent import AgentHost, SyncHosts
+    from actors.hosts import AgentHost, SyncHosts
     from harness.transport import make_agents
 
     inst = make_instance(recipe("assignment", (1, 40), {"comm": "full"}))
