@@ -315,3 +315,62 @@ def test_decentralised_ga_agrees_and_never_loses_its_seed(name, size):
     order = np.array([j for plan in result.plans for j in plan.tasks])
     breaks = np.cumsum([len(plan.tasks) for plan in result.plans])[:-1]
     assert probe.cost(order, breaks) <= seed_cost + 1e-9
+
+
+def test_check_outgoing_judges_few_items_as_it_judges_many():
+    """A send of a few items is checked item by item, a longer one with set operations: both
+    accept and refuse the same items, with the same message."""
+    from collections import namedtuple
+
+    import numpy as np
+
+    from harness.api import Allocator, Message, Plan, ProtocolError
+    from harness.transport import check_outgoing, make_agents
+
+    class Hello(Message):
+        pass
+
+    class Quiet(Allocator):
+        name = "quiet"
+
+        def plan(self):
+            return Plan(self.id)
+
+    class Central(Quiet):
+        name = "central"
+        centralised = True
+
+    inst = make_instance(
+        {"family": "assignment", "size": [4, 5], "seed": 0, "params": {"comm": "line"}}
+    )
+    hi = Hello()
+    pair = namedtuple("pair", "dst msg")
+    bad = [
+        [(3, hi)],  # agent 2's neighbours are 1 and 3: fine
+        [(4, hi)],  # not a neighbour
+        [(2, hi)],  # itself
+        [(True, hi)],
+        [(np.int64(1), hi)],
+        [[1, hi]],
+        [(1, hi, 0)],
+        [(1, "hello")],
+        [pair(1, hi)],
+        [(-1, hi)],
+    ]
+
+    def outcome(agent, out):
+        try:
+            return ("ok", len(check_outgoing(agent, out, 5)))
+        except ProtocolError as exc:
+            return ("refused", str(exc))
+
+    for cls in (Quiet, Central):
+        agent = make_agents(inst, cls, {}, 0, [2])[0]
+        ok = (1, hi) if cls is Quiet else (0, hi)
+        for items in bad:
+            few = outcome(agent, [ok, *items])
+            many = outcome(agent, [ok] * 20 + items)
+            assert few[0] == many[0], (cls.name, items, few, many)
+            if few[0] == "refused":
+                assert few == many
+        assert outcome(agent, [(4, hi)])[0] == ("ok" if cls is Central else "refused")
