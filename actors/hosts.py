@@ -1,11 +1,11 @@
 """Allocator agents hosted by Ray actors, talking to their peers directly (DESIGN §5).
 
 **Synchronous rounds without a barrier.** In every round an agent sends each of its
-synchronisation peers (its graph neighbours, or every agent for a centralised allocator) exactly
-one batch: the messages of that round for that peer, possibly none. An agent runs round r+1
-once it holds the round-r batch of every live peer, so rounds stay in step through the batches.
+synchronisation peers (its graph neighbours, or every agent for a centralised allocator) its
+round's output: the messages of that round for that peer, possibly none. An agent runs round
+r+1 once it holds the round-r output of every live peer, so rounds stay in step through them.
 
-**Termination without a coordinator.** Each batch carries the sender's *quiet count*: 0 if
+**Termination without a coordinator.** Each output carries the sender's *quiet count*: 0 if
 the sender was not quiet in that round, else one more than the smallest count it had seen (its
 own and its peers', from the round before). Quiet means converged and, under the
 ``quiescence`` rule, nothing of its own on the wire. A count of D+1 (D bounds the diameter of
@@ -17,8 +17,8 @@ the others of every round in which all its agents were quiet (``SyncHosts._check
 
 **Faults** are applied by the sending side from :class:`harness.faults.Wire`, whose decisions
 depend only on the seed and the message's coordinates, so they are the local runtime's. A
-delayed message rides in a later batch to the same peer. A crashed agent sends its last
-batches and stops; its peers stop expecting it (the wire's failure detector).
+delayed message rides in a later round's output to the same peer. A crashed agent sends its
+last output and stops; its peers stop expecting it (the wire's failure detector).
 
 **Asynchronous delivery** (allocators with ``synchronous = False``): every message is handled
 as it arrives. Termination is detected by weight throwing (Mattern; Huang): the driver hands
@@ -105,7 +105,7 @@ class _Host(ABC):
 
 
 class AgentHost(_Host):
-    """The round keeping of one synchronous agent; returns the batches to send, never sends."""
+    """The round keeping of one synchronous agent; returns its round outputs, never sends."""
 
     def _setup(self) -> None:
         cls, view = self.cls, self.agent.view
@@ -140,7 +140,7 @@ class AgentHost(_Host):
         return [p for p in self.peers if self.wire.alive(p, rnd)]
 
     def expected(self, rnd: int) -> int:
-        """How many round-``rnd`` batches this agent waits for."""
+        """How many round-``rnd`` outputs of its peers this agent waits for."""
         return self.n_peers if self.wire is None else len(self.live_peers(rnd))
 
     # -- rounds ------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ class AgentHost(_Host):
         self.count = 1 + min(self.count, peer_count) if quiet else 0
         stop = self.count >= self.diameter + 1
         self.done = stop or rnd >= self.max_rounds
-        if not self.live(self.id, rnd + 1):  # injected crash: these are its last batches
+        if not self.live(self.id, rnd + 1):  # injected crash: its last output
             self.done = self.crashed = True
         return [(rnd, self.id, self.count, stop, self._live_out(rnd), self._payload(sent))]
 

@@ -413,8 +413,8 @@ def check_outgoing(agent: Allocator, out: Any, n_agents: int) -> list[Outgoing]:
             set(map(type, out)) <= {tuple}
             and set(map(len, out)) <= {2}
             and all(issubclass(t, Message) for t in set(map(type, map(itemgetter(1), out))))
-            and set(map(type, map(itemgetter(0), out)))
-            <= {int}  # every receiver: a set keeps 1, drops np.int64(1)
+            # every receiver's type: the set of receivers keeps 1 and drops np.int64(1)
+            and set(map(type, map(itemgetter(0), out))) <= {int}
             and agent.id not in receivers
             and (
                 receivers <= agent.view.neighbour_set
