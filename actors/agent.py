@@ -22,10 +22,10 @@ from actors.hosts import (
     AsyncAgentHost,
     AsyncHosts,
     Copy,
-    OnlineHosts,
     RoundOut,
     SyncHosts,
 )
+from harness.execution import OnlineHosts
 from harness.model import Instance
 from harness.transport import LEAN_GC_THRESHOLD, make_agents
 
@@ -97,22 +97,36 @@ class HostActor:
     ) -> list[int]:
         from harness.faults import parse_faults
 
-        self.finished.set()  # release a result() call of an abandoned trial
-        gc.unfreeze()  # the last trial's agents may go
-        self.trial, self.error, self.calls = trial, None, 0
-        self.finished = threading.Event()
-        self.directory, self.handles, self.index = directory, handles, index
+        cls, made = self._new_trial(trial, inst, name, params, seed, agents, handles)
         self.monitor = monitor
         prof = parse_faults(faults)
-        self.asynchronous = not allocators.get(name).synchronous
+        self.asynchronous = not cls.synchronous
         kind = AsyncAgentHost if self.asynchronous else AgentHost
-        cls = allocators.get(name)
-        made = make_agents(inst, cls, params, seed, agents)  # one pass over the graph
         self.hosts = {a.id: kind(a, inst.n_agents, seed, max_rounds, prof) for a in made}
         self.sync = None if self.asynchronous else SyncHosts(self.hosts, directory, index)
         self.asyn = AsyncHosts(self.hosts, directory, index) if self.asynchronous else None
         gc.freeze()  # the instance and the agents are not scanned while the trial runs
         return agents
+
+    def _new_trial(
+        self,
+        trial: str,
+        inst: Instance,
+        name: str,
+        params: dict,
+        seed: int,
+        agents: list[int],
+        handles: list[Any],
+    ) -> tuple[Any, list[Any]]:
+        """Forget the last trial (a result() call of it is released, its agents may go) and
+        make this trial's agents ``agents``: the allocator class and the agents."""
+        self.finished.set()
+        gc.unfreeze()
+        self.trial, self.error, self.calls = trial, None, 0
+        self.finished = threading.Event()
+        self.handles = handles
+        cls = allocators.get(name)
+        return cls, make_agents(inst, cls, params, seed, agents)  # one pass over the graph
 
     # -- synchronous -----------------------------------------------------------------------
     def begin(self, weight: Fraction | None = None) -> None:
@@ -183,10 +197,7 @@ class HostActor:
     ) -> list[int]:
         """Host the agents ``agents`` of an online mission (no rounds of their own: the driver
         paces them, one call a period)."""
-        gc.unfreeze()  # the last trial's agents may go
-        self.trial, self.error, self.calls = trial, None, 0
-        self.handles = handles
-        made = make_agents(inst, allocators.get(name), params, seed, agents)
+        _, made = self._new_trial(trial, inst, name, params, seed, agents, handles)
         self.online = OnlineHosts(made, inst.n_agents, directory, index)
         gc.freeze()
         return agents
@@ -195,10 +206,10 @@ class HostActor:
         self._online_send(1, self.online.start())
 
     def online_step(
-        self, rnd: int, now: float, pos: Any, travelled: Any, visited: Any
+        self, rnd: int, now: float, pos: Any, travelled: Any, visited: Any, sample: bool
     ) -> dict[str, Any]:
         """One period: the agents' round; returns once every other host holds its messages."""
-        packets, out = self.online.step(rnd, now, pos, travelled, visited)
+        packets, out = self.online.step(rnd, now, pos, travelled, visited, sample)
         self._online_send(rnd + 1, packets)
         return out
 

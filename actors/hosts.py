@@ -38,14 +38,12 @@ with one ``dict.update`` per packet, not a Python call per message.
 
 This module is the hosts' logic, plain Python without Ray: one agent's round keeping
 (:class:`AgentHost`, :class:`AsyncAgentHost`), a host's agents and their routing
-(:class:`SyncHosts`, :class:`AsyncHosts`, :class:`OnlineHosts`), and :func:`emulate_hosts`, which
+(:class:`SyncHosts`, :class:`AsyncHosts`), and :func:`emulate_hosts`, which
 runs hosts in one process for tests. :mod:`actors.agent` holds their Ray shells.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from itertools import chain, repeat
@@ -58,11 +56,11 @@ from harness.model import Instance
 from harness.transport import (
     MessageStats,
     SizeCache,
+    broadcast_of,
     bulk_counts,
     check_outgoing,
     make_agents,
     make_wire,
-    shared_message,
     sized,
     transmit,
 )
@@ -118,6 +116,7 @@ class AgentHost(_Host):
             if self.wire is not None and self.wire.crash:
                 self.diameter = max(1, self.n - 1)  # crashes can stretch the live graph
         self.n_peers = len(self.peers)
+        self.peer_set = frozenset(self.peers)
         self.quiescence = cls.termination != "stable"
         self.round = -1  # last round run
         self.pending: dict[int, dict[int, tuple[list[Any], int]]] = defaultdict(dict)
@@ -247,12 +246,8 @@ class AgentHost(_Host):
         me = self.id
         if not sent:
             return NO_ITEMS
-        shared = shared_message(sent)
-        if (
-            shared is not None
-            and len(sent) == self.n_peers
-            and len(set(map(itemgetter(0), sent))) == self.n_peers
-        ):
+        shared = broadcast_of(sent, self.peer_set)
+        if shared is not None:
             return ((me, shared),)
         by_peer: dict[int, list[Item]] = defaultdict(list)
         for dst, msg in sent:
@@ -313,12 +308,8 @@ class AsyncAgentHost(_Host):
         me = self.id
         if self.wire is None:
             self.counts["sent"] += len(out)
-            shared = shared_message(out)
-            if (
-                shared is not None
-                and len(out) == len(self.peers)
-                and set(map(itemgetter(0), out)) == self.agent.view.neighbour_set
-            ):
+            shared = broadcast_of(out, self.agent.view.neighbour_set)
+            if shared is not None:
                 return [(me, shared, None, 0)]
             return [(me, msg, (dst,), 0) for dst, msg in out]
         sent = transmit(self.wire, me, self.activations, out, self.counts, rounds=False)
@@ -338,7 +329,7 @@ class AsyncAgentHost(_Host):
         }
 
 
-class _HostGroup:
+class _HostGroup(ABC):
     """The agents of one host actor (agent id -> host of one agent) and where their peers
     are: ``directory`` gives each agent's host index, this host is ``index``."""
 
@@ -359,8 +350,9 @@ class _HostGroup:
             outs += h.start()
         return self.route(outs)
 
+    @abstractmethod
     def route(self, outs: list[Any]) -> dict[int, list[Any]]:
-        raise NotImplementedError
+        """Handle ``outs`` here and what follows; returns host index -> its packet."""
 
 
 class AsyncHosts(_HostGroup):
@@ -601,80 +593,3 @@ def emulate_hosts(
         if isinstance(g, AsyncHosts) and g.hosts:
             results[min(g.hosts)]["stats"] = g.stats
     return results, packets
-
-
-class OnlineHosts:
-    """The agents of one host actor in an online mission (harness/execution.py, online mode).
-    Each period the driver hands every host the fleet's status; the host runs its agents'
-    round on the messages delivered for it and sends each other host its messages for the
-    next round directly, one packet per host (the driver never relays them). A message is
-    counted when it is delivered, as the local loop counts it; each agent's inbox is ordered
-    by sender, then in sending order, as the local loop fills it. Plain Python; ``put`` may run
-    in another thread than ``step`` (a host's deliveries arrive while it sends its own)."""
-
-    def __init__(
-        self, agents: list[Allocator], n_agents: int, directory: list[int], index: int
-    ) -> None:
-        self.agents = sorted(agents, key=lambda a: a.id)
-        self.n, self.directory, self.index = n_agents, directory, index
-        self.inbox: dict[int, dict[int, list[Item]]] = {}  # round -> agent -> (sender, msg)
-        self.lock = threading.Lock()
-        self.stats = MessageStats()
-        self.cpu = 0.0
-
-    def put(self, rnd: int, packet: list[tuple[int, int, Any]]) -> None:
-        """Messages ``(receiver, sender, message)`` to deliver in round ``rnd``."""
-        with self.lock:
-            box = self.inbox.setdefault(rnd, defaultdict(list))
-            for dst, src, msg in packet:
-                box[dst].append((src, msg))
-
-    def start(self) -> dict[int, list[tuple[int, int, Any]]]:
-        """Round 0: the agents' first messages; returns the packets for other hosts."""
-        c0 = time.process_time()
-        outs = [(a.id, check_outgoing(a, a.start(), self.n)) for a in self.agents]
-        self.cpu += time.process_time() - c0
-        return self._route(1, outs)
-
-    def step(
-        self, rnd: int, now: float, pos: Any, travelled: Any, visited: Any
-    ) -> tuple[dict[int, list[tuple[int, int, Any]]], dict[str, Any]]:
-        """Deliver round ``rnd``'s messages, let every agent observe the status and run round
-        ``rnd``; the packets for other hosts, and per agent its sequence and progress."""
-        with self.lock:
-            box = self.inbox.pop(rnd, {})
-        cache: SizeCache = {}
-        inboxes = {}
-        delivered = 0
-        for a in self.agents:
-            items = sorted(box.get(a.id, ()), key=itemgetter(0))  # stable: sending order kept
-            for src, msg in items:
-                self.stats.record(src, a.id, type(msg).__name__, sized(msg, cache))
-            inboxes[a.id] = items
-            delivered += len(items)
-        c0 = time.process_time()
-        for a in self.agents:
-            a.observe(now, pos.copy(), travelled.copy(), visited.copy())
-        outs = [(a.id, check_outgoing(a, a.step(rnd, inboxes[a.id]), self.n)) for a in self.agents]
-        seqs = {a.id: list(a.plan().tasks) for a in self.agents}
-        progress = {a.id: a.progress() for a in self.agents}
-        self.cpu += time.process_time() - c0
-        return self._route(rnd + 1, outs), {
-            "seqs": seqs,
-            "progress": progress,
-            "delivered": delivered,
-        }
-
-    def _route(
-        self, rnd: int, outs: list[tuple[int, list[Outgoing]]]
-    ) -> dict[int, list[tuple[int, int, Any]]]:
-        local: list[tuple[int, int, Any]] = []
-        remote: dict[int, list[tuple[int, int, Any]]] = defaultdict(list)
-        directory, index = self.directory, self.index
-        for src, out in outs:
-            for dst, msg in out:
-                (local if directory[dst] == index else remote[directory[dst]]).append(
-                    (dst, src, msg)
-                )
-        self.put(rnd, local)
-        return remote

@@ -1,5 +1,6 @@
 """Online missions on Ray (harness/execution.py, online mode): :class:`RayTeam` puts the
-agents in host actors (:class:`actors.hosts.OnlineHosts`) and paces them one call a period.
+agents in host actors (each an :class:`harness.execution.OnlineHosts`, the mechanism the local
+team runs too) and paces them one call a period.
 The driver owns the simulated world (the fleet: where the agents are, what they visited) and
 hands every host its status each period; the agents' own messages go from host to host
 directly. Plans, counts and traces equal the local team's (tests/test_ray_runtime.py)."""
@@ -49,7 +50,6 @@ class RayTeam:
         self.wall = self.cpu = 0.0
         self.nodes: list[str] | None = None
         self.calls: int | None = None
-        self._progress: list[float | None] = [None] * n
         self._get(
             [
                 a.online_setup.remote(
@@ -65,21 +65,14 @@ class RayTeam:
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
         try:
             return ray.get(refs, timeout=timeout)
-        except ray.exceptions.GetTimeoutError:
+        except ray.exceptions.RayError as exc:
             _replace(self.pool, list(range(self.k)))
-            raise TrialTimeout(
-                "time limit reached on the ray runtime (its actors were killed)"
-            ) from None
-        except ray.exceptions.RayActorError as exc:
-            _replace(self.pool, list(range(self.k)))
-            raise AgentError(f"an online host died ({type(exc).__name__})") from None
-        except ray.exceptions.RayTaskError as exc:
-            _replace(self.pool, list(range(self.k)))
-            cause = exc.cause if exc.cause is not None else exc
-            raise AgentError(f"{type(cause).__name__}: {cause}") from None
-        except ray.exceptions.RayError as exc:  # e.g. an agent's exception Ray cannot carry
-            _replace(self.pool, list(range(self.k)))
-            raise AgentError(f"an online agent failed: {exc}") from None
+            if isinstance(exc, ray.exceptions.GetTimeoutError):
+                raise TrialTimeout(
+                    "time limit reached on the ray runtime (its actors were killed)"
+                ) from None
+            cause = getattr(exc, "cause", None) or exc  # an agent's own exception, if Ray has it
+            raise AgentError(f"online agents failed: {type(cause).__name__}: {cause}") from None
 
     def start(self) -> None:
         w0 = time.perf_counter()
@@ -87,24 +80,19 @@ class RayTeam:
         self.wall += time.perf_counter() - w0
 
     def step(
-        self, rnd: int, now: float, fleet: Fleet, stats: MessageStats
-    ) -> tuple[list[list[int]], int]:
+        self, rnd: int, fleet: Fleet, sample: bool
+    ) -> tuple[list[list[int]], int, list[float | None]]:
         w0 = time.perf_counter()
         status = [ray.put(x) for x in (fleet.pos, fleet.travelled, fleet.visited)]
-        out = self._get([a.online_step.remote(rnd, now, *status) for a in self.used])
+        out = self._get([a.online_step.remote(rnd, fleet.now, *status, sample) for a in self.used])
         self.wall += time.perf_counter() - w0
         seqs: list[list[int]] = [[] for _ in range(self.n)]
-        delivered = 0
+        progress: list[float | None] = []
         for r in out:
             for a, seq in r["seqs"].items():
                 seqs[a] = seq
-            for a, p in r["progress"].items():
-                self._progress[a] = p
-            delivered += r["delivered"]
-        return seqs, delivered
-
-    def progress(self) -> list[float | None]:
-        return list(self._progress)
+            progress += r["progress"].values()
+        return seqs, sum(r["delivered"] for r in out), progress
 
     def finish(self, stats: MessageStats) -> list[dict[str, float]]:
         done = self._get([a.online_finish.remote() for a in self.used])

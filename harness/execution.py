@@ -354,11 +354,92 @@ def _execute_restart(
     return _result(fleet, replans, rounds, stats, wall, cpu, measures, [], message, nodes, calls)
 
 
+class OnlineHosts:
+    """The agents of one host in an online mission, and the one mechanism that runs them:
+    each period the host hands its agents the messages delivered for them (counted here, as
+    they are delivered), lets each observe the team's status and run its round, and routes
+    what they send, to its own agents for the next round or, one packet per host, to the other
+    hosts (``directory``: agent -> host index; this host is ``index``). :class:`LocalTeam` is
+    one host holding every agent; on Ray each host actor holds one (``actors.online``). An
+    agent's inbox is ordered by sender, then in sending order. ``put`` may run in another
+    thread than ``step`` (a Ray host receives while it sends)."""
+
+    def __init__(
+        self, agents: list[Allocator], n_agents: int, directory: list[int], index: int
+    ) -> None:
+        import threading
+
+        self.agents = sorted(agents, key=lambda a: a.id)
+        self.n, self.directory, self.index = n_agents, directory, index
+        self.inbox: dict[int, dict[int, list[Outgoing]]] = {}  # round -> agent -> (sender, msg)
+        self.lock = threading.Lock()
+        self.stats = MessageStats()
+        self.wall = self.cpu = 0.0  # the agents' own computing
+
+    def put(self, rnd: int, packet: list[tuple[int, int, Message]]) -> None:
+        """Messages ``(receiver, sender, message)`` to deliver in round ``rnd``."""
+        with self.lock:
+            box = self.inbox.setdefault(rnd, {})
+            for dst, src, msg in packet:
+                box.setdefault(dst, []).append((src, msg))
+
+    def start(self) -> dict[int, list[tuple[int, int, Message]]]:
+        """Round 0: the agents' first messages; returns the packets for other hosts."""
+        w0, c0 = time.perf_counter(), time.process_time()
+        outs = [(a.id, check_outgoing(a, a.start(), self.n)) for a in self.agents]
+        self.wall += time.perf_counter() - w0
+        self.cpu += time.process_time() - c0
+        return self._route(1, outs)
+
+    def step(
+        self, rnd: int, now: float, pos: Any, travelled: Any, visited: Any, sample: bool
+    ) -> tuple[dict[int, list[tuple[int, int, Message]]], dict[str, Any]]:
+        """Deliver round ``rnd``'s messages, let every agent observe the status and run round
+        ``rnd``; the packets for other hosts, and each agent's sequence, the messages delivered
+        and, if ``sample``, each agent's progress estimate."""
+        with self.lock:
+            box = self.inbox.pop(rnd, {})
+        cache: SizeCache = {}
+        inboxes = {}
+        for a in self.agents:
+            items = sorted(box.get(a.id, ()), key=lambda item: item[0])  # stable
+            for src, msg in items:
+                self.stats.record(src, a.id, type(msg).__name__, sized(msg, cache))
+            inboxes[a.id] = items
+        w0, c0 = time.perf_counter(), time.process_time()
+        for a in self.agents:
+            a.observe(now, pos.copy(), travelled.copy(), visited.copy())
+        outs = [(a.id, check_outgoing(a, a.step(rnd, inboxes[a.id]), self.n)) for a in self.agents]
+        seqs = {a.id: list(a.plan().tasks) for a in self.agents}
+        self.wall += time.perf_counter() - w0
+        self.cpu += time.process_time() - c0
+        progress = {a.id: a.progress() for a in self.agents} if sample else {}
+        delivered = sum(map(len, inboxes.values()))
+        return self._route(rnd + 1, outs), {
+            "seqs": seqs,
+            "progress": progress,
+            "delivered": delivered,
+        }
+
+    def _route(
+        self, rnd: int, outs: list[tuple[int, list[Outgoing]]]
+    ) -> dict[int, list[tuple[int, int, Message]]]:
+        local: list[tuple[int, int, Message]] = []
+        remote: dict[int, list[tuple[int, int, Message]]] = {}
+        directory, index = self.directory, self.index
+        for src, out in outs:
+            for dst, msg in out:
+                where = directory[dst]
+                (local if where == index else remote.setdefault(where, [])).append((dst, src, msg))
+        self.put(rnd, local)
+        return remote
+
+
 class OnlineTeam(Protocol):
     """The agents of an online mission, wherever they run (:class:`LocalTeam` in this process,
-    ``actors.online.RayTeam`` in Ray host actors). A message sent in round r is delivered in
-    round r + 1 (``start`` is round 0), counted when it is delivered; ``wall`` and ``cpu`` add
-    up the time the agents spent computing."""
+    ``actors.online.RayTeam`` in Ray host actors), each host an :class:`OnlineHosts`. A message
+    sent in round r is delivered in round r + 1 (``start`` is round 0), counted when it is
+    delivered."""
 
     wall: float
     cpu: float
@@ -366,69 +447,52 @@ class OnlineTeam(Protocol):
     def start(self) -> None: ...
 
     def step(
-        self,
-        rnd: int,
-        now: float,
-        fleet: Fleet,
-        stats: MessageStats,
-    ) -> tuple[list[list[int]], int]:
-        """Deliver round ``rnd``'s messages (counted into ``stats``), let every agent observe the
-        team's status at ``now`` and run round ``rnd``; each agent's current sequence, and the
-        number of messages delivered."""
+        self, rnd: int, fleet: Fleet, sample: bool
+    ) -> tuple[list[list[int]], int, list[float | None]]:
+        """Deliver round ``rnd``'s messages, let every agent observe the team's status and
+        run round ``rnd``; each agent's current sequence, the number of messages delivered and,
+        if ``sample``, the agents' progress estimates (else none)."""
         ...
 
-    def progress(self) -> list[float | None]: ...
-
     def finish(self, stats: MessageStats) -> list[dict[str, float]]:
-        """The mission is over: the agents' measurements (counts kept elsewhere are added
-        to ``stats`` here)."""
+        """The mission is over: the agents' measurements; the counts the hosts kept are added
+        to ``stats``."""
         ...
 
 
 class LocalTeam:
-    """An online mission's agents in this process."""
+    """An online mission's agents in this process: one :class:`OnlineHosts` holding them all;
+    ``wall`` and ``cpu`` are the agents' own computing."""
 
     def __init__(
         self, inst: Instance, cls: type[Allocator], params: dict[str, Any], seed: int
     ) -> None:
-        self.agents = make_agents(inst, cls, params, seed)
-        self.outgoing: list[list[Outgoing]] = []
-        self.wall = self.cpu = 0.0
+        n = inst.n_agents
+        self.host = OnlineHosts(make_agents(inst, cls, params, seed), n, [0] * n, 0)
         self.nodes: list[str] | None = None
         self.calls: int | None = None
 
+    @property
+    def wall(self) -> float:
+        return self.host.wall
+
+    @property
+    def cpu(self) -> float:
+        return self.host.cpu
+
     def start(self) -> None:
-        w0, c0 = time.perf_counter(), time.process_time()
-        m = len(self.agents)
-        self.outgoing = [check_outgoing(a, a.start(), m) for a in self.agents]
-        self.wall += time.perf_counter() - w0
-        self.cpu += time.process_time() - c0
+        self.host.start()
 
     def step(
-        self, rnd: int, now: float, fleet: Fleet, stats: MessageStats
-    ) -> tuple[list[list[int]], int]:
-        agents = self.agents
-        m = len(agents)
-        inboxes: list[list[Outgoing]] = [[] for _ in range(m)]
-        cache: SizeCache = {}
-        for src, out in enumerate(self.outgoing):
-            for dst, msg in out:
-                stats.record(src, dst, type(msg).__name__, sized(msg, cache))
-                inboxes[dst].append((src, msg))
-        w0, c0 = time.perf_counter(), time.process_time()
-        for a in agents:
-            a.observe(now, fleet.pos.copy(), fleet.travelled.copy(), fleet.visited.copy())
-        self.outgoing = [check_outgoing(a, a.step(rnd, inboxes[a.id]), m) for a in agents]
-        seqs = [list(a.plan().tasks) for a in agents]
-        self.wall += time.perf_counter() - w0
-        self.cpu += time.process_time() - c0
-        return seqs, sum(map(len, inboxes))
-
-    def progress(self) -> list[float | None]:
-        return [a.progress() for a in self.agents]
+        self, rnd: int, fleet: Fleet, sample: bool
+    ) -> tuple[list[list[int]], int, list[float | None]]:
+        _, out = self.host.step(rnd, fleet.now, fleet.pos, fleet.travelled, fleet.visited, sample)
+        seqs, progress = out["seqs"], out["progress"]
+        return [seqs[a] for a in sorted(seqs)], out["delivered"], list(progress.values())
 
     def finish(self, stats: MessageStats) -> list[dict[str, float]]:
-        return [a.measurements() for a in self.agents]
+        stats.merge(self.host.stats)
+        return [a.measurements() for a in self.host.agents]
 
 
 def count_status(fleet: Fleet, stats: MessageStats) -> None:
@@ -473,11 +537,12 @@ def _execute_online(
         if deadline is not None and time.monotonic() > deadline:
             raise TrialTimeout(f"time limit reached at {fleet.now:.2f} s of the mission")
         rnd += 1
-        seqs, delivered = team.step(rnd, fleet.now, fleet, stats)
+        sample = fleet.now + EPS >= next_sample
+        seqs, delivered, progress = team.step(rnd, fleet, sample)
         stats.per_round.append(delivered)
         count_status(fleet, stats)
-        if fleet.now + EPS >= next_sample:
-            estimates = [e for e in team.progress() if e is not None]
+        if sample:
+            estimates = [e for e in progress if e is not None]
             if estimates:
                 trace.append((fleet.now, float(min(estimates))))
             next_sample += settings.trace_every

@@ -13,7 +13,7 @@ import contextlib
 import gc
 import pickle
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import is_, itemgetter
@@ -142,6 +142,15 @@ def shared_message(out: list[Outgoing]) -> Message | None:
         return None
     first = out[0][1]
     return first if all(map(is_, map(itemgetter(1), out), repeat(first))) else None
+
+
+def broadcast_of(out: list[Outgoing], peers: Set[int]) -> Message | None:
+    """The one message object ``out`` sends once to each of ``peers`` and to nobody else (a
+    broadcast a runtime may carry as one item), or None."""
+    shared = shared_message(out)
+    if shared is not None and len(out) == len(peers) and set(map(itemgetter(0), out)) == peers:
+        return shared
+    return None
 
 
 def bulk_counts(out: list[Outgoing], cache: SizeCache) -> tuple[dict[str, list[int]], list[int]]:
