@@ -50,7 +50,7 @@ from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
-from harness.api import Allocator, Outgoing, Plan
+from harness.api import Allocator, Inbox, Outgoing, Plan, RoundBatch
 from harness.faults import NO_FAULTS, Faults, new_counts
 from harness.model import Instance
 from harness.transport import (
@@ -128,6 +128,7 @@ class AgentHost(_Host):
         self.wire_log: list[tuple[int, dict[str, int]]] = []  # (round sent, counters)
         self.held: dict[int, list[tuple[int, int, int, Any]]] = defaultdict(list)  # delayed
         self.done = False
+        self.batches: RoundBatches | None = None  # shared by the agents of one host
 
     def live(self, agent: int, rnd: int) -> bool:
         return self.wire is None or self.wire.alive(agent, rnd)
@@ -184,6 +185,8 @@ class AgentHost(_Host):
                 )
             if self.wire is not None:
                 inbox = self.wire.order(self.id, rnd_next, inbox)
+            if inbox and self.batches is not None:
+                inbox = Inbox(inbox, self.batches.get(rnd_next))
             stepped = bool(inbox) or not self.agent.converged
             out = (
                 check_outgoing(self.agent, self.agent.step(rnd_next, inbox), self.n)
@@ -407,6 +410,23 @@ class AsyncHosts(_HostGroup):
         return remote
 
 
+class RoundBatches:
+    """The :class:`RoundBatch` of each round for the agents of one host (harness.api.columns):
+    a host's agents usually step through a round together, so the batches of the two latest
+    rounds are kept; an agent that comes late to an older round gets a batch of its own."""
+
+    def __init__(self) -> None:
+        self.by_round: dict[int, RoundBatch] = {}
+
+    def get(self, rnd: int) -> RoundBatch:
+        batch = self.by_round.get(rnd)
+        if batch is None:
+            batch = self.by_round[rnd] = RoundBatch()
+            for old in [r for r in self.by_round if r < rnd - 1]:
+                del self.by_round[old]
+        return batch
+
+
 class SyncHosts(_HostGroup):
     """The synchronous agents of one host actor (agent id -> :class:`AgentHost`) and the
     routing of their round outputs: to this host's own agents in place, to other hosts as one
@@ -416,6 +436,9 @@ class SyncHosts(_HostGroup):
 
     def __init__(self, hosts: dict[int, AgentHost], directory: list[int], index: int) -> None:
         super().__init__(hosts, directory, index)
+        batches = RoundBatches()
+        for h in hosts.values():
+            h.batches = batches
         self.stopping = False  # a stop came: every agent here has stopped
         self.n_hosts = len(set(directory))
         self.checked = 0  # the first round not yet known to be complete here

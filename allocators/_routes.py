@@ -84,7 +84,9 @@ class Route:
         self.times: list[float] = []
         self.in_path = np.zeros(t.n, dtype=bool)
         self.load = 0.0
-        self._gaps: list[tuple[np.ndarray, np.ndarray]] | None = None  # tdr: per-gap cache
+        # tdr: score and start time of every task at gap k in row k (allocators/_tdr_kernel.py)
+        self._G: np.ndarray | None = None
+        self._E: np.ndarray | None = None
         if mode == "payoff":
             self.payoff = self.value * 100.0 / np.maximum(self.d0, 1.0)
 
@@ -129,10 +131,9 @@ class Route:
             return best, pos, start
         L = len(self.tasks)
         if self.mode == "tdr":
-            if self._gaps is None:
-                self._gaps = [self._tdr_gap(k) for k in range(L + 1)]
-            scores = np.stack([g[0] for g in self._gaps])
-            starts = np.stack([g[1] for g in self._gaps])
+            if self._G is None:
+                self._tdr_start()
+            scores, starts = self._G[: L + 1], self._E[: L + 1]
             pos = scores.argmax(axis=0)  # first maximum: ties go to the earliest position
             cols = np.arange(len(pos))
             best = np.where(ok_base, scores[pos, cols], NEG)
@@ -195,18 +196,80 @@ class Route:
             dprev, finish_prev = self.D[a], self.times[k - 1] + self.dur[a]
         return dprev, np.maximum(finish_prev + dprev / self.speed, self.tw_start)
 
-    def _tdr_gap(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Score (-inf where infeasible) and start time of every task inserted at gap ``k``.
-        With fixed start times a gap depends only on its two neighbours, so it is cached."""
-        _, est = self._from_previous(k)
-        ok = est <= self.tw_end + EPS
-        if k < len(self.tasks):
-            b = self.tasks[k]
-            ok &= est <= self.times[k] - self.dur - self.D[:, b] / self.speed + EPS
-        else:
-            ok &= self._can_finish(est)
-        score = np.where(ok, self.value * np.exp(-self.disc * (est - self.tw_start)), NEG)
-        return score, est
+    # -- tdr: the gap cache ------------------------------------------------------------------
+    def _tdr_start(self) -> None:
+        """Build the compiled scorer's inputs and every gap's row (allocators/_tdr_kernel.py)."""
+        from allocators import _tdr_kernel as K  # numba, loaded on first use
+
+        n = self.view.tasks.n
+        rows = [self.tw_start, self.tw_end, self.dur, self.value, self.disc]
+        rows += [self.dend if self.dend is not None else np.zeros(n), self.d0]
+        self._T = np.ascontiguousarray(np.vstack(rows), dtype=float)
+        self._P = np.array(
+            [self.t0, self.speed, self.t_end, float(self.dend is not None), EPS], dtype=float
+        )
+        self._Dm = np.ascontiguousarray(self.D, dtype=float)
+        self._gap_row = K.gap_row
+        self._G = np.empty((0, n))
+        self._E = np.empty((0, n))
+        self._tdr_rows(len(self.tasks) + 1)
+        self._tdr_gap(*range(len(self.tasks) + 1))
+
+    def _tdr_rows(self, rows: int) -> None:
+        """Room for at least ``rows`` gap rows (doubling, at most one per possible gap)."""
+        have = self._G.shape[0]
+        if have >= rows:
+            return
+        new = max(rows, min(2 * have, self.limit + 1), 4)
+        for name in ("_G", "_E"):
+            old = getattr(self, name)
+            grown = np.empty((new, old.shape[1]))
+            grown[:have] = old
+            setattr(self, name, grown)
+
+    def _tdr_gap(self, *ks: int) -> None:
+        """Rows ``ks`` of the gap cache for the current route. With fixed start times a gap
+        depends only on its two neighbours, so other rows stand when a task is inserted or
+        removed."""
+        tasks = np.array(self.tasks, dtype=np.int64)
+        times = np.array(self.times, dtype=float)
+        for k in ks:
+            self._gap_row(k, len(tasks), tasks, times, self._G, self._E, self._T, self._Dm, self._P)
+
+    def cbba_fill(self, ident: int, y: np.ndarray, z: np.ndarray) -> list[int]:
+        """CBBA's bundle construction on a ``tdr`` route, compiled (``_tdr_kernel.cbba_bundle``,
+        which documents the rule): insert tasks while their score outbids ``(y, z)``, updating
+        ``y`` and ``z``. Returns the tasks added, in order."""
+        from allocators import _tdr_kernel as K
+        from harness.numerics import TIE_RTOL
+
+        if self._G is None:
+            self._tdr_start()
+        added: list[int] = []
+        while not self.full:
+            L = len(self.tasks)
+            self._tdr_rows(min(self.limit, L + 8) + 1)
+            stop = min(self.limit, self._G.shape[0] - 1)
+            tasks = np.zeros(stop + 1, dtype=np.int64)
+            times = np.zeros(stop + 1)
+            tasks[:L], times[:L] = self.tasks, self.times
+            out = np.zeros((stop - L, 3))
+            free = self.allowed & ~self.in_path
+            cap = float(self.capacity)
+            got = K.cbba_bundle(
+                ident, L, stop, tasks, times, self._G, self._E, self._T, self._Dm, self._P,
+                free, float(self.load), self.demand.astype(float), cap, y, z, TIE_RTOL, out,
+            )  # fmt: skip
+            for task, position, start in out[:got]:
+                task, position = int(task), int(position)
+                self.tasks.insert(position, task)
+                self.times.insert(position, float(start))
+                self.in_path[task] = True
+                self.load += self.demand[task]
+                added.append(task)
+            if L + got < stop or got == 0:
+                break
+        return added
 
     def _can_finish(self, est: np.ndarray) -> np.ndarray:
         after = est + self.dur
@@ -245,25 +308,45 @@ class Route:
         self.times.insert(position, float(start))
         self.in_path[task] = True
         self.load += self.demand[task]
-        if self._gaps is not None:  # the gap the task went into splits in two; others stand
-            self._gaps[position : position + 1] = [
-                self._tdr_gap(position),
-                self._tdr_gap(position + 1),
-            ]
+        if self._G is not None:  # the gap the task went into splits in two; others stand
+            L = len(self.tasks)
+            self._tdr_rows(L + 1)
+            self._G[position + 2 : L + 1] = self._G[position + 1 : L]
+            self._E[position + 2 : L + 1] = self._E[position + 1 : L]
+            self._tdr_gap(position, position + 1)
         if self.mode in ("min_sum", "min_max"):
             self._reschedule()
 
     def remove(self, drop: set[int]) -> None:
         """Remove tasks; in ``tdr`` mode the others keep their start times."""
-        for p in sorted((k for k, t in enumerate(self.tasks) if t in drop), reverse=True):
+        gone = [k for k, t in enumerate(self.tasks) if t in drop]
+        old_len = len(self.tasks)
+        for p in reversed(gone):
             task = self.tasks.pop(p)
             self.times.pop(p)
             self.in_path[task] = False
             self.load -= self.demand[task]
-            if self._gaps is not None:  # the two gaps around the task merge into one
-                self._gaps[p : p + 2] = [self._tdr_gap(p)]
+        if self._G is not None and gone:
+            self._tdr_merge(gone, old_len)
         if self.mode in ("min_sum", "min_max", "nn"):
             self._reschedule()
+
+    def _tdr_merge(self, gone: list[int], old_len: int) -> None:
+        """The gap rows after the stops at old positions ``gone`` left a route of ``old_len``:
+        a gap between two stops that were neighbours before keeps its row (old gap ``k`` lies
+        before old stop ``k``); each other gap is computed again."""
+        dropped = set(gone)
+        kept = [k for k in range(old_len) if k not in dropped]
+        same, fresh = [], []
+        for k in range(len(kept) + 1):
+            before = kept[k - 1] if k else -1
+            after = kept[k] if k < len(kept) else old_len
+            (same if after - before == 1 else fresh).append((k, after))
+        if same:
+            new, old = (list(c) for c in zip(*same, strict=True))
+            self._G[new] = self._G[old]  # the right side is a copy: rows may move either way
+            self._E[new] = self._E[old]
+        self._tdr_gap(*(k for k, _ in fresh))
 
     def _reschedule(self) -> None:
         t, prev, out = self.t0, None, []

@@ -28,12 +28,13 @@ Ponda, How, CDC 2012), which restores convergence.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
 from allocators._cbba_rules import NONE, decide  # noqa: F401 - decide: Table 1, re-exported
 from allocators._routes import NEG, ROUTING_FAMILIES, Route, default_mode
-from harness.api import Allocator, Message, Outgoing, Param, Plan
+from harness.api import Allocator, Message, Outgoing, Param, Plan, columns
 from harness.numerics import TIE_RTOL, beats, best_index, tied
 
 
@@ -94,6 +95,15 @@ class CBBA(Allocator):
 
     # -- phase 1: bundle construction ----------------------------------------------------
     def build_bundle(self) -> bool:
+        if self.route.mode == "tdr":  # the same rule, compiled (allocators/_tdr_kernel.py)
+            added_tasks = self.route.cbba_fill(self.id, self.y, self.z)
+            self.bundle += added_tasks
+            return bool(added_tasks)
+        return self.build_bundle_python()
+
+    def build_bundle_python(self) -> bool:
+        """Bundle construction in plain Python, for every score mode: the reference the
+        compiled ``tdr`` construction is tested against."""
         added = False
         tw_start = self.view.tasks["tw_start"]
         while not self.route.full:
@@ -122,17 +132,12 @@ class CBBA(Allocator):
             return False
         arrivals = rnd + self.rng.random(len(inbox))
         order = np.argsort(arrivals, kind="stable")
-        senders = np.array([inbox[r][0] for r in order], dtype=np.int64)
-        ys = np.stack([inbox[r][1].y for r in order])
-        zs = np.stack([inbox[r][1].z for r in order])
-        ss = np.stack([inbox[r][1].s for r in order])
+        senders = np.fromiter(map(itemgetter(0), inbox), dtype=np.int64, count=len(inbox))
+        rows, (ys, zs, ss) = columns(inbox, WinningBids, "y", "z", "s")
         from allocators._cbba_kernel import consensus_kernel  # numba, loaded on first use
 
-        return bool(
-            consensus_kernel(
-                self.id, self.y, self.z, self.s, senders, arrivals[order], ys, zs, ss, TIE_RTOL
-            )
-        )
+        args = (senders[order], arrivals[order], rows[order], ys, zs, ss, TIE_RTOL)
+        return bool(consensus_kernel(self.id, self.y, self.z, self.s, *args))
 
     def release(self) -> bool:
         """Drop every bundle task after the first one this agent no longer wins (eq. 7)."""

@@ -17,6 +17,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,6 +32,73 @@ class Message:
 
 
 Outgoing = tuple[int, Message]  # (receiver id, message)
+
+
+class Inbox(list):
+    """One agent's ``(sender, message)`` items of a round, as a runtime delivers them: a list,
+    which may carry the :class:`RoundBatch` of every agent served in the same process that round.
+    Allocators read it as a list; :func:`columns` uses the batch."""
+
+    __slots__ = ("batch",)
+
+    def __init__(self, items: Any = (), batch: RoundBatch | None = None) -> None:
+        super().__init__(items)
+        self.batch = batch
+
+
+class RoundBatch:
+    """The messages a runtime delivers in one round to the agents it serves in one process, as
+    columns: a field of a message type is stacked once for all of them (one row per distinct
+    message object), not once per receiver. A broadcast to a hundred agents is then one row,
+    read by each receiver through its row indices. Messages join as receivers ask for them
+    (agents of one host may step at different moments); matrices only grow, so rows handed out
+    stay valid. Read-only for agents."""
+
+    def __init__(self) -> None:
+        self._index: dict[type, dict[int, int]] = {}
+        self._objects: dict[type, list[Message]] = {}  # kept alive, so ids stay unique
+        self._stacked: dict[tuple[type, str], np.ndarray] = {}
+
+    def rows(self, kind: type, items: list[Outgoing]) -> np.ndarray:
+        """The row of each item's message among this round's messages of type ``kind``."""
+        index = self._index.setdefault(kind, {})
+        ids = list(map(id, map(itemgetter(1), items)))
+        try:  # every message already seen: one C-level pass
+            return np.fromiter(map(index.__getitem__, ids), dtype=np.int64, count=len(ids))
+        except KeyError:
+            pass
+        objects = self._objects.setdefault(kind, [])
+        for key, (_, msg) in zip(ids, items, strict=True):
+            if key not in index:
+                index[key] = len(objects)
+                objects.append(msg)
+        return np.fromiter(map(index.__getitem__, ids), dtype=np.int64, count=len(ids))
+
+    def column(self, kind: type, name: str) -> np.ndarray:
+        """Field ``name`` of the messages of type ``kind`` seen so far, one row each."""
+        objects = self._objects.get(kind, [])
+        if not objects:
+            return np.empty(0)
+        key = (kind, name)
+        have = self._stacked.get(key)
+        done = 0 if have is None else len(have)
+        if done < len(objects):
+            fresh = np.stack([getattr(m, name) for m in objects[done:]])
+            have = fresh if have is None else np.concatenate([have, fresh])
+            self._stacked[key] = _readonly(have)
+        return self._stacked[key]
+
+
+def columns(inbox: list[Outgoing], kind: type, *names: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Array fields of the messages of ``inbox`` (all of type ``kind``, with equal shapes) as
+    columns: ``(rows, [matrix per name])``, where message ``r`` of the inbox is row ``rows[r]``
+    of each matrix. Uses the round's shared :class:`RoundBatch` when the runtime gave one (no
+    copy per receiver), else stacks this inbox alone (``rows`` is then ``0..len-1``)."""
+    batch = getattr(inbox, "batch", None)
+    if batch is not None:
+        return batch.rows(kind, inbox), [batch.column(kind, n) for n in names]
+    mats = [np.stack([getattr(m, n) for _, m in inbox]) for n in names]
+    return np.arange(len(inbox), dtype=np.int64), mats
 
 
 class PublicTasks:

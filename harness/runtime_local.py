@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.api import Allocator, Message, Outgoing
+from harness.api import Allocator, Inbox, Message, Outgoing, RoundBatch
 from harness.faults import NO_FAULTS, Faults, new_counts
 from harness.model import Instance
 from harness.transport import (  # noqa: F401 - RunResult, TrialTimeout: where runtimes look
@@ -87,7 +87,8 @@ def _rounds(
     def flush(rnd: int) -> list[list[Outgoing]]:
         """Hand the copies due in round rnd + 1 to their receivers; they count as delivered."""
         cache: SizeCache = {}
-        boxes: list[list[Outgoing]] = [[] for _ in range(n)]
+        batch = RoundBatch()  # shared by the round's inboxes (harness.api.columns)
+        boxes: list[list[Outgoing]] = [Inbox(batch=batch) for _ in range(n)]
         if wire is None:
             delivered = 0
             for src, out in sent.pop(rnd + 1, []):
@@ -102,7 +103,7 @@ def _rounds(
             stats.record(src, dst, type(msg).__name__, sized(msg, cache))
             boxes[dst].append((src, msg))
         stats.per_round.append(len(due))
-        return [wire.order(d, rnd + 1, box) for d, box in enumerate(boxes)]
+        return [Inbox(wire.order(d, rnd + 1, box), batch) for d, box in enumerate(boxes)]
 
     for a in agents:
         send(a.id, 0, check_outgoing(a, a.start(), n))

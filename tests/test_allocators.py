@@ -231,9 +231,11 @@ def test_compiled_consensus_round_equals_the_reference_rules():
             s = np.maximum(s, stamps[r])
             s[k] = arrivals[r - 1]
         y2, z2, s2 = bids[0].copy(), tables[0].copy(), stamps[0].copy()
+        rows = np.arange(n_msgs)[::-1].copy()  # message r is row rows[r] of reversed tables
         K.consensus_kernel(
-            i, y2, z2, s2, senders, arrivals, bids[1:], tables[1:], stamps[1:], C.TIE_RTOL
-        )
+            i, y2, z2, s2, senders, arrivals, rows,
+            bids[1:][::-1], tables[1:][::-1], stamps[1:][::-1], C.TIE_RTOL,
+        )  # fmt: skip
         assert y2.tolist() == y.tolist() and z2.tolist() == z.tolist() and s2.tolist() == s.tolist()
 
     check()
