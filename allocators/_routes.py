@@ -209,11 +209,19 @@ class Route:
             [self.t0, self.speed, self.t_end, float(self.dend is not None), EPS], dtype=float
         )
         self._Dm = np.ascontiguousarray(self.D, dtype=float)
+        self._DT = np.ascontiguousarray(self.view.tasks.into, dtype=float)  # shared, read-only
+        self._demand = np.asarray(self.demand, dtype=float)
+        self._capacity = float(self.capacity)
         self._gap_row = K.gap_row
         self._G = np.empty((0, n))
         self._E = np.empty((0, n))
         self._tdr_rows(len(self.tasks) + 1)
         self._tdr_gap(*range(len(self.tasks) + 1))
+
+    def _tdr_consts(self) -> tuple[np.ndarray, ...]:
+        """The compiled scorer's arrays after ``tasks`` and ``times``: G, E, T, D, D's
+        transpose, P (allocators/_tdr_kernel.py)."""
+        return self._G, self._E, self._T, self._Dm, self._DT, self._P
 
     def _tdr_rows(self, rows: int) -> None:
         """Room for at least ``rows`` gap rows (doubling, at most one per possible gap)."""
@@ -234,7 +242,7 @@ class Route:
         tasks = np.array(self.tasks, dtype=np.int64)
         times = np.array(self.times, dtype=float)
         for k in ks:
-            self._gap_row(k, len(tasks), tasks, times, self._G, self._E, self._T, self._Dm, self._P)
+            self._gap_row(k, len(tasks), tasks, times, *self._tdr_consts())
 
     def cbba_fill(self, ident: int, y: np.ndarray, z: np.ndarray) -> list[int]:
         """CBBA's bundle construction on a ``tdr`` route, compiled (``_tdr_kernel.cbba_bundle``,
@@ -253,20 +261,18 @@ class Route:
             tasks = np.zeros(stop + 1, dtype=np.int64)
             times = np.zeros(stop + 1)
             tasks[:L], times[:L] = self.tasks, self.times
-            out = np.zeros((stop - L, 3))
+            out = np.zeros(stop - L, dtype=np.int64)
             free = self.allowed & ~self.in_path
-            cap = float(self.capacity)
             got = K.cbba_bundle(
-                ident, L, stop, tasks, times, self._G, self._E, self._T, self._Dm, self._P,
-                free, float(self.load), self.demand.astype(float), cap, y, z, TIE_RTOL, out,
+                ident, L, stop, tasks, times, *self._tdr_consts(),
+                free, float(self.load), self._demand, self._capacity, y, z, TIE_RTOL, out,
             )  # fmt: skip
-            for task, position, start in out[:got]:
-                task, position = int(task), int(position)
-                self.tasks.insert(position, task)
-                self.times.insert(position, float(start))
+            self.tasks, self.times = tasks[: L + got].tolist(), times[: L + got].tolist()
+            new = out[:got].tolist()
+            for task in new:  # the load as insert() sums it, task by task
                 self.in_path[task] = True
                 self.load += self.demand[task]
-                added.append(task)
+            added += new
             if L + got < stop or got == 0:
                 break
         return added

@@ -13,6 +13,8 @@ Arrays, so that the compiled functions take few arguments:
        route's end point (0 without one), distance from the agent's start point;
 ``P``  (5,) route scalars: start time, speed, end of availability, 1.0 if the route returns to
        an end point, the feasibility slack ``EPS``;
+``D``, ``DT``  task-to-task distances (from the row task's exit to the column task) and their
+       transpose, so that the distances into one task are a row too;
 ``G``, ``E``  (rows, n): score and start time of every task at gap ``k`` in row ``k`` (rows
        ``0..L`` are valid for a route of ``L`` tasks).
 """
@@ -29,7 +31,7 @@ TW_START, TW_END, DUR, VALUE, DISC, DEND, D0 = range(7)
 
 
 @njit(cache=True)
-def gap_row(k, L, tasks, times, G, E, T, D, P):
+def gap_row(k, L, tasks, times, G, E, T, D, DT, P):
     """Row ``k`` of ``G`` and ``E`` for the route ``tasks[:L]`` with start times ``times[:L]``:
     a task inserted between stop ``k - 1`` (the start point for k = 0) and stop ``k`` starts at
     its earliest time there and must keep stop ``k``'s start time (or, at the end, finish within
@@ -44,27 +46,21 @@ def gap_row(k, L, tasks, times, G, E, T, D, P):
     inner = k < L
     b = tasks[k] if inner else -1
     tb = times[k] if inner else 0.0
-    for j in range(T.shape[1]):
+    for j in range(T.shape[1]):  # branch-free: the tests below are unpredictable
         dprev = T[D0, j] if k == 0 else D[a, j]
         tws = T[TW_START, j]
-        est = fin + dprev / speed
-        if est < tws:
-            est = tws
+        est = max(fin + dprev / speed, tws)
         ok = est <= T[TW_END, j] + eps
-        if ok:
-            if inner:
-                ok = est <= tb - T[DUR, j] - D[j, b] / speed + eps
-            elif has_end:
-                ok = est + T[DUR, j] + T[DEND, j] / speed <= t_end + eps
-            else:
-                ok = est + T[DUR, j] <= t_end + eps
-        E[k, j] = est
-        if not ok:
-            G[k, j] = -np.inf
-        elif est == tws:  # no delay: exp(-0.0) is exactly 1 in every libm
-            G[k, j] = T[VALUE, j]
+        if inner:
+            ok &= est <= tb - T[DUR, j] - DT[b, j] / speed + eps
+        elif has_end:
+            ok &= est + T[DUR, j] + T[DEND, j] / speed <= t_end + eps
         else:
-            G[k, j] = T[VALUE, j] * math.exp(-T[DISC, j] * (est - tws))
+            ok &= est + T[DUR, j] <= t_end + eps
+        E[k, j] = est
+        # exp(-0.0) is exactly 1 in every libm, so a task served without delay scores its value
+        score = T[VALUE, j] * math.exp(-T[DISC, j] * (est - tws))
+        G[k, j] = score if ok else -np.inf
 
 
 @njit(cache=True, inline="always")
@@ -79,7 +75,7 @@ def _tied(a, b, rtol):
 
 @njit(cache=True)
 def cbba_bundle(  # noqa: PLR0913 - one compiled call per bundle
-    ident, L, limit, tasks, times, G, E, T, D, P, free, load, demand, capacity, y, z, rtol, out
+    ident, L, limit, tasks, times, G, E, T, D, DT, P, free, load, demand, capacity, y, z, rtol, out
 ):
     """CBBA's bundle construction on a ``tdr`` route: while the bundle is below ``limit``, add
     the task of largest marginal score (its best gap, ties to the earliest gap) among those whose
@@ -88,7 +84,7 @@ def cbba_bundle(  # noqa: PLR0913 - one compiled call per bundle
     for one more stop than ``limit`` allows, ``G``/``E`` for the rows of a route of ``limit``.
 
     Updates ``tasks``, ``times``, ``G``, ``E``, ``free``, ``y`` and ``z`` in place and writes
-    each added task as ``(task, position, start)`` into a row of ``out``. Returns how many."""
+    each added task into ``out``, in order. Returns how many."""
     n = T.shape[1]
     eps = P[4]
     # each task's best gap (the first of the largest scores), that score, and whether it
@@ -137,16 +133,14 @@ def cbba_bundle(  # noqa: PLR0913 - one compiled call per bundle
         tasks[pos] = best
         times[pos] = start
         L += 1
-        gap_row(pos, L, tasks, times, G, E, T, D, P)
-        gap_row(pos + 1, L, tasks, times, G, E, T, D, P)
+        gap_row(pos, L, tasks, times, G, E, T, D, DT, P)
+        gap_row(pos + 1, L, tasks, times, G, E, T, D, DT, P)
         free[best] = False
         outbid[best] = False
         load += demand[best]
         y[best] = c
         z[best] = ident
-        out[added, 0] = best
-        out[added, 1] = pos
-        out[added, 2] = start
+        out[added] = best
         added += 1
         for j in range(n):  # gap pos became gaps pos and pos + 1; later gaps moved one on
             if not free[j]:

@@ -34,7 +34,7 @@ import numpy as np
 
 from allocators._cbba_rules import NONE, decide  # noqa: F401 - decide: Table 1, re-exported
 from allocators._routes import NEG, ROUTING_FAMILIES, Route, default_mode
-from harness.api import Allocator, Message, Outgoing, Param, Plan, columns
+from harness.api import Allocator, Message, Outgoing, Param, Plan, columns, mixed_columns
 from harness.numerics import TIE_RTOL, beats, best_index, tied
 
 
@@ -136,8 +136,10 @@ class CBBA(Allocator):
         rows, (ys, zs, ss) = columns(inbox, WinningBids, "y", "z", "s")
         from allocators._cbba_kernel import consensus_kernel  # numba, loaded on first use
 
-        args = (senders[order], arrivals[order], rows[order], ys, zs, ss, TIE_RTOL)
-        return bool(consensus_kernel(self.id, self.y, self.z, self.s, *args))
+        mixed = mixed_columns(inbox, WinningBids, "y", "z")
+        cols, (ysm, zsm) = mixed or (np.arange(len(self.y)), (ys, zs))  # unknown: every task
+        args = (senders[order], arrivals[order], rows[order], ys, zs, ss, cols, ysm, zsm)
+        return bool(consensus_kernel(self.id, self.y, self.z, self.s, *args, TIE_RTOL))
 
     def release(self) -> bool:
         """Drop every bundle task after the first one this agent no longer wins (eq. 7)."""

@@ -17,6 +17,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, ClassVar
 
@@ -58,6 +59,7 @@ class RoundBatch:
         self._index: dict[type, dict[int, int]] = {}
         self._objects: dict[type, list[Message]] = {}  # kept alive, so ids stay unique
         self._stacked: dict[tuple[type, str], np.ndarray] = {}
+        self._mixed: dict[tuple[type, tuple[str, ...]], tuple[int, np.ndarray, list]] = {}
 
     def rows(self, kind: type, items: list[Outgoing]) -> np.ndarray:
         """The row of each item's message among this round's messages of type ``kind``."""
@@ -87,6 +89,36 @@ class RoundBatch:
             have = fresh if have is None else np.concatenate([have, fresh])
             self._stacked[key] = _readonly(have)
         return self._stacked[key]
+
+    def mixed(self, kind: type, *names: str) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The columns on which the messages of type ``kind`` seen so far do not all hold the
+        same bits in every field ``names``, and those columns of each field as a contiguous
+        matrix (one row per message, as in :meth:`column`). On the other columns any one row
+        stands for all. Recomputed when messages join."""
+        rows = len(self._objects.get(kind, ()))
+        key = (kind, names)
+        have = self._mixed.get(key)
+        if have is None or have[0] != rows:
+            mats = [self.column(kind, name) for name in names]
+            same = np.ones(mats[0].shape[1] if rows else 0, dtype=bool)
+            for m in mats:
+                bits = m.view(np.int64) if m.dtype.itemsize == 8 else m
+                same &= (bits == bits[0]).all(axis=0)
+            cols = np.flatnonzero(~same)
+            subs = [_readonly(np.ascontiguousarray(m[:, cols])) for m in mats]
+            have = self._mixed[key] = (rows, _readonly(cols), subs)
+        return have[1], have[2]
+
+
+def mixed_columns(
+    inbox: list[Outgoing], kind: type, *names: str
+) -> tuple[np.ndarray, list[np.ndarray]] | None:
+    """:meth:`RoundBatch.mixed` for the round of ``inbox``: the columns on which the messages
+    the runtime delivers this round (to ``inbox`` and to the other receivers of its batch) may
+    differ, and those columns of each field ``names``; every other column holds the same
+    values in every message, so also in this inbox's. None when the inbox has no batch."""
+    batch = getattr(inbox, "batch", None)
+    return None if batch is None else batch.mixed(kind, *names)
 
 
 def columns(inbox: list[Outgoing], kind: type, *names: str) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -132,6 +164,14 @@ class PublicTasks:
         from harness.geometry import pairwise
 
         return _readonly(pairwise(self.exit_xyz, self.xyz, self.distance))
+
+    @cached_property
+    def into(self) -> np.ndarray:
+        """``between`` transposed, C-contiguous: row ``b`` holds the distance from every task
+        to task ``b``, for code that reads a column of ``between`` many times. The same array
+        when ``between`` is symmetric (no service exits)."""
+        d = self.between
+        return d if np.array_equal(d, d.T) else _readonly(np.ascontiguousarray(d.T))
 
     def from_point(self, point: np.ndarray) -> np.ndarray:
         """Distance from a point to every task."""
@@ -315,7 +355,7 @@ class Allocator(ABC):
 
     # -- helpers ---------------------------------------------------------------------------
     def broadcast(self, message: Message) -> list[Outgoing]:
-        return [(n, message) for n in self.view.neighbours]
+        return list(zip(self.view.neighbours, repeat(message)))
 
     @classmethod
     def skip_reason(cls, inst: Any, params: dict[str, Any]) -> str | None:

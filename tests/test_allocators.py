@@ -230,13 +230,17 @@ def test_compiled_consensus_round_equals_the_reference_rules():
                         y[j], z[j] = -np.inf, -1
             s = np.maximum(s, stamps[r])
             s[k] = arrivals[r - 1]
-        y2, z2, s2 = bids[0].copy(), tables[0].copy(), stamps[0].copy()
         rows = np.arange(n_msgs)[::-1].copy()  # message r is row rows[r] of reversed tables
-        K.consensus_kernel(
-            i, y2, z2, s2, senders, arrivals, rows,
-            bids[1:][::-1], tables[1:][::-1], stamps[1:][::-1], C.TIE_RTOL,
-        )  # fmt: skip
-        assert y2.tolist() == y.tolist() and z2.tolist() == z.tolist() and s2.tolist() == s.tolist()
+        ys, zs = bids[1:][::-1], tables[1:][::-1]
+        same = (ys == ys[0]).all(axis=0) & (zs == zs[0]).all(axis=0)
+        for cols in (np.flatnonzero(~same), np.arange(30)):  # the columns that differ, or all
+            y2, z2, s2 = bids[0].copy(), tables[0].copy(), stamps[0].copy()
+            K.consensus_kernel(
+                i, y2, z2, s2, senders, arrivals, rows, ys, zs, stamps[1:][::-1],
+                cols, ys[:, cols].copy(), zs[:, cols].copy(), C.TIE_RTOL,
+            )  # fmt: skip
+            assert y2.tolist() == y.tolist() and z2.tolist() == z.tolist()
+            assert s2.tolist() == s.tolist()
 
     check()
 
