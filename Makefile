@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install bench test test-quick regress baseline lint format clean
+.PHONY: install bench test test-quick regress baseline lint format clean wheel-check
 
 $(STAMP): pyproject.toml
 	@$(PY) -c "import sys; sys.exit(sys.version_info < (3, 11))" || { echo "need Python 3.11+ as $(PY); set PY=python3.x"; exit 1; }
@@ -36,6 +36,20 @@ baseline: $(STAMP)  ## after an intended change: re-run the CI suite and rewrite
 	rm -rf .regress
 	$(BIN)/harness bench $(SUITE)/suite.toml --out .regress --run-id ci
 	$(BIN)/harness baseline update --results .regress/ci --baseline $(SUITE)/baseline.parquet
+
+wheel-check:  ## build the wheel, install it in a fresh venv, run a shipped paper spec elsewhere
+	rm -rf .wheel .venv-wheel && mkdir .wheel
+	$(PY) -m venv .venv-wheel
+	.venv-wheel/bin/python -m pip install --quiet --upgrade pip
+	.venv-wheel/bin/python -m pip wheel --quiet --no-deps -w .wheel .
+	.venv-wheel/bin/python -m pip install --quiet .wheel/*.whl
+	away=$$(mktemp -d) && cd $$away && $(CURDIR)/.venv-wheel/bin/harness --version \
+		&& $(CURDIR)/.venv-wheel/bin/harness datasets list \
+		&& $(CURDIR)/.venv-wheel/bin/harness bench paper:magnet --size 2x1 --seeds 2 \
+			--runtime local --out $$away/results \
+		&& $(CURDIR)/.venv-wheel/bin/harness bench --family solomon --instances C101 \
+			--allocators sga --runtime local --no-optimum --out $$away/results
+	rm -rf .wheel build
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -70,14 +70,34 @@ def param_flags(
             p.add_argument(flag, dest=param.name, type=param.kind, default=None, help=text)
 
 
+def _version() -> str:
+    """The installed distribution's version, and the commit when run from a git checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = version("dta-harness")
+    except PackageNotFoundError:
+        text = "(not installed)"
+    from harness.store import git_commit
+
+    commit = git_commit()
+    return f"{text} ({commit})" if commit else text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Benchmark harness for distributed task allocation."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("bench", help="run a benchmark (no arguments: the default quick suite)")
-    b.add_argument("spec", nargs="?", help="bench spec (TOML); flags override its values")
+    b.add_argument(
+        "spec",
+        nargs="?",
+        help="bench spec (TOML), or paper:NAME for a shipped one (harness specs list); "
+        "flags override its values",
+    )
     b.add_argument("--allocators", help="comma-separated allocator names")
     b.add_argument("--family", help="problem family (replaces the spec's families)")
     b.add_argument(
@@ -216,14 +236,20 @@ def build_parser() -> argparse.ArgumentParser:
     ds_sub = ds.add_subparsers(dest="action", required=True)
     fz = ds_sub.add_parser("freeze", help="write a spec's instances and a spec reading them")
     fz.add_argument("spec", nargs="?", help="bench spec (default: the default suite)")
-    fz.add_argument("--name", required=True, help="suite name: datasets/frozen/NAME")
-    fz.add_argument("--dir", help="folder of suites (default: datasets/frozen)")
+    fz.add_argument("--name", required=True, help="suite name: the folder DIR/NAME")
+    fz.add_argument("--dir", help="folder of suites (default: ./frozen here)")
     fz.add_argument("--force", action="store_true", help="replace a suite of that name")
-    ds_sub.add_parser("list", help="the frozen suites under datasets/frozen")
+    ds_sub.add_parser("list", help="the frozen suites in ./frozen and those shipped")
     vf = ds_sub.add_parser(
         "verify", help="check a suite's files and whether generators still give them"
     )
     vf.add_argument("suite", help="suite folder or name")
+
+    sp = sub.add_parser("specs", help="the papers' experiments shipped with the harness")
+    sp_sub = sp.add_subparsers(dest="action", required=True)
+    sp_sub.add_parser("list", help="name, what it runs, and the file")
+    sh = sp_sub.add_parser("show", help="print a shipped spec (to copy and edit)")
+    sh.add_argument("name", help="a name from harness specs list")
 
     pf = sub.add_parser(
         "perf",
@@ -379,7 +405,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             )
     if retry and args.resume is None:
         raise HarnessError("command line: --retry: expected with --resume (a run to retry in)")
-    spec = load_spec(args.spec) if args.spec else None
+    from harness.resources import resolve_spec
+
+    spec = load_spec(resolve_spec(args.spec)) if args.spec else None
     settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k, None) is not None}
     if spec is None and args.resume is not None:
         out = settings.get("out", SETTINGS["out"].default)
@@ -718,7 +746,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from harness.freeze import freeze, verify
-    from harness.frozen import frozen_dir
+    from harness.frozen import find_suite
     from harness.spec import default_spec, load_spec
 
     if args.action == "freeze":
@@ -728,21 +756,22 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         return 0
     if args.action == "list":
         from harness.frozen import INDEX, read_index
+        from harness.resources import frozen_dirs
 
-        table = Table("suite", "instances", "families", "baseline", header_style="bold")
-        for d in sorted(p.parent for p in frozen_dir().glob(f"*/{INDEX}")):
-            rows = read_index(d)
-            table.add_row(
-                str(d),
-                str(len(rows)),
-                ", ".join(sorted({r["inst_family"] for r in rows})),
-                "baseline.parquet" if (d / "baseline.parquet").exists() else "-",
-            )
+        table = Table("suite", "instances", "families", "baseline", "where", header_style="bold")
+        for root, where in zip(frozen_dirs(), ("here", "shipped"), strict=True):
+            for d in sorted(p.parent for p in root.glob(f"*/{INDEX}")):
+                rows = read_index(d)
+                table.add_row(
+                    d.name,
+                    str(len(rows)),
+                    ", ".join(sorted({r["inst_family"] for r in rows})),
+                    "baseline.parquet" if (d / "baseline.parquet").exists() else "-",
+                    f"{where}: {d}",
+                )
         console.print(table)
         return 0
-    suite = Path(args.suite)
-    if not suite.exists() and "/" not in args.suite:
-        suite = frozen_dir() / args.suite
+    suite = find_suite(args.suite)
     rows = verify(suite)
     table = Table("instance", "hash", "file", "generator today", header_style="bold")
     for r in rows:
@@ -910,6 +939,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_specs(args: argparse.Namespace) -> int:
+    from harness.resources import PAPER_PREFIX, resolve_spec, shipped_specs, spec_summary
+
+    if args.action == "show":
+        console.print(resolve_spec(PAPER_PREFIX + args.name).read_text(), markup=False)
+        return 0
+    table = Table("name", "what", "run it with", header_style="bold")
+    for name, path in shipped_specs().items():
+        table.add_row(name, spec_summary(path), f"harness bench {PAPER_PREFIX}{name}")
+    console.print(table)
+    return 0
+
+
 #: ``harness COMMAND``: the function that runs it
 COMMANDS = {
     "bench": cmd_bench,
@@ -920,6 +962,7 @@ COMMANDS = {
     "check": cmd_check,
     "baseline": cmd_baseline,
     "datasets": cmd_datasets,
+    "specs": cmd_specs,
     "perf": cmd_perf,
     "list": cmd_list,
     "conformance": cmd_conformance,

@@ -28,6 +28,14 @@ class InputError(HarnessError):
         super().__init__(text)
 
 
+def suggest(name: object, choices: object) -> str:
+    """``"; did you mean X?"`` for the choice nearest a mistyped name, or nothing."""
+    import difflib
+
+    near = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {near[0]}?" if near else ""
+
+
 class SpecError(InputError):
     """A malformed bench spec or command-line value."""
 

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import InputError, SpecError
-from harness.frozen import INDEX, SUITE, frozen_dir, load_frozen, read_index
+from harness.frozen import INDEX, SUITE, load_frozen, read_index
 from harness.instance_io import save_instance
+from harness.resources import user_frozen_dir
 from harness.scenarios import make_instance
 from harness.spec import SETTINGS
 from harness.trials import expand
@@ -27,7 +28,7 @@ def freeze(spec: Any, name: str, root: str | Path | None = None, force: bool = F
         raise SpecError("command line", "--name", "a folder name without '/'", name)
     if any(f.frozen for f in spec.families):
         raise SpecError(spec.source, "families", "a spec whose families are not frozen already")
-    dest = Path(root) if root is not None else frozen_dir()
+    dest = Path(root) if root is not None else user_frozen_dir()
     dest = dest / name
     if dest.exists() and not force:
         raise SpecError(

@@ -1,9 +1,10 @@
 """Frozen suites: a spec's instances written once as Parquet, so a baseline stays comparable
 when generator or loader code changes (docs/regression.md).
 
-``harness datasets freeze SPEC --name NAME`` writes::
+``harness datasets freeze SPEC --name NAME`` writes (into ``./frozen`` of the current directory
+unless ``--dir`` names another folder; the shipped suites are in ``datasets/frozen``)::
 
-    datasets/frozen/NAME/
+    frozen/NAME/
       suite.toml                 the spec, each family read from this folder (frozen = ".")
       instances.parquet          index: file, inst_hash, inst_name, inst_family, sizes,
                                  repetitions and the recipe the instance was generated from
@@ -32,9 +33,32 @@ SUITE = "suite.toml"
 
 
 def frozen_dir() -> Path:
-    from harness.loaders import datasets_dir
+    """The frozen suites shipped with the harness (read-only; harness/resources.py)."""
+    from harness.resources import shipped_frozen_dir
 
-    return datasets_dir() / "frozen"
+    return shipped_frozen_dir()
+
+
+def find_suite(name: str) -> Path:
+    """A frozen suite given by path, or by name: ``./frozen/NAME``, then the shipped one."""
+    from harness.resources import frozen_dirs
+
+    path = Path(name)
+    if path.exists() or "/" in name:
+        return path
+    for root in frozen_dirs():
+        if (root / name / INDEX).exists():
+            return root / name
+    known = sorted({p.parent.name for d in frozen_dirs() for p in d.glob(f"*/{INDEX}")})
+    from harness.errors import suggest
+
+    raise InputError(
+        "command line",
+        "suite",
+        f"a folder or the name of a frozen suite in {' or '.join(map(str, frozen_dirs()))} "
+        f"({', '.join(known) or 'none'}){suggest(name, known)}",
+        name,
+    )
 
 
 def read_index(suite: str | Path) -> list[dict[str, Any]]:

@@ -1,4 +1,6 @@
-"""Loaders for public instance files shipped in ``datasets/`` (see datasets/SOURCES.md).
+"""Loaders for the public instance files shipped with the harness (``datasets/`` in the
+repository, the ``dta_harness_data`` package when installed; harness/resources.py; sources in
+datasets/SOURCES.md).
 
 Every parse error names the file, the line or field, and what was expected.
 """
@@ -6,7 +8,6 @@ Every parse error names the file, the line or field, and what was expected.
 from __future__ import annotations
 
 import csv
-import os
 import re
 from functools import cache
 from pathlib import Path
@@ -14,14 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import InstanceError, read_text
+from harness.errors import InstanceError, read_text, suggest
 from harness.model import Instance, comm_from_params
+from harness.resources import datasets_dir, datasets_hint  # noqa: F401 - datasets_dir: here
 
 
-def datasets_dir() -> Path:
-    """``$HARNESS_DATASETS`` or the repository's ``datasets/`` folder."""
-    env = os.environ.get("HARNESS_DATASETS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "datasets"
+def _missing(family: str, folders: str, example: str, instance: str) -> InstanceError:
+    """The error for an instance name no shipped file has: where the files were looked for
+    (naming ``$HARNESS_DATASETS``) and the nearest name there is."""
+    names = list_instances(family)
+    return InstanceError(
+        family,
+        "instance",
+        f"a file name from {folders} in {datasets_hint()}, like {example!r}"
+        + (suggest(instance, names) if names else " (no instance files there)"),
+        instance,
+    )
 
 
 # -- file formats ------------------------------------------------------------------------------
@@ -170,8 +179,7 @@ def load_tsplib(
     instance = _name("tsplib", instance)
     path = datasets_dir() / "tsplib" / f"{instance}.tsp"
     if not path.exists():
-        names = sorted(p.stem for p in (datasets_dir() / "tsplib").glob("*.tsp"))
-        raise InstanceError("tsplib", "instance", f"one of {', '.join(names)}", instance)
+        raise _missing("tsplib", "tsplib/", "eil51", instance)
     if agents < 1:
         raise InstanceError(str(path), "agents", "at least 1 salesman", agents)
     bk = best_known_table().get(("tsplib", instance.lower())) if agents == 1 else None
@@ -196,10 +204,7 @@ def load_mtsp_lkh3(instance: str, objective: str = "min_sum", **params: Any) -> 
         raise InstanceError("mtsp_lkh3", "instance", "NAME-mK, like 'eil51-m5'", instance)
     path = datasets_dir() / "mtsp_lkh3" / f"{base}.tsp"
     if not path.exists():
-        names = sorted(p.stem for p in path.parent.glob("*.tsp"))
-        raise InstanceError(
-            "mtsp_lkh3", "instance", f"one of {', '.join(names)} with -mK", instance
-        )
+        raise _missing("mtsp_lkh3", "mtsp_lkh3/", "eil51-m5", instance)
     k = int(m)
     bk = {obj: mtsp_best_known().get((base, k, obj)) for obj in ("min_sum", "min_max")}
     return _depot_instance(
@@ -240,12 +245,7 @@ def load_solomon(
     ]
     path = next((p for p in candidates if p.exists()), None)
     if path is None:
-        raise InstanceError(
-            "solomon",
-            "instance",
-            "a file name from datasets/solomon or datasets/homberger_1000, like 'C101'",
-            instance,
-        )
+        raise _missing("solomon", "solomon/ or homberger_1000/", "C101", instance)
     _, n_vehicles, cap, rows = read_solomon(path)
     m = vehicles or n_vehicles
     depot, cust = rows[0], rows[1:]
@@ -380,12 +380,7 @@ def load_li_lim(
     ]
     path = next((p for p in candidates if p.exists()), None)
     if path is None:
-        raise InstanceError(
-            "li_lim",
-            "instance",
-            "a file name from datasets/li_lim_100 or li_lim_1000, like 'lc101'",
-            instance,
-        )
+        raise _missing("li_lim", "li_lim_100/ or li_lim_1000/", "lc101", instance)
     head, rows = _read_rows(path, (9,), 3)
     n_vehicles, speed = _count(path, head[0], "vehicles"), float(head[2]) or 1.0
     ids = rows[:, 0].astype(int)
@@ -432,12 +427,7 @@ def load_cordeau_darp(
     instance = _name("cordeau_darp", instance)
     path = datasets_dir() / "cordeau_darp" / f"{instance}.txt"
     if not path.exists():
-        raise InstanceError(
-            "cordeau_darp",
-            "instance",
-            "a file name from datasets/cordeau_darp, like 'a2-16'",
-            instance,
-        )
+        raise _missing("cordeau_darp", "cordeau_darp/", "a2-16", instance)
     head, rows = _read_rows(path, (7,), 5)
     n_vehicles, nodes = _count(path, head[0], "vehicles"), _count(path, head[1], "nodes")
     n = nodes // 2

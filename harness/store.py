@@ -589,15 +589,18 @@ def new_run_id(spec_hash: str) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{spec_hash[:6]}"
 
 
-def environment() -> dict[str, Any]:
-    """Versions, machine and git commit, for the run manifest."""
-    versions = {}
-    for pkg in ("numpy", "pyarrow", "duckdb", "pulp", "scipy", "ray", "rich", "dta-harness"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
+def git_commit() -> str | None:
+    """The commit of the checkout the harness runs from; None when installed from a wheel."""
+    return git_state()[0]
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit, whether tracked files changed) of the checkout the harness runs from. An
+    installed copy lives in site-packages, which may sit inside some other repository: only a
+    folder that is itself the project's checkout counts."""
     repo = Path(__file__).resolve().parents[1]
+    if not ((repo / ".git").exists() and (repo / "pyproject.toml").exists()):
+        return None, None
     commit = dirty = None
     try:
         commit = (
@@ -616,6 +619,18 @@ def environment() -> dict[str, Any]:
         dirty = bool(status.strip()) if commit else None
     except (OSError, subprocess.SubprocessError):
         pass
+    return commit, dirty
+
+
+def environment() -> dict[str, Any]:
+    """Versions, machine and git commit, for the run manifest."""
+    versions = {}
+    for pkg in ("numpy", "pyarrow", "duckdb", "pulp", "scipy", "ray", "rich", "dta-harness"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    commit, dirty = git_state()
     mem = None
     with contextlib.suppress(ValueError, OSError, AttributeError):
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30

@@ -145,7 +145,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     ref = _load_reference(args.reference)
-    print("| tasks x agents | reference | here | speed-up | objective here / reference | same owner |")
+    print(
+        "| tasks x agents | reference | here | speed-up | objective here / reference | same owner |"
+    )
     print("|---|---|---|---|---|---|")
     for size in args.sizes:
         r = compare(ref, size, args.seed)
