@@ -15,7 +15,7 @@ import pkgutil
 from functools import cache
 
 from harness.api import Allocator
-from harness.errors import SpecError
+from harness.errors import SpecError, suggest
 
 
 @cache
@@ -55,5 +55,7 @@ def available() -> dict[str, type[Allocator]]:
 def get(name: str, source: str = "command line", where: str = "allocator") -> type[Allocator]:
     table = available()
     if name not in table:
-        raise SpecError(source, where, f"one of the allocators {', '.join(table)}", name)
+        raise SpecError(
+            source, where, f"one of the allocators {', '.join(table)}{suggest(name, table)}", name
+        )
     return table[name]

@@ -69,6 +69,11 @@ def bench(
     obs = observer or Observer()
     s = spec.settings
     trials, instances, notes = expand(spec)
+    if not trials:  # say why, and leave no empty run directory behind
+        from harness.errors import HarnessError
+
+        why = "; ".join(notes) or "the spec's allocators, families and sizes give no trial"
+        raise HarnessError(f"{spec.source}: nothing to run: {why}")
     out = Path(s["out"])
     if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
         raise SpecError(

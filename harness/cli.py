@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Iterable
@@ -98,13 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="bench spec (TOML), or paper:NAME for a shipped one (harness specs list); "
         "flags override its values",
     )
-    b.add_argument("--allocators", help="comma-separated allocator names")
-    b.add_argument("--family", help="problem family (replaces the spec's families)")
+    b.add_argument("--allocators", help="allocator names, comma-separated")
+    b.add_argument(
+        "--family", help="problem families, comma-separated (replace the spec's families)"
+    )
     b.add_argument(
         "--size", dest="sizes", help="sizes TASKSxAGENTS, comma-separated (generated families)"
     )
     b.add_argument("--instances", help="instance names, comma-separated (dataset families)")
-    b.add_argument("--comm", help="communication graph: full, ring, line, star, grid, rgg")
+    b.add_argument(
+        "--comm", help="communication graphs, comma-separated: full, ring, line, star, grid, rgg"
+    )
     b.add_argument(
         "--faults",
         action="append",
@@ -140,8 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     param_flags(b, SETTINGS.values(), DEFAULT_SPEC["bench"])
 
-    q = sub.add_parser("query", help="SQL over the result store (views: trials, runs, optima)")
-    q.add_argument("sql")
+    from reports.views import VIEWS
+
+    q = sub.add_parser(
+        "query",
+        help=f"SQL over the result store (views: {', '.join(VIEWS)})",
+        description="SQL over the result store. Views: "
+        + "; ".join(f"{k}: {v}" for k, v in VIEWS.items())
+        + f". A result of more than {VERTICAL_OVER} columns prints one record at a time.",
+    )
+    q.add_argument("sql", help="a DuckDB query over the views")
     q.add_argument(
         "--results",
         action="append",
@@ -319,6 +332,19 @@ def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> Non
     err_console.print(f"[yellow]warning:[/] {escape(str(message))}")
 
 
+#: what an interrupted run prints after "stored trials are kept" (set once a run has its id)
+_RESUME_HINT = [""]
+
+
+def resume_hint(run_id: str, out: str) -> str:
+    """The command that continues run ``run_id`` stored under ``out`` (its spec is in the
+    run's manifest, so no spec argument is needed)."""
+    from harness.spec import SETTINGS
+
+    flag = "" if out == SETTINGS["out"].default else f" --out {shlex.quote(out)}"
+    return f"; continue with: harness bench --resume {run_id}{flag}"
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -333,9 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
     except KeyboardInterrupt:
-        err_console.print(
-            "[yellow]interrupted[/]: stored trials are kept; continue with `harness bench --resume`"
-        )
+        err_console.print(f"[yellow]interrupted[/]: stored trials are kept{_RESUME_HINT[0]}")
         return 130
 
 
@@ -344,8 +368,9 @@ class RichObserver:
     """The bar on a terminal; in a log (``ray job submit``, CI, a pipe), where no bar is
     drawn, a progress line every twentieth of the run."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, out: str = "results") -> None:
         self.progress = progress
+        self.out = out
         self.task: Any = None
         self.failed = 0
         self.total = self.completed = 0
@@ -353,6 +378,7 @@ class RichObserver:
         self.t0 = time.monotonic()
 
     def started(self, run_id: str, total: int, reused: int, optima: int) -> None:
+        _RESUME_HINT[0] = resume_hint(run_id, self.out)
         console.print(
             f"run [bold]{run_id}[/]: {total} trials"
             + (f", {reused} already stored" if reused else "")
@@ -420,7 +446,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise HarnessError(f"{out}: no run to resume" + (f" named {run_id}" if run_id else ""))
         spec = spec_from_dict(manifest["spec"], f"{out}/{run_id}/manifest.json")
     spec = spec or default_spec()
-    family_params = {"comm": args.comm} if args.comm else None
+    comms = [c.strip() for c in args.comm.split(",") if c.strip()] if args.comm else []
+    family_params = {"comm": comms[0] if len(comms) == 1 else comms} if comms else None
     spec = apply_overrides(
         spec,
         allocators_csv=args.allocators,
@@ -445,7 +472,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             spec,
             run_id=args.run_id or (args.resume or None),
             resume=args.resume is not None,
-            observer=RichObserver(progress),
+            observer=RichObserver(progress, str(spec.settings["out"])),
             retry=retry,
         )
     for note in result.notes:
@@ -586,15 +613,31 @@ def _write_rows(fmt: str, names: list[str], rows: list[tuple], out: Any) -> None
         text = json.dumps([dict(zip(names, r, strict=True)) for r in rows], default=str, indent=1)
         out.write(text + "\n")
     else:
+        target = console if out is sys.stdout else Console(file=out, width=200)
+        if len(names) > VERTICAL_OVER:  # too wide to read across: one record at a time
+            target.print(_vertical(names, rows))
+            return
         table = Table()
         for n in names:
             table.add_column(n)
         for r in rows:
             table.add_row(*[_fmt(v) for v in r])
-        if out is sys.stdout:
-            console.print(table)
-        else:
-            Console(file=out, width=200).print(table)
+        target.print(table)
+
+
+#: a query result with more columns than this prints one record at a time
+VERTICAL_OVER = 12
+
+
+def _vertical(names: list[str], rows: list[tuple]) -> Table:
+    """Rows as records: a ``column | value`` block per row, values shortened to a line."""
+    table = Table("column", "value", box=None, pad_edge=False, show_header=False)
+    for i, r in enumerate(rows):
+        table.add_row(f"[bold]-- row {i + 1} --[/]", "")
+        for n, v in zip(names, r, strict=True):
+            text = _fmt(v).replace("\n", " ")
+            table.add_row(n, text if len(text) <= 160 else text[:157] + "...")
+    return table
 
 
 # -- compact -------------------------------------------------------------------------------------

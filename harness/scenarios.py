@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import SpecError
+from harness.errors import SpecError, suggest
 from harness.model import COMM_KINDS, Instance, comm_from_params
 from harness.numerics import length
 from harness.params import Param, defaults, resolve
@@ -495,7 +495,12 @@ FAMILIES: dict[str, Family] = {
 
 def get_family(name: str, source: str = "command line", where: str = "family") -> Family:
     if name not in FAMILIES:
-        raise SpecError(source, where, f"one of the families {', '.join(FAMILIES)}", name)
+        raise SpecError(
+            source,
+            where,
+            f"one of the families {', '.join(FAMILIES)}{suggest(name, FAMILIES)}",
+            name,
+        )
     return FAMILIES[name]
 
 

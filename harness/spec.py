@@ -410,6 +410,14 @@ def default_spec() -> BenchSpec:
     return spec_from_dict(copy.deepcopy(DEFAULT_SPEC), "default suite")
 
 
+def _csv(text: str, flag: str, what: str) -> list[str]:
+    """A comma-separated flag value as its non-empty items."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise SpecError("command line", flag, f"a comma-separated list of {what}", text)
+    return items
+
+
 def apply_overrides(
     spec: BenchSpec,
     *,
@@ -446,11 +454,11 @@ def apply_overrides(
         if v is not None:
             d["bench"][k] = check_setting(k, v, src)
     if allocators_csv:
-        names = [n.strip() for n in allocators_csv.split(",") if n.strip()]
-        if not names:
-            raise SpecError(
-                src, "--allocators", "a comma-separated list of allocator names", allocators_csv
-            )
+        names = _csv(allocators_csv, "--allocators", "allocator names")
+        import allocators
+
+        for n in names:  # named by the flag the user typed, with the nearest name
+            allocators.get(n, src, "--allocators")
         keep = {a["name"]: a for a in d["allocators"]}
         d["allocators"] = [keep.get(n, {"name": n}) for n in names]
     if family or sizes_csv or instances_csv or family_params:
@@ -460,40 +468,41 @@ def apply_overrides(
                     src, "--family", "a family name when --size/--instances/--comm are given"
                 )
             family = d["families"][0]["name"]
-        fam = get_family(family, src, "--family")
-        if fam.kind == "generated" and instances_csv:
+        names = _csv(family, "--family", "family names")
+        fams = {n: get_family(n, src, "--family") for n in names}
+        generated = [n for n in names if fams[n].kind == "generated"]
+        datasets = [n for n in names if fams[n].kind != "generated"]
+        if instances_csv and not datasets:
             raise SpecError(
-                src,
-                "--instances",
-                f"no instances: {family} is generated, give --size",
-                instances_csv,
+                src, "--instances", f"no instances: {family} generated, give --size", instances_csv
             )
-        if fam.kind != "generated" and sizes_csv:
+        if sizes_csv and not generated:
             raise SpecError(
-                src, "--size", f"no sizes: {family} is a dataset, give --instances", sizes_csv
+                src, "--size", f"no sizes: {family} from datasets, give --instances", sizes_csv
             )
-        old = next((f for f in d["families"] if f["name"] == family), {"name": family})
-        entry: dict[str, Any] = {
-            "name": family,
-            "params": {**old.get("params", {}), **(family_params or {})},
-        }
-        if fam.kind == "generated":
-            sizes = [s.strip() for s in sizes_csv.split(",")] if sizes_csv else old.get("sizes")
-            if not sizes:
-                raise SpecError(src, "--size", f"sizes for {family}, like --size 10x5,20x4")
-            entry["sizes"] = sizes
-        else:
-            inst = (
-                [s.strip() for s in instances_csv.split(",")]
-                if instances_csv
-                else old.get("instances")
-            )
-            if not inst:
-                raise SpecError(
-                    src, "--instances", f"instance names for {family}, like --instances eil51"
-                )
-            entry["instances"] = inst
-        d["families"] = [entry]
+        sizes = _csv(sizes_csv, "--size", "sizes TASKSxAGENTS") if sizes_csv else None
+        for text in sizes or ():
+            parse_size(text, src, "--size")
+        entries = []
+        for name in names:
+            old = next((f for f in d["families"] if f["name"] == name), {"name": name})
+            entry: dict[str, Any] = {
+                "name": name,
+                "params": {**old.get("params", {}), **(family_params or {})},
+            }
+            if fams[name].kind == "generated":
+                entry["sizes"] = sizes or old.get("sizes")
+                if not entry["sizes"]:
+                    raise SpecError(src, "--size", f"sizes for {name}, like --size 10x5,20x4")
+            else:
+                inst = _csv(instances_csv, "--instances", "names") if instances_csv else None
+                entry["instances"] = inst or old.get("instances")
+                if not entry["instances"]:
+                    raise SpecError(
+                        src, "--instances", f"instance names for {name}, like --instances eil51"
+                    )
+            entries.append(entry)
+        d["families"] = entries
     return spec_from_dict(
         d, spec.source if not (family or allocators_csv) else f"{spec.source} + command line"
     )

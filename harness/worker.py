@@ -392,7 +392,12 @@ def do_job(job: Any, on_start: Any = None, where: dict[str, str] | None = None) 
 def serve(conn: Any, memory_limit_mb: int = 0) -> None:
     """Worker process main loop: receive a job, send ``STARTED`` when the job's clock starts,
     then the result row."""
+    import signal
+
     die_with_parent()
+    # Ctrl-C reaches the whole process group: the coordinator stops the run and the pool;
+    # a worker ignores it rather than print a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_memory(memory_limit_mb)
     where = where_columns()
     while True:

@@ -36,6 +36,15 @@ EMPTY = {
 }
 _KEYS = "trial_key, trial_run_id, alg_name, alg_params, inst_family, inst_size, inst_n_tasks, inst_n_agents, trial_fault_name"
 #: per-round views: name -> (JSON column of trials, its row layout as SQL, empty schema)
+#: every view ``harness query`` and the report read, with what a row of it is
+VIEWS = {
+    "trials": "one row per trial: its keys, parameters, status and measures",
+    "runs": "one row per run: its manifest (spec, settings, environment)",
+    "optima": "one row per instance with an exact optimum (the PuLP cache)",
+    "rounds": "one row per trial and round: messages, objective, coverage, conflicts",
+    "exec_trace": "one row per trial and sample of an executed mission: time, best cost",
+}
+
 TRACES = {
     "rounds": (
         "trial_round_trace",
