@@ -13,10 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.codeversion import code_version
 from harness.errors import SpecError
 from harness.pool import Pool
 from harness.spec import BenchSpec
-from harness.store import FINAL, RunStore, Status, environment, latest_run, new_run_id
+from harness.store import (
+    FINAL,
+    RunStore,
+    Status,
+    cached_rows,
+    environment,
+    latest_run,
+    new_run_id,
+)
 from harness.trials import Trial, expand
 from harness.worker import KILLED, OptimumJob, TrialJob, default_memory_limit_mb
 
@@ -33,6 +42,9 @@ class Observer:
 
     def trial(self, row: dict[str, Any]) -> None: ...
 
+    def cached(self, n: int) -> None:
+        """``n`` trials were taken from the trial cache (stored rows of earlier runs)."""
+
 
 @dataclass
 class BenchResult:
@@ -42,6 +54,8 @@ class BenchResult:
     total: int
     reused: int
     notes: list[str] = field(default_factory=list)
+    #: trials taken from the trial cache (rows of earlier runs, same key and code version)
+    cached: int = 0
 
     @property
     def ok(self) -> bool:
@@ -142,6 +156,20 @@ def _bench(
     # stored final rows are kept, but those of a status asked to be retried (--retry)
     todo = [t for t in trials if stored.get(t.key) not in FINAL or stored.get(t.key) in retry]
     reused = len(trials) - len(todo)
+    from_cache = 0
+    if s["cache"] and todo:  # the same trial, run by the same code, stored by another run
+        hits = cached_rows(out, run_id, {t.key: code_version(t.allocator) for t in todo})
+        for t in todo:
+            if t.key in hits:
+                store.write_row(
+                    {
+                        **hits[t.key],
+                        "trial_run_id": run_id,
+                        "trial_cached_from": hits[t.key]["trial_run_id"],
+                    }
+                )
+        from_cache = sum(t.key in hits for t in todo)
+        todo = [t for t in todo if t.key not in hits]
     manifest.update(
         {
             "run_id": run_id,
@@ -179,7 +207,9 @@ def _bench(
         if s["optimum"] and t.instance.hash not in known:
             blocked.setdefault(t.instance.hash, []).append(t)
     counts: dict[str, int] = {}
-    obs.started(run_id, len(trials), reused, len(need))
+    obs.started(run_id, len(trials), reused + from_cache, len(need))
+    if from_cache:
+        obs.cached(from_cache)
     ray_address, ray_started = None, False
     ray_log = RayLog(store.dir / RAY_LOG)
     ray_trials = any(t.runtime == "ray" for t in todo)
@@ -264,7 +294,7 @@ def _bench(
         except OSError:  # the disk is full: the manifest keeps 'running', resume still works
             if status == Status.DONE:
                 raise
-    return BenchResult(run_id, store.dir, counts, len(trials), reused, notes)
+    return BenchResult(run_id, store.dir, counts, len(trials), reused, notes, from_cache)
 
 
 def dispatch_on_ray(dispatch: str, address: str, ray_trials: bool) -> bool:

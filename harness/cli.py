@@ -387,6 +387,12 @@ class RichObserver:
         self.task = self.progress.add_task("trials", total=total, completed=reused)
         self.total, self.completed, self.t0 = total, reused, time.monotonic()
 
+    def cached(self, n: int) -> None:
+        console.print(
+            f"{n} trials from the trial cache (earlier runs, same trial and code version; "
+            "--no-cache runs them again)"
+        )
+
     def _log_line(self, status: str) -> None:
         self.completed += 1
         self.counts[status] = self.counts.get(status, 0) + 1
@@ -479,6 +485,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         console.print(f"[dim]note: {escape(note)}[/]")
     print_summary(spec.settings["out"], result.run_id)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
+    if result.cached:
+        counts += (", " if counts else "") + f"done (cached) {result.cached}"
     console.print(
         f"stored in [bold]{result.run_dir}[/] ({counts or 'nothing new'}); "
         f'query with: harness query "SELECT * FROM trials" --results {result.run_dir}; '

@@ -134,6 +134,12 @@ SETTINGS: dict[str, Param] = {
         ),
         Param("out", "results", "the result root directory"),
         Param(
+            "cache",
+            True,
+            "reuse a stored done or skip row of the same trial key and code version from "
+            "another run under --out (--no-cache: run every trial)",
+        ),
+        Param(
             "trace_rounds",
             False,
             "record each round's messages, objective, coverage and conflicts (synchronous "
@@ -203,7 +209,7 @@ class BenchSpec:
         d["bench"] = {
             k: v
             for k, v in d["bench"].items()
-            if k not in ("out", "workers", "address", "dispatch", "memory_limit_mb")
+            if k not in ("out", "workers", "address", "dispatch", "memory_limit_mb", "cache")
         }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -589,6 +589,39 @@ def new_run_id(spec_hash: str) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{spec_hash[:6]}"
 
 
+def cached_rows(out: str | Path, run_id: str, wanted: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The trial cache: for each trial key of ``wanted`` (key -> code version,
+    harness/codeversion.py), the latest ``done`` or ``skip`` row another run under ``out``
+    stored with that key and that code version. Timeouts and errors are not reused: they
+    may come from the machine rather than the code. A store that cannot be read as a whole
+    (a damaged file, rows from before code versions) gives what can be matched, or nothing."""
+    import duckdb
+
+    files = [
+        str(p)
+        for p in sorted(Path(out).glob("*/trials/*.parquet"))
+        if p.parent.parent.name != run_id
+    ]
+    if not files or not wanted:
+        return {}
+    keys = pa.table({"k": list(wanted), "v": list(wanted.values())})
+    con = duckdb.connect()
+    con.register("wanted", keys)
+    try:
+        rel = con.sql(
+            "SELECT t.* FROM read_parquet($files, union_by_name = true) t "
+            "JOIN wanted w ON t.trial_key = w.k AND t.trial_code_version = w.v "
+            "WHERE t.trial_status IN ('done', 'skip') "
+            "QUALIFY row_number() OVER (PARTITION BY t.trial_key "
+            "ORDER BY t.trial_finished DESC NULLS LAST) = 1",
+            params={"files": files},
+        )
+        table = rel.to_arrow_table()
+    except duckdb.Error:
+        return {}
+    return {r["trial_key"]: r for r in table.to_pylist()}
+
+
 def git_commit() -> str | None:
     """The commit of the checkout the harness runs from; None when installed from a wheel."""
     return git_state()[0]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import allocators
+from harness.codeversion import code_version
 from harness.errors import InputError, SpecError
 from harness.faults import fault_name, parse_faults
 from harness.frozen import frozen_recipes
@@ -101,6 +102,7 @@ class Trial:
             "trial_time_limit": time_limit,
             "alg_name": self.allocator,
             "alg_params": json.dumps(self.params, sort_keys=True),
+            "trial_code_version": code_version(self.allocator),
             **inst.columns(),
             "inst_size": f"{inst.n_tasks}x{inst.n_agents}",
             "inst_recipe": json.dumps(inst.recipe, sort_keys=True),

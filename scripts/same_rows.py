@@ -31,6 +31,8 @@ BOOKKEEPING = {
     "trial_agent_nodes",
     "trial_host",
     "trial_node",
+    "trial_code_version",
+    "trial_cached_from",
 }
 FAULTS = [
     {},
