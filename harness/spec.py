@@ -480,11 +480,14 @@ def apply_overrides(
         datasets = [n for n in names if fams[n].kind != "generated"]
         if instances_csv and not datasets:
             raise SpecError(
-                src, "--instances", f"no instances: {family} generated, give --size", instances_csv
+                src,
+                "--instances",
+                f"no instances: {family} is generated, give --size",
+                instances_csv,
             )
         if sizes_csv and not generated:
             raise SpecError(
-                src, "--size", f"no sizes: {family} from datasets, give --instances", sizes_csv
+                src, "--size", f"no sizes: {family} is a dataset, give --instances", sizes_csv
             )
         sizes = _csv(sizes_csv, "--size", "sizes TASKSxAGENTS") if sizes_csv else None
         for text in sizes or ():

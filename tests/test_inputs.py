@@ -64,7 +64,7 @@ CASES = [
     (
         "huge size",
         [*BENCH, "--family", "assignment", "--size", "1000000x1000"],
-        ["sizes[0]", "at most 20,000 tasks", "1000000x1000"],
+        ["--size", "at most 20,000 tasks", "1000000x1000"],
     ),
     ("binary spec", ["bench", "{tmp}/binary.toml"], ["binary.toml", "a text file", "binary data"]),
     ("spec is a directory", ["bench", "{tmp}"], ["not a directory"]),

@@ -161,7 +161,7 @@ def test_bad_instance_files_name_file_and_field(tmp_path):
     )
     with pytest.raises(InstanceError, match=r"s.txt: line 10: expected 7 numbers"):
         read_solomon(sol)
-    with pytest.raises(InstanceError, match="tsplib: instance: expected one of"):
+    with pytest.raises(InstanceError, match="tsplib: instance: expected a file name from tsplib"):
         load_tsplib("nope")
 
 
