@@ -45,6 +45,9 @@ class Observer:
     def cached(self, n: int) -> None:
         """``n`` trials were taken from the trial cache (stored rows of earlier runs)."""
 
+    def planned(self, trials: list[tuple[str, str, int]]) -> None:
+        """The trials about to run, as (allocator, size ``TxA``, tasks x agents)."""
+
 
 @dataclass
 class BenchResult:
@@ -210,6 +213,13 @@ def _bench(
     obs.started(run_id, len(trials), reused + from_cache, len(need))
     if from_cache:
         obs.cached(from_cache)
+    obs.planned(
+        [
+            (t.allocator, f"{t.instance.n_tasks}x{t.instance.n_agents}",
+             t.instance.n_tasks * t.instance.n_agents)
+            for t in todo
+        ]
+    )  # fmt: skip
     ray_address, ray_started = None, False
     ray_log = RayLog(store.dir / RAY_LOG)
     ray_trials = any(t.runtime == "ray" for t in todo)

@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import shlex
+import statistics
 import sys
 import time
 from collections.abc import Iterable
@@ -28,7 +29,6 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -364,18 +364,102 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- bench ---------------------------------------------------------------------------------------
+class Ticker:
+    """When a log (no terminal: ``ray job submit``, CI, a pipe) gets a plain progress line:
+    at every tenth of the work, at least every ``every`` seconds, and at the end."""
+
+    def __init__(self, total: int, every: float = 30.0, start: float | None = None) -> None:
+        self.total, self.every = total, every
+        self.done = 0
+        self.last = time.monotonic() if start is None else start
+        self.next_mark = 1
+
+    def tick(self, now: float | None = None) -> bool:
+        self.done += 1
+        now = time.monotonic() if now is None else now
+        tenths = 10 * self.done // max(1, self.total)
+        due = self.done >= self.total or tenths >= self.next_mark or now - self.last >= self.every
+        if due:
+            self.next_mark = tenths + 1
+            self.last = now
+        return due
+
+
+class Eta:
+    """Time left, weighted by trial size: a remaining trial is expected to take the mean wall
+    time of the trials done with the same allocator and size; where none is done yet, what a
+    straight line through (tasks x agents, wall time) of all done trials gives for its size
+    (the plain mean while only one size is done). The sum becomes wall-clock time at the rate
+    the run has kept so far, which counts the workers running side by side."""
+
+    def __init__(self) -> None:
+        self.left: dict[tuple[str, str], int] = {}
+        self.units: dict[tuple[str, str], int] = {}
+        self.walls: dict[tuple[str, str], list[float]] = {}
+        self.t0 = time.monotonic()
+
+    def plan(self, trials: list[tuple[str, str, int]]) -> None:
+        for alg, size, units in trials:
+            self.left[(alg, size)] = self.left.get((alg, size), 0) + 1
+            self.units[(alg, size)] = units
+        self.t0 = time.monotonic()
+
+    def done(self, alg: str, size: str, wall: float | None) -> None:
+        key = (alg, size)
+        if self.left.get(key, 0) > 0:
+            self.left[key] -= 1
+        self.walls.setdefault(key, []).append(max(0.0, float(wall or 0.0)))
+
+    def _line(self) -> tuple[float, float]:
+        """Intercept and slope of wall time against size over every done trial (slope >= 0)."""
+        xs = [float(self.units.get(k, 1)) for k, w in self.walls.items() for _ in w]
+        ys = [v for w in self.walls.values() for v in w]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        slope = (
+            max(0.0, sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx)
+            if sxx
+            else 0.0
+        )
+        return max(0.0, my - slope * mx), slope
+
+    def seconds(self, now: float | None = None) -> float | None:
+        spent_work = sum(sum(w) for w in self.walls.values())
+        if spent_work <= 0:
+            return None
+        a, b = self._line()
+        work = sum(
+            n * (statistics.fmean(self.walls[k]) if self.walls.get(k) else a + b * self.units[k])
+            for k, n in self.left.items()
+            if n
+        )
+        elapsed = (time.monotonic() if now is None else now) - self.t0
+        return work * elapsed / spent_work
+
+    def text(self) -> str:
+        left = self.seconds()
+        if left is None:
+            return "-:--:--"
+        left = int(round(left))
+        return f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
+
+
 class RichObserver:
-    """The bar on a terminal; in a log (``ray job submit``, CI, a pipe), where no bar is
-    drawn, a progress line every twentieth of the run."""
+    """The bars on a terminal (trials, and exact optima while they are computed); in a log,
+    where no bar is drawn, a plain line every tenth of the work or 30 s (:class:`Ticker`)."""
 
     def __init__(self, progress: Progress, out: str = "results") -> None:
         self.progress = progress
         self.out = out
         self.task: Any = None
+        self.opt_task: Any = None
         self.failed = 0
         self.total = self.completed = 0
         self.counts: dict[str, int] = {}
         self.t0 = time.monotonic()
+        self.ticker = Ticker(0)
+        self.opt_ticker = Ticker(0)
+        self.eta = Eta()
 
     def started(self, run_id: str, total: int, reused: int, optima: int) -> None:
         _RESUME_HINT[0] = resume_hint(run_id, self.out)
@@ -384,8 +468,12 @@ class RichObserver:
             + (f", {reused} already stored" if reused else "")
             + (f", {optima} exact optima to compute" if optima else "")
         )
-        self.task = self.progress.add_task("trials", total=total, completed=reused)
+        if optima:  # trials of an instance wait for its optimum: show that work on its own
+            self.opt_task = self.progress.add_task("exact optima", total=optima, eta="")
+            self.opt_ticker = Ticker(optima)
+        self.task = self.progress.add_task("trials", total=total, completed=reused, eta="-:--:--")
         self.total, self.completed, self.t0 = total, reused, time.monotonic()
+        self.ticker = Ticker(total - reused)
 
     def cached(self, n: int) -> None:
         console.print(
@@ -393,28 +481,39 @@ class RichObserver:
             "--no-cache runs them again)"
         )
 
+    def planned(self, trials: list[tuple[str, str, int]]) -> None:
+        self.eta.plan(trials)
+
     def _log_line(self, status: str) -> None:
         self.completed += 1
         self.counts[status] = self.counts.get(status, 0) + 1
-        step = max(1, self.total // 20)
-        if console.is_terminal or (self.completed % step and self.completed != self.total):
+        if not self.ticker.tick() or console.is_terminal:
             return
         spent = time.monotonic() - self.t0
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         console.print(
             f"trials {self.completed}/{self.total} ({100 * self.completed // max(1, self.total)}%)"
-            f": {counts}; {spent:.0f} s elapsed",
+            f": {counts}; {spent:.0f} s elapsed, about {self.eta.text()} left",
             highlight=False,
         )
 
     def optimum(self, row: dict[str, Any]) -> None:
+        if self.opt_task is not None:
+            self.progress.advance(self.opt_task)
+            if self.opt_ticker.tick() and not console.is_terminal:
+                done, total = self.opt_ticker.done, self.opt_ticker.total
+                console.print(
+                    f"exact optima {done}/{total}; {time.monotonic() - self.t0:.0f} s elapsed",
+                    highlight=False,
+                )
         if row["opt_status"] in ("timeout", "error"):
             self.progress.console.log(
                 f"[yellow]optimum {row['opt_status']}[/] {row['inst_name']}: {row['opt_note']}"
             )
 
     def trial(self, row: dict[str, Any]) -> None:
-        self.progress.advance(self.task)
+        self.eta.done(row["alg_name"], row["inst_size"], row.get("trial_wall_s"))
+        self.progress.update(self.task, advance=1, eta=self.eta.text())
         self._log_line(row["trial_status"])
         if row["trial_status"] in (Status.ERROR, Status.TIMEOUT):
             self.failed += 1
@@ -470,8 +569,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
+        TextColumn("eta {task.fields[eta]}"),
     )
     with Progress(*columns, console=console, transient=False) as progress:
         result = bench(
