@@ -104,7 +104,7 @@ def bench(
         if run_id is None:
             raise SpecError(str(out), "--resume", "an existing run to resume (none found)")
     else:
-        run_id = run_id or new_run_id(spec.spec_hash())
+        run_id = run_id or new_run_id(spec.spec_hash(), out)
     store = RunStore(out, run_id)
     if resume and not store.manifest_path().exists():
         raise SpecError(

@@ -585,8 +585,17 @@ def latest_run(out: str | Path) -> str | None:
     return runs[-1].parent.name if runs else None
 
 
-def new_run_id(spec_hash: str) -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{spec_hash[:6]}"
+def new_run_id(spec_hash: str, out: str | Path | None = None) -> str:
+    """``UTCdate-time-spechash``; when ``out`` already holds a run of that name (the same spec
+    started twice within a second), ``-2``, ``-3``, ... after it."""
+    base = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{spec_hash[:6]}"
+    if out is None:
+        return base
+    name, k = base, 1
+    while (Path(out) / name).exists():
+        k += 1
+        name = f"{base}-{k}"
+    return name
 
 
 def cached_rows(out: str | Path, run_id: str, wanted: dict[str, str]) -> dict[str, dict[str, Any]]:

@@ -55,6 +55,18 @@ def test_a_changed_allocator_reruns_its_trials_only(tmp_path, monkeypatch):
     assert ran == {"cbba"}
 
 
+def test_the_same_spec_started_thrice_in_a_second_gets_three_runs(tmp_path, monkeypatch):
+    from harness import store
+    from harness.store import new_run_id
+
+    monkeypatch.setattr(store.time, "strftime", lambda fmt, t: "20261203-120000")
+    names = []
+    for _ in range(3):
+        names.append(new_run_id("abcdef123456", tmp_path))
+        (tmp_path / names[-1]).mkdir()
+    assert len(set(names)) == 3 and names[1] == names[0] + "-2"
+
+
 def test_the_code_version_covers_the_core_and_the_allocators_module():
     assert code_version("cbba") != code_version("sga")  # their own modules differ
     assert len(code_version("cbba")) == 16
