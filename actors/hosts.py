@@ -411,7 +411,7 @@ class AsyncHosts(_HostGroup):
 
 
 class RoundBatches:
-    """The :class:`RoundBatch` of each round for the agents of one host (harness.api.columns):
+    """The :class:`RoundBatch` of each round for the agents of one host (harness.api.round_batch):
     a host's agents usually step through a round together, so the batches of the two latest
     rounds are kept; an agent that comes late to an older round gets a batch of its own."""
 

@@ -15,8 +15,8 @@ _decide = njit(cache=True, inline="always")(decide)  # inlined: called for every
 def consensus_kernel(i, y, z, s, senders, arrivals, rows, ys, zs, ss, cols, ysm, zsm, rtol):  # noqa: ANN001, ANN202 - compiled
     """The receiver's table after the round's messages, read in arrival order: message ``r``
     comes from ``senders[r]`` at ``arrivals[r]`` and is row ``rows[r]`` of ``ys``, ``zs`` and
-    ``ss`` (harness.api.columns). ``cols``: the tasks on which the rows may differ, and
-    ``ysm``/``zsm`` those columns of ``ys``/``zs``, contiguous (harness.api.mixed_columns); on
+    ``ss`` (harness.api.RoundBatch.rows). ``cols``: the tasks on which the rows may differ, and
+    ``ysm``/``zsm`` those columns of ``ys``/``zs``, contiguous (harness.api.RoundBatch.mixed); on
     every other task all rows agree, so the first message's row stands for all. After each
     message the stamps merge (eq. 6) and ``s_i[k]`` becomes its receipt time. Entries where
     message and table agree are skipped: every rule leaves them as they are. ``rtol``: the tie

@@ -34,7 +34,7 @@ import numpy as np
 
 from allocators._cbba_rules import NONE, decide  # noqa: F401 - decide: Table 1, re-exported
 from allocators._routes import NEG, ROUTING_FAMILIES, Route, default_mode
-from harness.api import Allocator, Message, Outgoing, Param, Plan, columns, mixed_columns
+from harness.api import Allocator, Message, Outgoing, Param, Plan, round_batch
 from harness.numerics import TIE_RTOL, beats, best_index, tied
 
 
@@ -133,11 +133,12 @@ class CBBA(Allocator):
         arrivals = rnd + self.rng.random(len(inbox))
         order = np.argsort(arrivals, kind="stable")
         senders = np.fromiter(map(itemgetter(0), inbox), dtype=np.int64, count=len(inbox))
-        rows, (ys, zs, ss) = columns(inbox, WinningBids, "y", "z", "s")
+        batch = round_batch(inbox)  # the round's tables, stacked once per process
+        rows = batch.rows(WinningBids, inbox)
+        ys, zs, ss = (batch.column(WinningBids, f) for f in ("y", "z", "s"))
+        cols, (ysm, zsm) = batch.mixed(WinningBids, "y", "z")
         from allocators._cbba_kernel import consensus_kernel  # numba, loaded on first use
 
-        mixed = mixed_columns(inbox, WinningBids, "y", "z")
-        cols, (ysm, zsm) = mixed or (np.arange(len(self.y)), (ys, zs))  # unknown: every task
         args = (senders[order], arrivals[order], rows[order], ys, zs, ss, cols, ysm, zsm)
         return bool(consensus_kernel(self.id, self.y, self.z, self.s, *args, TIE_RTOL))
 

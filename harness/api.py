@@ -110,27 +110,13 @@ class RoundBatch:
         return have[1], have[2]
 
 
-def mixed_columns(
-    inbox: list[Outgoing], kind: type, *names: str
-) -> tuple[np.ndarray, list[np.ndarray]] | None:
-    """:meth:`RoundBatch.mixed` for the round of ``inbox``: the columns on which the messages
-    the runtime delivers this round (to ``inbox`` and to the other receivers of its batch) may
-    differ, and those columns of each field ``names``; every other column holds the same
-    values in every message, so also in this inbox's. None when the inbox has no batch."""
+def round_batch(inbox: list[Outgoing]) -> RoundBatch:
+    """The :class:`RoundBatch` of ``inbox``'s round: the one the runtime shares among the
+    agents it serves in one process, or, for an inbox given without one (a test that calls
+    ``step`` itself), a batch of this inbox alone. Either way ``rows``, ``column`` and
+    ``mixed`` read the same messages; only the sharing differs."""
     batch = getattr(inbox, "batch", None)
-    return None if batch is None else batch.mixed(kind, *names)
-
-
-def columns(inbox: list[Outgoing], kind: type, *names: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Array fields of the messages of ``inbox`` (all of type ``kind``, with equal shapes) as
-    columns: ``(rows, [matrix per name])``, where message ``r`` of the inbox is row ``rows[r]``
-    of each matrix. Uses the round's shared :class:`RoundBatch` when the runtime gave one (no
-    copy per receiver), else stacks this inbox alone (``rows`` is then ``0..len-1``)."""
-    batch = getattr(inbox, "batch", None)
-    if batch is not None:
-        return batch.rows(kind, inbox), [batch.column(kind, n) for n in names]
-    mats = [np.stack([getattr(m, n) for _, m in inbox]) for n in names]
-    return np.arange(len(inbox), dtype=np.int64), mats
+    return batch if batch is not None else RoundBatch()
 
 
 class PublicTasks:

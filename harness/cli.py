@@ -14,7 +14,6 @@ import argparse
 import json
 import math
 import shlex
-import statistics
 import sys
 import time
 from collections.abc import Iterable
@@ -390,12 +389,14 @@ class Eta:
     time of the trials done with the same allocator and size; where none is done yet, what a
     straight line through (tasks x agents, wall time) of all done trials gives for its size
     (the plain mean while only one size is done). The sum becomes wall-clock time at the rate
-    the run has kept so far, which counts the workers running side by side."""
+    the run has kept so far, which counts the workers running side by side. Kept as running
+    sums: a finished trial costs the same however many came before it."""
 
     def __init__(self) -> None:
         self.left: dict[tuple[str, str], int] = {}
         self.units: dict[tuple[str, str], int] = {}
-        self.walls: dict[tuple[str, str], list[float]] = {}
+        self.spent: dict[tuple[str, str], tuple[int, float]] = {}  # (trials done, seconds)
+        self.sums = [0, 0.0, 0.0, 0.0, 0.0]  # n, sum x, sum y, sum xx, sum xy
         self.t0 = time.monotonic()
 
     def plan(self, trials: list[tuple[str, str, int]]) -> None:
@@ -408,31 +409,31 @@ class Eta:
         key = (alg, size)
         if self.left.get(key, 0) > 0:
             self.left[key] -= 1
-        self.walls.setdefault(key, []).append(max(0.0, float(wall or 0.0)))
+        y = max(0.0, float(wall or 0.0))
+        n, secs = self.spent.get(key, (0, 0.0))
+        self.spent[key] = (n + 1, secs + y)
+        x = float(self.units.get(key, 1))
+        for i, v in enumerate((1, x, y, x * x, x * y)):
+            self.sums[i] += v
 
     def _line(self) -> tuple[float, float]:
         """Intercept and slope of wall time against size over every done trial (slope >= 0)."""
-        xs = [float(self.units.get(k, 1)) for k, w in self.walls.items() for _ in w]
-        ys = [v for w in self.walls.values() for v in w]
-        mx, my = statistics.fmean(xs), statistics.fmean(ys)
-        sxx = sum((x - mx) ** 2 for x in xs)
-        slope = (
-            max(0.0, sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx)
-            if sxx
-            else 0.0
-        )
+        n, sx, sy, sxx, sxy = self.sums
+        mx, my = sx / n, sy / n
+        var = sxx / n - mx * mx
+        slope = max(0.0, (sxy / n - mx * my) / var) if var > 1e-12 * max(1.0, mx * mx) else 0.0
         return max(0.0, my - slope * mx), slope
 
     def seconds(self, now: float | None = None) -> float | None:
-        spent_work = sum(sum(w) for w in self.walls.values())
+        spent_work = self.sums[2]
         if spent_work <= 0:
             return None
         a, b = self._line()
-        work = sum(
-            n * (statistics.fmean(self.walls[k]) if self.walls.get(k) else a + b * self.units[k])
-            for k, n in self.left.items()
-            if n
-        )
+        work = 0.0
+        for key, left in self.left.items():
+            if left:
+                n, secs = self.spent.get(key, (0, 0.0))
+                work += left * (secs / n if n else a + b * self.units[key])
         elapsed = (time.monotonic() if now is None else now) - self.t0
         return work * elapsed / spent_work
 

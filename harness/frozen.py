@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.errors import InputError
+from harness.errors import InputError, suggest
 from harness.instance_io import load_instance
 
 INDEX = "instances.parquet"
@@ -50,8 +50,6 @@ def find_suite(name: str) -> Path:
         if (root / name / INDEX).exists():
             return root / name
     known = sorted({p.parent.name for d in frozen_dirs() for p in d.glob(f"*/{INDEX}")})
-    from harness.errors import suggest
-
     raise InputError(
         "command line",
         "suite",

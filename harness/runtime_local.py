@@ -87,7 +87,7 @@ def _rounds(
     def flush(rnd: int) -> list[list[Outgoing]]:
         """Hand the copies due in round rnd + 1 to their receivers; they count as delivered."""
         cache: SizeCache = {}
-        batch = RoundBatch()  # shared by the round's inboxes (harness.api.columns)
+        batch = RoundBatch()  # shared by the round's inboxes (harness.api.round_batch)
         boxes: list[list[Outgoing]] = [Inbox(batch=batch) for _ in range(n)]
         if wire is None:
             delivered = 0

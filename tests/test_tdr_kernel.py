@@ -10,7 +10,7 @@ import pytest
 
 import allocators
 from allocators.cbba import WinningBids
-from harness.api import Inbox, RoundBatch, columns
+from harness.api import Inbox, RoundBatch, round_batch
 from harness.numerics import tied
 from harness.scenarios import make_instance
 from harness.transport import make_agents
@@ -85,6 +85,11 @@ def _message(rng: np.random.Generator, n: int) -> WinningBids:
     return WinningBids(rng.random(n), rng.integers(-1, 5, n), rng.random(5))
 
 
+def _columns(batch: RoundBatch, box: list) -> tuple:
+    rows = batch.rows(WinningBids, box)
+    return rows, [batch.column(WinningBids, f) for f in ("y", "z", "s")]
+
+
 def test_round_columns_equal_stacking_each_inbox_alone():
     """Three receivers share one RoundBatch; each one's rows pick out exactly its own messages,
     in its own order, also when a receiver brings messages the batch has not seen yet."""
@@ -97,8 +102,8 @@ def test_round_columns_equal_stacking_each_inbox_alone():
         Inbox([(3, msgs[3]), (0, msgs[0]), (2, msgs[2]), (4, msgs[4])], batch),
     ]
     for box in boxes:
-        rows, mats = columns(box, WinningBids, "y", "z", "s")
-        alone_rows, alone = columns(list(box), WinningBids, "y", "z", "s")
+        rows, mats = _columns(round_batch(box), box)
+        alone_rows, alone = _columns(round_batch(list(box)), list(box))
         assert alone_rows.tolist() == list(range(len(box)))
         for m, a in zip(mats, alone, strict=True):
             assert (m[rows] == a).all()
@@ -117,7 +122,9 @@ def test_local_runtime_hands_agents_inboxes_that_share_the_round():
     class Spy(cls):
         def step(self, rnd, inbox):  # noqa: ANN001, ANN202
             if inbox:
-                rows, (ys,) = columns(inbox, WinningBids, "y")
+                batch = round_batch(inbox)
+                batch.rows(WinningBids, inbox)
+                ys = batch.column(WinningBids, "y")
                 seen.append((rnd, id(inbox.batch), len(ys)))
             return super().step(rnd, inbox)
 
