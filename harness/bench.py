@@ -65,6 +65,40 @@ class BenchResult:
         return self.counts.get(Status.INTERRUPTED, 0) == 0
 
 
+class CtrlC:
+    """Ctrl-C as a flag as well as ``KeyboardInterrupt``. A library may swallow the exception
+    where it lands (pyarrow does, while it looks for pandas in ``pa.array``), so the run
+    loop also checks the flag between results and raises there. Installed only over Python's
+    own handler, in the main thread; elsewhere it does nothing."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.previous: Any = None
+
+    def __enter__(self) -> CtrlC:
+        import signal
+        import threading
+
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
 def _grace(limit: float) -> float:
     return limit + max(5.0, 0.25 * limit)
 
@@ -250,40 +284,44 @@ def _bench(
         pool = Pool(size, manifest["memory_limit_mb"])
     status = Status.INTERRUPTED
     try:
-        while need or ready or pool.busy():
-            while pool.idle() and (need or ready):
-                if need:
-                    h = need.pop(0)
-                    job = OptimumJob(instances[h].recipe, s["optimum_time_limit"])
-                    pool.submit(("optimum", h), job, _grace(2 * s["optimum_time_limit"]) + 30)
-                else:
-                    trial = ready.pop(0)
-                    base = trial.base_row(run_id, s["time_limit"])
-                    store.write_row(
-                        {
-                            **base,
-                            "trial_status": Status.INTERRUPTED.value,
-                            "trial_message": "trial started, no result stored",
-                        }
-                    )
-                    job = _trial_job(trial, known, s, ray_address, cpu_share)
-                    limit = _grace(s["time_limit"])
-                    if trial.runtime == "ray":  # the worker may first have to start its actors
-                        n = trial.instance.n_agents
-                        limit += 30.0 + 0.5 * min(n, s["max_actors"] or n)
-                    pool.submit(("trial", trial), job, limit)
-            for (kind, tag), result in pool.results():
-                if kind == "optimum":
-                    row = _optimum_row(instances[tag], result, s["optimum_time_limit"])
-                    store.write_optimum(row)
-                    known[tag] = row
-                    ready.extend(blocked.pop(tag, []))
-                    obs.optimum(row)
-                else:
-                    row = _trial_row(tag, result, run_id, s, known.get(tag.instance.hash))
-                    store.write_row(row)
-                    counts[row["trial_status"]] = counts.get(row["trial_status"], 0) + 1
-                    obs.trial(row)
+        with CtrlC() as ctrl_c:
+            while need or ready or pool.busy():
+                ctrl_c.check()
+                while pool.idle() and (need or ready):
+                    if need:
+                        h = need.pop(0)
+                        job = OptimumJob(instances[h].recipe, s["optimum_time_limit"])
+                        pool.submit(("optimum", h), job, _grace(2 * s["optimum_time_limit"]) + 30)
+                    else:
+                        trial = ready.pop(0)
+                        base = trial.base_row(run_id, s["time_limit"])
+                        store.write_row(
+                            {
+                                **base,
+                                "trial_status": Status.INTERRUPTED.value,
+                                "trial_message": "trial started, no result stored",
+                            }
+                        )
+                        job = _trial_job(trial, known, s, ray_address, cpu_share)
+                        limit = _grace(s["time_limit"])
+                        if trial.runtime == "ray":  # the worker may first have to start its actors
+                            n = trial.instance.n_agents
+                            limit += 30.0 + 0.5 * min(n, s["max_actors"] or n)
+                        pool.submit(("trial", trial), job, limit)
+                for (kind, tag), result in pool.results():
+                    if kind == "optimum":
+                        row = _optimum_row(instances[tag], result, s["optimum_time_limit"])
+                        store.write_optimum(row)
+                        known[tag] = row
+                        ready.extend(blocked.pop(tag, []))
+                        obs.optimum(row)
+                    else:
+                        row = _trial_row(tag, result, run_id, s, known.get(tag.instance.hash))
+                        store.write_row(row)
+                        counts[row["trial_status"]] = counts.get(row["trial_status"], 0) + 1
+                        obs.trial(row)
+                    ctrl_c.check()
+            ctrl_c.check()
         status = Status.DONE
     finally:
         notes.extend(pool.notes)

@@ -112,3 +112,23 @@ def test_ctrl_c_prints_one_line_and_a_resume_command_that_keeps_out(tmp_path):
     assert len(lines) == 1
     (run,) = [d.name for d in out.iterdir() if d.is_dir() and d.name != "optima"]
     assert f"harness bench --resume {run} --out {out}" in " ".join(err.split())
+
+
+def test_ctrl_c_is_not_lost_when_a_library_swallows_keyboardinterrupt():
+    """pyarrow swallows a KeyboardInterrupt raised while ``pa.array`` looks for pandas; the
+    run loop still stops, at its next check, because the handler also sets a flag."""
+    import threading
+
+    from harness.bench import CtrlC
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are installed from the main thread only")
+    before = signal.getsignal(signal.SIGINT)
+    with CtrlC() as ctrl_c:
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass  # what the library does
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c.check()
+    assert signal.getsignal(signal.SIGINT) is before
