@@ -90,6 +90,96 @@ def _bar(p: tuple) -> tuple[float, float]:
     return p[1] - half, p[1] + half
 
 
+class Frame:
+    """The parts every plot shares: the title, the plot area, the axis labels, ticks and
+    grid lines, and the legend at the right. Ranges are in axis units (log10 of the value on a
+    log axis); ``px`` and ``py`` map values to pixels (a y outside its range is cut to it)."""
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        margins: tuple[int, int, int, int],
+        x_range: tuple[float, float],
+        y_range: tuple[float, float],
+        log_x: bool = False,
+        log_y: bool = False,
+    ) -> None:
+        self.width, self.height = width, height
+        self.left, self.right, self.top, self.bottom = margins
+        self.x0, self.x1 = x_range
+        self.y0, self.y1 = y_range
+        self.log_x, self.log_y = log_x, log_y
+        self.pw = width - self.left - self.right
+        self.ph = height - self.top - self.bottom
+
+    def px(self, x: float) -> float:
+        v = math.log10(x) if self.log_x else x
+        return self.left + (v - self.x0) / (self.x1 - self.x0) * self.pw
+
+    def py(self, y: float) -> float:
+        v = math.log10(max(y, 1e-300)) if self.log_y else y
+        v = min(max(v, self.y0), self.y1)
+        return self.top + self.ph - (v - self.y0) / (self.y1 - self.y0) * self.ph
+
+    def open(self, title: str, xlabel: str, ylabel: str) -> list[str]:
+        """The document's start: title, plot area, axis labels."""
+        left, top, pw, ph, height = self.left, self.top, self.pw, self.ph, self.height
+        return [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width}" height="{height}" '
+            'font-family="sans-serif" font-size="12">',
+            f'<text x="{self.width / 2}" y="20" text-anchor="middle" font-size="14">'
+            f"{escape(title)}</text>",
+            f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>',
+            f'<text x="{left + pw / 2}" y="{height - 10}" text-anchor="middle">{escape(xlabel)}'
+            + (" (log)" if self.log_x else "")
+            + "</text>",
+            f'<text x="15" y="{top + ph / 2}" text-anchor="middle" '
+            f'transform="rotate(-90 15 {top + ph / 2})">{escape(ylabel)}'
+            + (" (log)" if self.log_y else "")
+            + "</text>",
+        ]
+
+    def x_ticks(self, ticks: list[tuple[float, str]] | None = None) -> list[str]:
+        """Labels under the x axis: ``ticks`` as (value, label), else round numbers."""
+        if ticks is None:
+            ticks = [(x, f"{x:g}") for x in _ticks(self.x0, self.x1, self.log_x)]
+        y = self.top + self.ph + 16
+        return [
+            f'<text x="{self.px(x):.1f}" y="{y}" text-anchor="middle">{escape(text)}</text>'
+            for x, text in ticks
+        ]
+
+    def y_ticks(self, ticks: list[tuple[float, str]] | None = None) -> list[str]:
+        """Grid lines and labels along the y axis: ``ticks`` as (value, label), else round
+        numbers."""
+        if ticks is None:
+            ticks = [(y, f"{y:.4g}") for y in _ticks(self.y0, self.y1, self.log_y)]
+        out = []
+        for y, text in ticks:
+            yy = self.py(y)
+            out.append(
+                f'<line x1="{self.left}" y1="{yy:.1f}" x2="{self.left + self.pw}" y2="{yy:.1f}" '
+                'stroke="#eee"/>'
+            )
+            out.append(
+                f'<text x="{self.left - 6}" y="{yy + 4:.1f}" text-anchor="end">{escape(text)}</text>'
+            )
+        return out
+
+    def legend(self, i: int, name: str, colour: str, dash: str, marker: str) -> list[str]:
+        """Entry ``i`` of the legend: a line in the series' style, its marker, its name."""
+        x, ly = self.left + self.pw, self.top + 14 + 18 * i
+        return [
+            f'<line x1="{x + 8}" y1="{ly - 3}" x2="{x + 28}" y2="{ly - 3}" '
+            f'stroke="{colour}" stroke-width="2"'
+            + (f' stroke-dasharray="{dash}"' if dash else "")
+            + "/>",
+            _marker(marker, x + 18, ly - 3, colour),
+            f'<text x="{x + 34}" y="{ly + 1}">{escape(name)}</text>',
+        ]
+
+
 def line_plot(
     series: dict[str, list[tuple[float, ...]]],
     title: str,
@@ -134,38 +224,11 @@ def line_plot(
         x0, x1, _ = nice_range(x0, x1)
     x1 = x1 if x1 > x0 else x0 + 1
     y1 = y1 if y1 > y0 else y0 + 1
-    pw, ph = width - left - right, height - top - bottom
-
-    def px(x: float) -> float:
-        v = math.log10(x) if log_x else x
-        return left + (v - x0) / (x1 - x0) * pw
-
-    def py(y: float) -> float:
-        v = math.log10(max(y, 1e-300)) if log_y else y
-        v = min(max(v, y0), y1)
-        return top + ph - (v - y0) / (y1 - y0) * ph
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        'font-family="sans-serif" font-size="12">',
-        f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">{escape(title)}</text>',
-        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>',
-        f'<text x="{left + pw / 2}" y="{height - 10}" text-anchor="middle">{escape(xlabel)}'
-        + (" (log)" if log_x else "")
-        + "</text>",
-        f'<text x="15" y="{top + ph / 2}" text-anchor="middle" '
-        f'transform="rotate(-90 15 {top + ph / 2})">{escape(ylabel)}'
-        + (" (log)" if log_y else "")
-        + "</text>",
-    ]
-    for x in _ticks(x0, x1, log_x):
-        out.append(f'<text x="{px(x):.1f}" y="{top + ph + 16}" text-anchor="middle">{x:g}</text>')
-    for y in _ticks(y0, y1, log_y):
-        yy = py(y)
-        out.append(
-            f'<line x1="{left}" y1="{yy:.1f}" x2="{left + pw}" y2="{yy:.1f}" stroke="#eee"/>'
-        )
-        out.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{y:.4g}</text>')
+    frame = Frame(width, height, (left, right, top, bottom), (x0, x1), (y0, y1), log_x, log_y)
+    px, py = frame.px, frame.py
+    out = frame.open(title, xlabel, ylabel)
+    out += frame.x_ticks()
+    out += frame.y_ticks()
     for i, (name, ps) in enumerate(series.items()):
         colour, dash, marker = styles(name)
         ps = sorted(p for p in ps if ok(p[0], p[1]))
@@ -183,14 +246,6 @@ def line_plot(
                         f'y2="{py(hi):.1f}" stroke="{colour}" stroke-width="1"/>'
                     )
                 out.append(_marker(marker, px(p[0]), py(p[1]), colour))
-        ly = top + 14 + 18 * i
-        out.append(
-            f'<line x1="{left + pw + 8}" y1="{ly - 3}" x2="{left + pw + 28}" y2="{ly - 3}" '
-            f'stroke="{colour}" stroke-width="2"'
-            + (f' stroke-dasharray="{dash}"' if dash else "")
-            + "/>"
-        )
-        out.append(_marker(marker, left + pw + 18, ly - 3, colour))
-        out.append(f'<text x="{left + pw + 34}" y="{ly + 1}">{escape(name)}</text>')
+        out += frame.legend(i, name, colour, dash, marker)
     out.append("</svg>")
     return "\n".join(out)
