@@ -48,7 +48,9 @@ wheel-check:  ## build the wheel, install it in a fresh venv, run a shipped pape
 		&& $(CURDIR)/.venv-wheel/bin/harness bench paper:magnet --size 2x1 --seeds 2 \
 			--runtime local --out $$away/results \
 		&& $(CURDIR)/.venv-wheel/bin/harness bench --family solomon --instances C101 \
-			--allocators sga --runtime local --no-optimum --out $$away/results
+			--allocators sga --runtime local --no-optimum --out $$away/results \
+		&& $(CURDIR)/.venv-wheel/bin/harness report --results $$away/results --out $$away/report \
+		&& grep -q "Plotly.newPlot" $$away/report/report.html
 	rm -rf .wheel build
 
 lint: $(STAMP)

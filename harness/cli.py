@@ -184,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("run", "commit"),
         help="compare runs: one series per allocator and run (or git commit)",
     )
+    rp.add_argument(
+        "--static",
+        action="store_true",
+        help="SVG plots only on the page (no plotly.js: a page of kilobytes, not 5 MB)",
+    )
 
     st = sub.add_parser("store", help="check the result store's files (and set damaged ones aside)")
     st_sub = st.add_subparsers(dest="store_command", required=True)
@@ -780,7 +785,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     results = _stores("report", args.results)
     out = Path(args.out) if args.out else Path(results[0]) / "report"
-    page = write_report(results, out, args.title, args.by)
+    page = write_report(results, out, args.title, args.by, interactive=not args.static)
     console.print(f"report: {page} (open it offline) and {out / 'report.md'}")
     return 0
 

@@ -13,7 +13,8 @@ import math
 import sys
 from pathlib import Path
 
-from reports.svg import Styles, line_plot
+from reports import figures
+from reports.svg import Styles
 from reports.views import rows_or_none, section_for
 
 #: Table 4 of the paper: tasks per day -> (mean cost / optimum, standard deviation), Closeby
@@ -146,8 +147,10 @@ def magnet_report(
             s.capitalize(): [(n, by[(n, s)]["cycles"]) for n in sizes if (n, s) in by]
             for s in ("closeby", "random")
         }
-        (out / "magnet_cycles.svg").write_text(
-            line_plot(cyc, "RFQ cycles per day", "tasks per day", "cycles", styles=styles)
+        figures.save(
+            out,
+            "magnet_cycles.svg",
+            figures.line(cyc, "RFQ cycles per day", "tasks per day", "cycles", styles=styles),
         )
         times = {
             "MAGNET (IDA*, all cycles)": [
@@ -159,10 +162,12 @@ def magnet_report(
                 if (n, "closeby") in by and by[(n, "closeby")]["opt_ms"]
             ],
         }
-        (out / "magnet_time.svg").write_text(
-            line_plot(
+        figures.save(
+            out,
+            "magnet_time.svg",
+            figures.line(
                 times, "Evaluation time per day", "tasks per day", "ms", log_y=True, styles=styles
-            )
+            ),
         )
         lines += ["", f"Plots: {out / 'magnet_cycles.svg'}, {out / 'magnet_time.svg'}"]
     return "\n".join(lines) + "\n"

@@ -1,12 +1,15 @@
-"""``harness report``: one self-contained HTML page (plots inline, opens offline) and its
-Markdown twin (plots as SVG files beside it), from one or more result roots or run directories.
+"""``harness report``: one self-contained HTML page (interactive plots, plotly.js inlined, opens
+offline) and its Markdown twin (plots as SVG files beside it), from one or more result roots
+or run directories.
 
 Per family: a table of mean and 95% interval (Student's t over trials) of quality, gap to the
 optimum or best-known cost, coverage, messages, bytes, rounds and time, per allocator and
-size; plots of each against the number of tasks (log axes when the values span a factor of
-ten or more); convergence over rounds where trials recorded a trace (``trace_rounds``).
-Paper-style sections (routing, MAGNET, markets) follow, each from its own module in
-:data:`SECTIONS`. An allocator keeps its colour, dash and marker in every plot.
+size; plots of each against size (sizes labelled ``tasks x agents`` in numeric order; log
+axes when the values span a factor of ten or more); the distribution of the quality measure
+over trials, per size; quality against messages, one point per trial; convergence over rounds
+where trials recorded a trace (``trace_rounds``). Then the allocators ranked across families
+(reports/ranking.py), and paper-style sections (routing, MAGNET, markets), each from its own
+module in :data:`SECTIONS`. An allocator keeps its colour, dash and marker in every plot.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from harness.store import Status
-from reports import magnet, markets, routing
+from reports import figures, magnet, markets, ranking, routing
+from reports.figures import Figure
 from reports.stats import INTERVAL_NOTE, Stat, mean_ci
-from reports.svg import Styles, line_plot
+from reports.svg import Styles
 from reports.views import connect
 
 #: (column, heading, unit / format, log axis allowed)
@@ -72,6 +76,8 @@ SELECT inst_family AS family, alg_name, coalesce(alg_params, '{{}}') AS alg_para
        coalesce(trial_fault_name, 'none') AS faults, coalesce(trial_runtime, '?') AS runtime,
        coalesce(trial_execution, '') AS execution, inst_size AS size, inst_n_tasks AS n_tasks,
        inst_n_agents AS n_agents, trial_status AS status, inst_objective AS objective,
+       inst_hash, coalesce(inst_name, inst_hash) AS inst_name, trial_seed AS seed,
+       coalesce(trial_rep, 0) AS rep, m_feasible AS feasible, m_complete AS complete,
        m_objective, m_gap, m_gap_best_known, m_coverage, m_messages, m_bytes, m_rounds,
        1000 * trial_wall_s AS ms, {exec_columns},
        split_part(coalesce(trial_message, ''), chr(10), 1) AS message,
@@ -152,6 +158,7 @@ class Page:
     title: str
     blocks: list[tuple[str, Any]] = field(default_factory=list)  # (kind, content)
     plots: dict[str, str] = field(default_factory=dict)  # file name -> SVG
+    figures: dict[str, dict] = field(default_factory=dict)  # file name -> plotly figure
 
     def heading(self, level: int, text: str) -> None:
         self.blocks.append(("h", (level, text)))
@@ -162,9 +169,18 @@ class Page:
     def table(self, head: list[str], rows: list[list[str]]) -> None:
         self.blocks.append(("table", (head, rows)))
 
-    def plot(self, name: str, svg: str) -> None:
-        self.plots[name] = svg
+    def plot(self, name: str, fig: Figure | str) -> None:
+        """A plot: a figure (SVG and interactive), or an SVG only."""
+        self.add_plot(name, fig)
         self.blocks.append(("plot", name))
+
+    def add_plot(self, name: str, fig: Figure | str) -> None:
+        """Hold a plot that a Markdown block shows as an image (``plots/NAME``)."""
+        if isinstance(fig, Figure):
+            self.plots[name] = fig.svg
+            self.figures[name] = fig.plotly
+        else:
+            self.plots[name] = fig
 
     def markdown(self, text: str) -> None:
         self.blocks.append(("md", text))
@@ -188,7 +204,10 @@ class Page:
                 out += [c.rstrip(), ""]
         return "\n".join(out)
 
-    def to_html(self) -> str:
+    def to_html(self, interactive: bool = True) -> str:
+        """The page. ``interactive``: plots drawn by plotly.js (inlined, so the page opens
+        offline; the SVG stays in a ``noscript``), else the SVG plots only (a small page)."""
+        figs = self.figures if interactive else {}
         body = []
         toc = []
         for kind, c in self.blocks:
@@ -202,14 +221,61 @@ class Page:
             elif kind == "table":
                 body.append(_html_table(*c))
             elif kind == "plot":
-                body.append(f'<figure class="plot">{self.plots[c]}</figure>')
+                body.append(f'<figure class="plot">{plot_html(c, self.plots[c], figs)}</figure>')
             else:
-                body.append(markdown_to_html(c, self.plots))
+                body.append(markdown_to_html(c, self.plots, figs))
         return HTML.format(
             title=html.escape(self.title),
             toc="\n".join(toc),
             body="\n".join(body),
+            scripts=plotly_scripts() if figs else "",
         )
+
+
+def plot_html(name: str, svg: str, figs: dict[str, dict]) -> str:
+    """A plot on the page: a ``div`` plotly draws into from the figure's JSON (the SVG in a
+    ``noscript``), or the SVG where the plot has no figure."""
+    fig = figs.get(name)
+    if fig is None:
+        return svg
+    div = "plot-" + _slug(name)
+    data = json.dumps(fig, allow_nan=False).replace("</", "<\\/")
+    return (
+        f'<div class="iplot" id="{div}" data-name="{html.escape(name)}"></div>'
+        f'<script type="application/json" data-for="{div}">{data}</script>'
+        f"<noscript>{svg}</noscript>"
+    )
+
+
+#: draws every figure of the page; a plot drawn gets ``data-drawn="yes"``, one that failed
+#: ``data-drawn="failed"`` and a console error (tests/test_report_browser.py reads both)
+DRAW_JS = """
+(function () {
+  document.querySelectorAll("div.iplot").forEach(function (div) {
+    try {
+      var spec = JSON.parse(document.querySelector('script[data-for="' + div.id + '"]').textContent);
+      Plotly.newPlot(div, spec.data, spec.layout, spec.config).then(function () {
+        div.setAttribute("data-drawn", "yes");
+      }, function (e) {
+        div.setAttribute("data-drawn", "failed");
+        console.error("plot " + div.id + " not drawn: " + e);
+      });
+    } catch (e) {
+      div.setAttribute("data-drawn", "failed");
+      console.error("plot " + div.id + " not drawn: " + e);
+    }
+  });
+})();
+"""
+
+
+def plotly_scripts() -> str:
+    """plotly.js, inlined from the installed plotly package, then the code that draws the
+    page's figures."""
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs().replace("</script", "<\\/script")
+    return f"<script>{js}</script>\n<script>{DRAW_JS}</script>"
 
 
 HTML = """<!DOCTYPE html>
@@ -224,10 +290,12 @@ figure.plot, span.plot {{ display: inline-block; margin: 0.3em; vertical-align: 
 h2 {{ border-bottom: 2px solid #0072B2; padding-bottom: 4px; margin-top: 2em; }}
 code {{ background: #f4f4f4; padding: 1px 3px; }}
 nav li {{ display: inline; margin-right: 1.2em; }}
+div.iplot {{ display: inline-block; }}
 </style></head><body>
 <h1>{title}</h1>
 <nav><ul>{toc}</ul></nav>
 {body}
+{scripts}
 </body></html>
 """
 
@@ -252,10 +320,10 @@ def _markdown() -> MarkdownIt:
         return "<td>" if NUMERIC.match(text) else '<td class="text">'
 
     def image(renderer: Any, tokens: list, idx: int, options: Any, env: dict) -> str:
-        src = str(tokens[idx].attrs.get("src", ""))
-        svg = env.get("plots", {}).get(src.removeprefix("plots/"))
+        name = str(tokens[idx].attrs.get("src", "")).removeprefix("plots/")
+        svg = env.get("plots", {}).get(name)
         if svg is not None:
-            return f'<span class="plot">{svg}</span>'
+            return f'<span class="plot">{plot_html(name, svg, env.get("figures", {}))}</span>'
         return str(renderer.image(tokens, idx, options, env))
 
     md.add_render_rule("heading_open", heading)
@@ -286,10 +354,13 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def markdown_to_html(text: str, plots: dict[str, str] | None = None) -> str:
+def markdown_to_html(
+    text: str, plots: dict[str, str] | None = None, figures: dict[str, dict] | None = None
+) -> str:
     """The Markdown a report section writes, as HTML (markdown-it-py: CommonMark with pipe
-    tables); images of the page's plots are embedded as their SVG."""
-    return str(_MD.render(text, {"plots": plots or {}}))
+    tables); images of the page's plots are embedded: interactive where ``figures`` holds the
+    plot, else as their SVG."""
+    return str(_MD.render(text, {"plots": plots or {}, "figures": figures or {}}))
 
 
 # -- the generic part -------------------------------------------------------------------------------
@@ -355,41 +426,140 @@ def family_section(page: Page, family: str, rows: list[dict[str, Any]], styles: 
             ["allocator", "size", "status", "trials", "message"],
             [[k[0], k[1], k[2], str(len(v)), v[0][:160]] for k, v in sorted(failed.items())],
         )
+    quality_plots(page, family, done, sizes, series_labels, gap_col, objective, styles)
     if len(sizes) < 2:
         page.para("One size only: no plots against scale.")
-    else:
-        for col, head, unit, may_log in metrics:
-            series = {}
-            scale = 100.0 if unit == "%" else 1.0
-            for lab in series_labels:
-                pts = [
-                    (float(n), scale * st.mean, scale * st.lo, scale * st.hi)
-                    for size, n, _m in sizes
-                    if (st := stats.get((lab, size), {}).get(col)) is not None
-                ]
-                if pts:
-                    series[lab] = pts
-            if not series:
+        return
+    xpos, xticks, numeric = size_axis(sizes)
+    xlabel = "tasks (sizes as tasks x agents)" if numeric else "size (tasks x agents)"
+    for col, head, unit, may_log in metrics:
+        series: dict[str, list[tuple[float, ...]]] = {}
+        hover: dict[str, list[str]] = {}
+        scale = 100.0 if unit == "%" else 1.0
+        for lab in series_labels:
+            pts, texts = [], []
+            for size, _n, _m in sizes:
+                st = stats.get((lab, size), {}).get(col)
+                if st is None:
+                    continue
+                pts.append((xpos[size], scale * st.mean, scale * st.lo, scale * st.hi))
+                texts.append(f"{size_label(size, _n, _m)}: mean of {st.n}")
+            if pts:
+                series[lab], hover[lab] = pts, texts
+        if not series:
+            continue
+        ys = [p[1] for ps in series.values() for p in ps]
+        log_y = may_log and min(ys) > 0 and max(ys) / min(ys) >= 10
+        log_x = numeric and xticks[0][0] > 0 and xticks[-1][0] / xticks[0][0] >= 10
+        name = f"{_slug(family)}_{_slug(head)}.svg"
+        page.plot(
+            name,
+            figures.line(
+                series,
+                f"{family}: {head} (95% intervals)",
+                xlabel,
+                head + (" (%)" if scale != 1.0 else ""),
+                log_y=log_y,
+                log_x=log_x,
+                styles=styles,
+                y_range=(0.0, 100.0) if col == "m_coverage" else None,
+                xticks=xticks,
+                hover=hover,
+                **PLOT_SIZE,
+            ),
+        )
+
+
+def size_label(size: str, n_tasks: int, n_agents: int) -> str:
+    """A size as ``tasks x agents``; a size named otherwise (an instance set's own name)
+    keeps its name, followed by the numbers."""
+    plain = f"{n_tasks}x{n_agents}"
+    return size if size == plain else f"{size} ({plain})"
+
+
+def size_axis(
+    sizes: list[tuple[str, int, int]],
+) -> tuple[dict[str, float], list[tuple[float, str]], bool]:
+    """Where each size goes on an x axis, its tick labels, and whether the axis is the number
+    of tasks (sizes with distinct task counts) or, where sizes share a task count, evenly
+    spaced sizes in numeric order."""
+    numeric = len({n for _s, n, _m in sizes}) == len(sizes)
+    pos = {s: float(n) if numeric else float(k) for k, (s, n, _m) in enumerate(sizes)}
+    return pos, [(pos[s], size_label(s, n, m)) for s, n, m in sizes], numeric
+
+
+def quality_plots(
+    page: Page,
+    family: str,
+    done: list[dict[str, Any]],
+    sizes: list[tuple[str, int, int]],
+    series_labels: list[str],
+    gap_col: str,
+    objective: str,
+    styles: Styles,
+) -> None:
+    """The distribution of the quality measure over trials, per size and allocator (box and
+    points), and quality against messages, one point per trial: the trade-off between what a
+    method achieves and what it costs in communication."""
+    has_gap = any(r["gap"] is not None for r in done)
+    col, head, scale = ("gap", "gap (%)", 100.0) if has_gap else ("m_objective", objective, 1.0)
+    head = head or "objective"
+    cats = [size_label(s, n, m) for s, n, m in sizes]
+    label_of = {s: size_label(s, n, m) for s, n, m in sizes}
+    dist: dict[str, dict[str, list[tuple[float, str]]]] = {}
+    pts: dict[str, list[tuple[float, float, str]]] = {}
+    for lab in series_labels:
+        for r in done:
+            if r["label"] != lab or r[col] is None or not math.isfinite(r[col]):
                 continue
-            ys = [p[1] for ps in series.values() for p in ps]
-            xs = [p[0] for ps in series.values() for p in ps]
-            log_y = may_log and min(ys) > 0 and max(ys) / min(ys) >= 10
-            log_x = min(xs) > 0 and max(xs) / min(xs) >= 10
-            name = f"{_slug(family)}_{_slug(head)}.svg"
-            page.plot(
-                name,
-                line_plot(
-                    series,
-                    f"{family}: {head} (95% intervals)",
-                    "tasks",
-                    head + (" (%)" if scale != 1.0 else ""),
-                    log_y=log_y,
-                    log_x=log_x,
-                    styles=styles,
-                    y_range=(0.0, 100.0) if col == "m_coverage" else None,
-                    **PLOT_SIZE,
-                ),
+            where = f"{label_of[r['size']]}, instance {r['inst_name']}" + (
+                f" rep {r['rep']}" if r["rep"] else ""
             )
+            dist.setdefault(lab, {}).setdefault(label_of[r["size"]], []).append(
+                (scale * r[col], where)
+            )
+            if r["m_messages"] is not None:
+                msgs = float(r["m_messages"])
+                pts.setdefault(lab, []).append((msgs, scale * r[col], f"{where}: {msgs:,.0f} msgs"))
+    if not dist:
+        return
+    what = "gap" if has_gap else "objective"
+    page.plot(
+        f"{_slug(family)}_{what}_distribution.svg",
+        figures.boxes(
+            cats,
+            dist,
+            f"{family}: {what} over trials, per size",
+            "size (tasks x agents)",
+            head,
+            styles=styles,
+            **PLOT_SIZE,
+        ),
+    )
+    xs = [p[0] for ps in pts.values() for p in ps]
+    if not xs or max(xs) <= 0:
+        return  # no method sent a message: nothing to trade off
+    positive = [x for x in xs if x > 0]
+    log_x = max(positive) / min(positive) >= 10
+    note = ""
+    if log_x and min(xs) == 0:  # a log axis has no 0: those trials go at 1, and the plot says so
+        pts = {lab: [(max(x, 1.0), y, t) for x, y, t in ps] for lab, ps in pts.items()}
+        note = "trials that sent no message (centralised methods) are drawn at 1"
+    page.plot(
+        f"{_slug(family)}_{what}_vs_messages.svg",
+        figures.scatter(
+            pts,
+            f"{family}: {what} against messages, per trial",
+            "messages",
+            head,
+            log_x=log_x,
+            styles=styles,
+            note=note,
+            **PLOT_SIZE,
+        ),
+    )
+    if note:
+        page.para(f"In the {what}-against-messages plot, {note}.")
 
 
 def _done(rows: list[dict[str, Any]]) -> str:
@@ -448,7 +618,7 @@ def convergence_section(
             series[lab] = pts
         page.plot(
             f"{_slug(family)}_convergence_{head}.svg",
-            line_plot(
+            figures.line(
                 series,
                 f"{family} {largest}: {head} by round",
                 "round",
@@ -507,6 +677,7 @@ def build(results: list[str | Path], title: str | None = None, by: str | None = 
         fam_rows = [r for r in rows if r["family"] == family]
         family_section(page, family, fam_rows, styles)
         convergence_section(page, con, family, fam_rows, styles)
+    ranking_section(page, rows, styles)
     for title_, render in SECTIONS:
         with tempfile.TemporaryDirectory() as tmp:
             text = render(results, Path(tmp), styles)  # drawn in the report's styles
@@ -518,8 +689,39 @@ def build(results: list[str | Path], title: str | None = None, by: str | None = 
             page.heading(1, title_)
             page.markdown(_demote(text))
             for drawn in sorted(Path(tmp).glob("*.svg")):
-                page.plot(drawn.name, drawn.read_text())
+                page.plot(drawn.name, figures.load(Path(tmp), drawn.name))
     return page
+
+
+def ranking_section(page: Page, rows: list[dict[str, Any]], styles: Styles) -> None:
+    """The allocators ranked across families (reports/ranking.py): a table, and a bar per
+    allocator of its overall score. Only where some family has two allocators to rank."""
+    ranked = ranking.rank(rows)
+    if not ranked.families:
+        return
+    page.heading(1, "Ranking across families")
+    page.markdown(ranking.markdown(ranked))
+    overall = ranked.overall()
+    if len(overall) < 2:
+        return
+    per_family = {
+        lab: ", ".join(
+            f"{f.family} {f.mean_rank[lab]:.2f} of {len(f.mean_rank)}"
+            for f in ranked.families
+            if lab in f.mean_rank
+        )
+        for lab, _v, _n in overall
+    }
+    page.plot(
+        "ranking_overall.svg",
+        figures.bars(
+            [(lab, v, f"mean rank: {per_family[lab]}") for lab, v, _n in overall],
+            "Mean normalised rank across families (0 = best on every instance)",
+            "mean normalised rank",
+            styles=styles,
+            x_range=(0.0, 1.0),
+        ),
+    )
 
 
 def _demote(md: str) -> str:
@@ -528,15 +730,21 @@ def _demote(md: str) -> str:
 
 
 def write_report(
-    results: list[str | Path], out: str | Path, title: str | None = None, by: str | None = None
+    results: list[str | Path],
+    out: str | Path,
+    title: str | None = None,
+    by: str | None = None,
+    interactive: bool = True,
 ) -> Path:
     """Write ``report.html`` and ``report.md`` (with ``plots/*.svg``) under ``out``. ``by``
-    ("run" or "commit") keeps the trials of each run (commit) apart, one series each."""
+    ("run" or "commit") keeps the trials of each run (commit) apart, one series each.
+    ``interactive``: the page draws its plots with plotly.js, inlined (about 5 MB); else the
+    page shows the SVG plots only."""
     out = Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     page = build(results, title, by)
     for name, text in page.plots.items():
         (out / "plots" / name).write_text(text)
     (out / "report.md").write_text(page.to_markdown())
-    (out / "report.html").write_text(page.to_html())
+    (out / "report.html").write_text(page.to_html(interactive))
     return out / "report.html"

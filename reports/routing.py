@@ -16,8 +16,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from reports import stats, svg
-from reports.svg import line_plot
+from reports import figures, stats, svg
 from reports.views import rows_or_none, section_for
 
 SIZES = ("10x5", "20x4", "30x3", "35x5", "40x6")
@@ -272,8 +271,8 @@ def _paper_tables(data: list[dict], out: Path | None, styles: svg.Styles) -> lis
                 ]
                 for lab in labels
             }
-            drawn = line_plot(series, f"executed {metric}", "locations", name, styles=styles)
-            (out / f"routing_{metric}.svg").write_text(drawn)
+            drawn = figures.line(series, f"executed {metric}", "locations", name, styles=styles)
+            figures.save(out, f"routing_{metric}.svg", drawn)
         lines += [
             "Plots: `routing_makespan.svg`, `routing_distance.svg`, `routing_convergence.svg`.",
             "",
@@ -346,10 +345,10 @@ def _table3(cells: dict, sizes: list[str], out: Path | None, styles: svg.Styles)
     lines.append("")
     if out is not None and plot:
         out.mkdir(parents=True, exist_ok=True)
-        drawn = line_plot(
+        drawn = figures.line(
             plot, f"GA convergence, {sizes[-1]}", "seconds", "% over the best", styles=styles
         )
-        (out / "routing_convergence.svg").write_text(drawn)
+        figures.save(out, "routing_convergence.svg", drawn)
     return lines
 
 

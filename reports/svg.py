@@ -55,7 +55,7 @@ def canonical(params: str | dict | None) -> str:
     return json.dumps(params or {}, sort_keys=True)
 
 
-def _marker(kind: str, x: float, y: float, colour: str) -> str:
+def draw_marker(kind: str, x: float, y: float, colour: str) -> str:
     if kind == "square":
         return f'<rect x="{x - 3:.1f}" y="{y - 3:.1f}" width="6" height="6" fill="{colour}"/>'
     if kind == "triangle":
@@ -82,7 +82,7 @@ def _ticks(lo: float, hi: float, log: bool) -> list[float]:
     return [round(k * step, 12) for k in range(k0, int(math.floor(hi / step + 1e-9)) + 1)]
 
 
-def _bar(p: tuple) -> tuple[float, float]:
+def bar_ends(p: tuple) -> tuple[float, float]:
     """The ends of a point's error bar: (x, y) none, (x, y, half) symmetric, (x, y, lo, hi)."""
     if len(p) > 3 and all(v is not None and math.isfinite(v) for v in p[2:4]):
         return p[2], p[3]
@@ -144,6 +144,12 @@ class Frame:
         """Labels under the x axis: ``ticks`` as (value, label), else round numbers."""
         if ticks is None:
             ticks = [(x, f"{x:g}") for x in _ticks(self.x0, self.x1, self.log_x)]
+        else:  # given labels may crowd: keep those at least 30 px from the last one kept
+            kept: list[tuple[float, str]] = []
+            for x, text in sorted(ticks):
+                if not kept or self.px(x) - self.px(kept[-1][0]) >= 30:
+                    kept.append((x, text))
+            ticks = kept
         y = self.top + self.ph + 16
         return [
             f'<text x="{self.px(x):.1f}" y="{y}" text-anchor="middle">{escape(text)}</text>'
@@ -175,7 +181,7 @@ class Frame:
             f'stroke="{colour}" stroke-width="2"'
             + (f' stroke-dasharray="{dash}"' if dash else "")
             + "/>",
-            _marker(marker, x + 18, ly - 3, colour),
+            draw_marker(marker, x + 18, ly - 3, colour),
             f'<text x="{x + 34}" y="{ly + 1}">{escape(name)}</text>',
         ]
 
@@ -191,11 +197,15 @@ def line_plot(
     log_x: bool = False,
     styles: Styles | None = None,
     y_range: tuple[float, float] | None = None,
+    xticks: list[tuple[float, str]] | None = None,
+    legend: dict[str, str] | None = None,
 ) -> str:
     """An SVG document: one polyline with markers per series of (x, y) points, or (x, y, half)
     points drawn with an error bar of half-width ``half`` (a 95% interval, say), or
     (x, y, lo, hi) points with a bar from ``lo`` to ``hi``. ``y_range``
-    fixes a linear y axis (bars are cut at its ends)."""
+    fixes a linear y axis (bars are cut at its ends). ``xticks``: (x, label) pairs to label
+    the x axis with instead of round numbers (labels closer than 30 px to the last one drawn
+    are left out). ``legend``: a series' name in the legend, where it is not its label."""
     styles = styles if styles is not None else Styles()
     ok = lambda x, y: (not log_y or y > 0) and (not log_x or x > 0)  # noqa: E731
     pts = [p for ps in series.values() for p in ps if ok(p[0], p[1])]
@@ -205,7 +215,7 @@ def line_plot(
     xs = [math.log10(p[0]) if log_x else p[0] for p in pts]
     ys = []
     for p in pts:
-        for y in _bar(p):
+        for y in bar_ends(p):
             if not log_y:
                 ys.append(y)
             elif y > 0:
@@ -218,7 +228,10 @@ def line_plot(
         y0, y1 = y_range
     else:
         y0, y1, _ = nice_range(min(0.0, y0), y1)
-    if log_x:
+    if xticks is not None:  # labelled values: the axis spans them, with a little room
+        pad = 0.06 * (x1 - x0) if x1 > x0 else 0.5
+        x0, x1 = x0 - pad, x1 + pad
+    elif log_x:
         x0, x1 = math.floor(x0), math.ceil(x1)
     elif x1 > x0:
         x0, x1, _ = nice_range(x0, x1)
@@ -227,7 +240,7 @@ def line_plot(
     frame = Frame(width, height, (left, right, top, bottom), (x0, x1), (y0, y1), log_x, log_y)
     px, py = frame.px, frame.py
     out = frame.open(title, xlabel, ylabel)
-    out += frame.x_ticks()
+    out += frame.x_ticks(xticks)
     out += frame.y_ticks()
     for i, (name, ps) in enumerate(series.items()):
         colour, dash, marker = styles(name)
@@ -239,13 +252,13 @@ def line_plot(
                 f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dashed}/>'
             )
             for p in ps:
-                lo, hi = _bar(p)
+                lo, hi = bar_ends(p)
                 if hi > lo and (not log_y or lo > 0):
                     out.append(
                         f'<line x1="{px(p[0]):.1f}" y1="{py(lo):.1f}" x2="{px(p[0]):.1f}" '
                         f'y2="{py(hi):.1f}" stroke="{colour}" stroke-width="1"/>'
                     )
-                out.append(_marker(marker, px(p[0]), py(p[1]), colour))
-        out += frame.legend(i, name, colour, dash, marker)
+                out.append(draw_marker(marker, px(p[0]), py(p[1]), colour))
+        out += frame.legend(i, (legend or {}).get(name, name), colour, dash, marker)
     out.append("</svg>")
     return "\n".join(out)

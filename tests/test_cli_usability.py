@@ -4,6 +4,7 @@ output that stays readable."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -125,10 +126,8 @@ def test_ctrl_c_is_not_lost_when_a_library_swallows_keyboardinterrupt():
         pytest.skip("signal handlers are installed from the main thread only")
     before = signal.getsignal(signal.SIGINT)
     with CtrlC() as ctrl_c:
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # what the library does
             signal.raise_signal(signal.SIGINT)
-        except KeyboardInterrupt:
-            pass  # what the library does
         with pytest.raises(KeyboardInterrupt):
             ctrl_c.check()
     assert signal.getsignal(signal.SIGINT) is before

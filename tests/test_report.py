@@ -60,9 +60,13 @@ def test_report_renders_every_allocator_offline(store, tmp_path):
     text = page.read_text()
     p = Collect()
     p.feed(text)
-    assert p.refs == []  # nothing to fetch: styles and plots are inline
-    # tdr: 7 metrics against scale and 2 convergence plots; assignment (one size): convergence
-    assert p.tags.count("svg") == 7 + 2 + 2
+    assert p.refs == []  # nothing to fetch: styles, plots and plotly.js are inline
+    # tdr: 7 metrics against scale, 2 convergence, the distribution and gap-vs-messages plots;
+    # assignment (one size): the last two and convergence; then the ranking across families
+    n_plots = 7 + 2 + 2 + (2 + 2) + 1
+    assert text.count('<div class="iplot"') == n_plots
+    assert p.tags.count("svg") == n_plots  # each figure's SVG stays, in a noscript
+    assert "Plotly.newPlot" in text and "plotly.js v" in text
     words = " ".join(p.text)
     for alg in ALLOCATORS:
         assert alg in words
@@ -86,7 +90,14 @@ def test_an_allocator_keeps_its_style_in_every_plot(store, tmp_path):
             r'<line [^>]*stroke="(#[0-9A-Fa-f]{6})"[^>]*/>\n<[^>]+/>\n<text [^>]*>([^<]+)</text>',
             text,
         ):
-            styles.setdefault(label, set()).add(colour)
+            styles.setdefault(label.split(" (= ")[0], set()).add(colour)
+    page = report_mod.build([store])
+    for name, fig in page.figures.items():  # the same colours on the interactive page
+        for trace in fig["data"]:
+            label = trace.get("legendgroup") or trace.get("name")
+            colour = (trace.get("line") or trace.get("marker") or {}).get("color")
+            if name.startswith("tdr_") and label in styles and isinstance(colour, str):
+                styles[label].add(colour)
     assert set(styles) == set(ALLOCATORS)
     assert all(len(c) == 1 for c in styles.values())
     assert len({next(iter(c)) for c in styles.values()}) == len(ALLOCATORS)
