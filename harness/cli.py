@@ -781,11 +781,19 @@ def cmd_store(args: argparse.Namespace) -> int:
 
 # -- report --------------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
+    import duckdb
+
     from reports.report import write_report
 
     results = _stores("report", args.results)
     out = Path(args.out) if args.out else Path(results[0]) / "report"
-    page = write_report(results, out, args.title, args.by, interactive=not args.static)
+    try:
+        page = write_report(results, out, args.title, args.by, interactive=not args.static)
+    except duckdb.Error as exc:  # the report's SQL is fixed: a failed read is a stored file's
+        raise HarnessError(
+            f"report: {exc} (a stored file may be damaged: harness store verify finds it, "
+            "--repair sets it aside)"
+        ) from None
     console.print(f"report: {page} (open it offline) and {out / 'report.md'}")
     return 0
 
