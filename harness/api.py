@@ -364,14 +364,17 @@ def agent_rng(seed: int, agent_id: int) -> np.random.Generator:
 
 def local_views(inst: Any, only: list[int] | None = None) -> list[LocalView]:
     """The local view of every agent of an instance (or of the agents in ``only``), sharing
-    one public task table."""
+    one public task table; where the instance carries a ``belief`` (harness/uncertainty.py),
+    each agent gets a table of its own, with the task positions it measured."""
     tasks = PublicTasks(inst.tasks, inst.task_caps, inst.distance_kind)
+    belief = getattr(inst, "belief", None)
     neigh = inst.comm.neighbours(inst.n_agents)
     diameter = max(1, inst.comm.diameter(inst.n_agents))
     views = []
     for i in range(inst.n_agents) if only is None else only:
         row = {k: (float(v[i]) if k != "max_tasks" else int(v[i])) for k, v in inst.agents.items()}
         caps = None if inst.agent_caps is None else _readonly(inst.agent_caps[i].copy())
+        own = tasks if belief is None else believed_tasks(inst, belief, i, row)
         views.append(
             LocalView(
                 i,
@@ -382,12 +385,25 @@ def local_views(inst: Any, only: list[int] | None = None) -> list[LocalView]:
                 inst.objective,
                 row,
                 caps,
-                tasks,
+                own,
                 inst.meta.get("public", {}),
                 inst.precedence,
             )
         )
     return views
+
+
+def believed_tasks(inst: Any, belief: Any, agent: int, row: dict[str, float]) -> PublicTasks:
+    """The public task table as agent ``agent`` measured it from where it stands: positions
+    (and service exits, moved with their task) as ``belief`` draws them."""
+    true_xyz = np.stack([inst.tasks["x"], inst.tasks["y"], inst.tasks["z"]], axis=1)
+    at = np.array([row["x"], row["y"], row["z"]])
+    seen = belief.believed_xyz(true_xyz, agent, at)
+    cols = dict(inst.tasks)
+    for k, axis in enumerate("xyz"):
+        cols[axis] = seen[:, k]
+        cols[f"exit_{axis}"] = inst.tasks[f"exit_{axis}"] + (seen[:, k] - true_xyz[:, k])
+    return PublicTasks(cols, inst.task_caps, inst.distance_kind)
 
 
 def merge_measures(parts: list[dict[str, float]]) -> dict[str, float]:

@@ -476,6 +476,7 @@ def _trial_job(
         runtime=trial.runtime,
         faults=trial.faults,
         execution=trial.execution,
+        uncertainty=trial.uncertainty,
         agents_per_actor=s["agents_per_actor"],
         max_actors=s["max_actors"],
         cpu_share=cpu_share,

@@ -117,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(repeat for several; replaces the spec's [[faults]])",
     )
     b.add_argument(
+        "--uncertainty",
+        action="append",
+        metavar="TABLE",
+        help='what agents believe: a TOML inline table, e.g. \'{model = "lognormal", '
+        "draws = 10}' (repeat for several; replaces the spec's [[uncertainty]]; "
+        "docs/uncertainty.md)",
+    )
+    b.add_argument(
         "--execute",
         nargs="?",
         const="{}",
@@ -569,6 +577,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         settings=settings,
         faults=args.faults,
         execution=args.execute,
+        uncertainty=args.uncertainty,
     )
     columns = (
         TextColumn("[progress.description]{task.description}"),

@@ -249,6 +249,9 @@ class Instance:
     task_caps: np.ndarray | None = None  # (n_tasks, k) required levels
     precedence: np.ndarray | None = None  # (P, 2): task a must start before task b
     meta: dict[str, Any] = field(default_factory=dict)
+    #: what the agents believe (harness/uncertainty.py ``Belief``): set on the copy a runtime
+    #: builds agents from, never part of the problem (its hash, its files, the evaluator)
+    belief: Any = field(default=None, compare=False, repr=False)
 
     # -- construction -------------------------------------------------------------------
     @classmethod

@@ -140,6 +140,13 @@ SETTINGS: dict[str, Param] = {
             "another run under --out (--no-cache: run every trial)",
         ),
         Param(
+            "max_draws",
+            100,
+            "most Monte Carlo draws an [[uncertainty]] profile may ask per trial",
+            low=1,
+            high=100_000,
+        ),
+        Param(
             "trace_rounds",
             False,
             "record each round's messages, objective, coverage and conflicts (synchronous "
@@ -184,6 +191,8 @@ class BenchSpec:
     execution: dict[str, Any] = field(default_factory=dict)
     #: ``[check]``: tolerances ``harness check`` applies to this run (flags win over them)
     check: dict[str, Any] = field(default_factory=dict)
+    #: ``[[uncertainty]]``: what agents believe (harness/uncertainty.py), a grid axis
+    uncertainty: list[dict[str, Any]] = field(default_factory=lambda: [{}])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -202,6 +211,11 @@ class BenchSpec:
             "faults": [dict(f) for f in self.faults],
             **({"execution": dict(self.execution)} if self.execution else {}),
             **({"check": dict(self.check)} if self.check else {}),
+            **(
+                {"uncertainty": [dict(u) for u in self.uncertainty]}
+                if self.uncertainty != [{}]
+                else {}
+            ),
         }
 
     def spec_hash(self) -> str:
@@ -250,12 +264,14 @@ def check_setting(key: str, value: Any, source: str) -> Any:
 def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
     if not isinstance(d, dict):
         raise SpecError(source, "(top level)", "a table")
-    unknown = sorted(set(d) - {"bench", "allocators", "families", "faults", "execution", "check"})
+    tables = {"bench", "allocators", "families", "faults", "execution", "check", "uncertainty"}
+    unknown = sorted(set(d) - tables)
     if unknown:
         raise SpecError(
             source,
             unknown[0],
-            "only [bench], [[allocators]], [[families]], [[faults]], [execution] and [check]",
+            "only [bench], [[allocators]], [[families]], [[faults]], [[uncertainty]], "
+            "[execution] and [check]",
         )
     settings = defaults(SETTINGS.values())
     bench = d.get("bench", {})
@@ -338,7 +354,39 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
 
         execution = ExecSettings.from_dict(execution, source, "execution").to_dict()
     check = check_table(d.get("check") or {}, source)
-    return BenchSpec(settings, allocs, fams, source, [dict(p) for p in profiles], execution, check)
+    beliefs = uncertainty_profiles(d.get("uncertainty"), source, settings["max_draws"])
+    if execution and any(u.get("model", "none") != "none" for u in beliefs):
+        raise SpecError(
+            source,
+            "uncertainty",
+            "no [execution] table with it yet: checkpoints, where agents measure again while "
+            "they travel, are not built (docs/uncertainty.md, 'Not yet')",
+        )
+    return BenchSpec(
+        settings, allocs, fams, source, [dict(p) for p in profiles], execution, check, beliefs
+    )
+
+
+def uncertainty_profiles(value: Any, source: str, max_draws: int) -> list[dict[str, Any]]:
+    """Check ``[[uncertainty]]`` (harness/uncertainty.py): each profile's fields, and names
+    (a profile's label) used once."""
+    from harness.uncertainty import Uncertainty
+
+    profiles = _list(value, source, "uncertainty") or [{}]
+    seen: dict[str, int] = {}
+    for i, prof in enumerate(profiles):
+        if not isinstance(prof, dict):
+            raise SpecError(source, f"uncertainty[{i}]", "a table of settings", prof)
+        label = Uncertainty.from_dict(prof, source, f"uncertainty[{i}]", max_draws).label
+        if label in seen:
+            raise SpecError(
+                source,
+                f"uncertainty[{i}].name",
+                f"a name (or settings) other than uncertainty[{seen[label]}]'s",
+                label,
+            )
+        seen[label] = i
+    return [dict(p) for p in profiles]
 
 
 def check_table(value: Any, source: str) -> dict[str, Any]:
@@ -435,6 +483,7 @@ def apply_overrides(
     settings: dict[str, Any] | None = None,
     faults: list[str] | None = None,
     execution: str | None = None,
+    uncertainty: list[str] | None = None,
 ) -> BenchSpec:
     """Command-line flags over a spec: flags win over the file's values. ``faults``: fault
     profiles as TOML inline tables (``{drop = 0.1, reorder = true}``), replacing the spec's."""
@@ -448,6 +497,18 @@ def apply_overrides(
             except tomllib.TOMLDecodeError as exc:
                 raise SpecError(
                     src, f"--faults[{i}]", "a TOML inline table like '{drop = 0.1}'", text
+                ) from exc
+    if uncertainty:
+        d["uncertainty"] = []
+        for i, text in enumerate(uncertainty):
+            try:
+                d["uncertainty"].append(_inline_table(text))
+            except tomllib.TOMLDecodeError as exc:
+                raise SpecError(
+                    src,
+                    f"--uncertainty[{i}]",
+                    "a TOML inline table like '{model = \"lognormal\", draws = 10}'",
+                    text,
                 ) from exc
     if execution is not None:
         try:

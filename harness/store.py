@@ -138,6 +138,7 @@ INT_COLUMNS = {
     "m_truth_agent",
     "m_truth_runs",
     "m_unstable_agent",
+    "m_mc_draws",
 }
 BOOL_COLUMNS = {
     "m_feasible",
@@ -426,6 +427,7 @@ CORE_COLUMNS = (
     "trial_runtime",
     "trial_fault_name",
     "trial_execution",
+    "trial_uncertainty_name",
     "trial_wall_s",
     "trial_cpu_s",
     "alg_name",

@@ -8,6 +8,7 @@ parameters, instance content hash, seed, runtime, faults).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from harness.frozen import frozen_recipes
 from harness.model import Instance
 from harness.scenarios import get_family, make_instance
 from harness.spec import BenchSpec, _grid
+from harness.uncertainty import Uncertainty
 
 
 def derive_seed(*parts: Any) -> int:
@@ -37,6 +39,7 @@ def trial_key(
     runtime: str,
     faults: dict[str, Any],
     execution: dict[str, Any] | None = None,
+    uncertainty: dict[str, Any] | None = None,
 ) -> str:
     payload = {
         "allocator": alg,
@@ -48,6 +51,8 @@ def trial_key(
     }
     if execution:  # planning-only trials keep the keys they had before execution existed
         payload["execution"] = execution
+    if uncertainty:  # as do trials whose agents see the true positions
+        payload["uncertainty"] = uncertainty
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -86,6 +91,9 @@ class Trial:
     faults: dict[str, Any] = field(default_factory=dict)
     fault_name: str = "none"
     execution: dict[str, Any] = field(default_factory=dict)
+    #: ``Uncertainty.to_dict()`` (empty: the true positions) and its label
+    uncertainty: dict[str, Any] = field(default_factory=dict)
+    uncertainty_name: str = "none"
 
     def base_row(self, run_id: str, time_limit: float) -> dict[str, Any]:
         """Identifying columns every stored row has, whatever its status."""
@@ -99,6 +107,10 @@ class Trial:
             "trial_faults": json.dumps(self.faults, sort_keys=True),
             "trial_fault_name": self.fault_name,
             "trial_execution": json.dumps(self.execution, sort_keys=True) if self.execution else "",
+            "trial_uncertainty": json.dumps(self.uncertainty, sort_keys=True)
+            if self.uncertainty
+            else "",
+            "trial_uncertainty_name": self.uncertainty_name,
             "trial_time_limit": time_limit,
             "alg_name": self.allocator,
             "alg_params": json.dumps(self.params, sort_keys=True),
@@ -190,6 +202,10 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
         (fault_name(f), parse_faults(f, spec.source, f"faults[{i}]"))
         for i, f in enumerate(spec.faults)
     ]
+    beliefs = [
+        Uncertainty.from_dict(u, spec.source, f"uncertainty[{i}]", s["max_draws"])
+        for i, u in enumerate(spec.uncertainty)
+    ]
     first: dict[str, int] = {}
     for i, (label, prof) in enumerate(profiles):
         same = json.dumps(prof.to_dict(), sort_keys=True)
@@ -227,7 +243,7 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
                     seed = derive_seed(
                         s["root_seed"], "trial", entry.name, params, inst_spec.hash, rep
                     )
-                    for label, prof in profiles:
+                    for (label, prof), belief in itertools.product(profiles, beliefs):
                         faults = prof.to_dict()
                         key = trial_key(
                             entry.name,
@@ -237,6 +253,7 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
                             s["runtime"],
                             faults,
                             spec.execution,
+                            belief.to_dict(),
                         )
                         trials.append(
                             Trial(
@@ -250,6 +267,8 @@ def expand(spec: BenchSpec) -> tuple[list[Trial], dict[str, InstanceSpec], list[
                                 faults,
                                 label,
                                 dict(spec.execution),
+                                belief.to_dict(),
+                                belief.label,
                             )
                         )
     seen: set[str] = set()

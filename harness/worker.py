@@ -9,7 +9,7 @@ import json
 import resource
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from harness.runtime_local import LocalRuntime, run_local
 from harness.scenarios import make_instance
 from harness.store import Status
 from harness.transport import RunRequest, RunResult, Runtime, TrialTimeout
+from harness.uncertainty import DRAW_COLUMNS, NONE, Belief, Uncertainty, summarise_draws
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class TrialJob:
     runtime: str = "local"
     faults: dict[str, Any] = field(default_factory=dict)
     execution: dict[str, Any] = field(default_factory=dict)
+    #: ``Uncertainty.to_dict()``: what agents believe (empty: the true positions)
+    uncertainty: dict[str, Any] = field(default_factory=dict)
     agents_per_actor: int = 0  # 0: placed for speed (see placement)
     max_actors: int = 0  # 0: cpu_share
     cpu_share: int = 1  # the cluster's CPUs shared among the trials running at once
@@ -134,7 +137,9 @@ def run_trial(job: TrialJob, on_start: Any = None) -> dict[str, Any]:
         if reason:
             raise SkipTrial(reason)
         faults = parse_faults(job.faults or {})
+        unc = Uncertainty.from_dict(job.uncertainty, max_draws=1 << 30) if job.uncertainty else NONE
         executed = None
+        draws: list[dict[str, Any]] = []
         if job.trace_rounds and cls.synchronous and not job.execution:
             tracer = RoundTracer(inst)
         if job.execution:
@@ -143,10 +148,23 @@ def run_trial(job: TrialJob, on_start: Any = None) -> dict[str, Any]:
         else:
             runtime = runtime_for(job, inst, tracer)
             deadline = time.monotonic() + job.time_limit  # once the runtime is up
-            req = RunRequest(inst, cls, job.params, job.seed, job.max_rounds, deadline, faults)
-            result = runtime.run(req)
-            if tracer is not None and runtime.name == "ray":
-                tracer.replay(result)
+            # Monte Carlo: each draw plans on fresh measurements; the first keeps the trace
+            for k in range(unc.draws if unc.active else 1):
+                seen = replace(inst, belief=Belief(unc, job.seed, k)) if unc.active else inst
+                run_k = runtime if k == 0 else runtime_for(job, inst)
+                req = RunRequest(seen, cls, job.params, job.seed, job.max_rounds, deadline, faults)
+                res_k = run_k.run(req)
+                if k == 0:
+                    result = res_k
+                    if tracer is not None and runtime.name == "ray":
+                        tracer.replay(result)
+                if unc.active:  # graded with the true positions: the task sequences count, the
+                    # start times an agent stated from what it believed do not (truth re-times)
+                    plans = [replace(p, times=None) for p in res_k.plans]
+                    draws.append(
+                        {**evaluate(inst, plans, job.optimum, cls.market), **res_k.columns()}
+                    )
+                    draws[-1]["converged"] = res_k.converged
         if tracer is not None:
             out["trial_round_trace"] = json.dumps(tracer.rows)
         opt = job.optimum
@@ -156,21 +174,31 @@ def run_trial(job: TrialJob, on_start: Any = None) -> dict[str, Any]:
             settings = ExecSettings.from_dict(job.execution)
             metrics = evaluate_executed(inst, result.plans, settings, opt, cls.market)
             metrics.update(executed.columns(inst, opt))
+        elif draws:
+            metrics = {}
         else:
             metrics = evaluate(inst, result.plans, opt, cls.market)
-        if cls.market and inst.n_agents * inst.n_tasks <= job.market_checks:
+        # the market checks re-run the mechanism on the true instance: not what agents saw
+        if cls.market and inst.n_agents * inst.n_tasks <= job.market_checks and not draws:
             # the checks share the trial's time limit, counted from the trial's start
             check_deadline = started + job.time_limit
             metrics.update(market_check_columns(inst, cls, job, result.plans, check_deadline))
         out.update(metrics)
         out.update(result.columns())
+        converged = result.converged
+        if draws:
+            converged = all(d.pop("converged") for d in draws)
+            out.update(summarise_draws(draws))
+            out["trial_draws"] = json.dumps(  # rows of the ``draws`` view (reports/views.py)
+                [[k, *(_number(d.get(c)) for c in DRAW_COLUMNS)] for k, d in enumerate(draws)]
+            )
         out.update(
             {
                 "trial_status": Status.DONE.value,
                 "trial_message": executed.message
                 if executed is not None
                 else ""
-                if result.converged
+                if converged
                 else f"round limit {job.max_rounds} reached before convergence",
             }
         )
@@ -301,6 +329,14 @@ def placement(n_agents: int, agents_per_actor: int, max_actors: int, cpu_share: 
     if agents_per_actor:
         return max(agents_per_actor, -(-n_agents // max_actors) if max_actors else 1)
     return 1 if n_agents <= cap else -(-n_agents // cap)
+
+
+def _number(v: Any) -> float | None:
+    """A value as JSON number (a flag as 0 or 1), None where there is none."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if v == v and abs(v) != float("inf") else None
 
 
 def runtime_for(job: TrialJob, inst: Any, tracer: Any = None) -> Runtime:

@@ -74,6 +74,7 @@ EXEC_METRICS = (
 SQL = """
 SELECT inst_family AS family, alg_name, coalesce(alg_params, '{{}}') AS alg_params,
        coalesce(trial_fault_name, 'none') AS faults, coalesce(trial_runtime, '?') AS runtime,
+       {uncertainty_column} AS uncertainty,
        coalesce(trial_execution, '') AS execution, inst_size AS size, inst_n_tasks AS n_tasks,
        inst_n_agents AS n_agents, trial_status AS status, inst_objective AS objective,
        inst_hash, coalesce(inst_name, inst_hash) AS inst_name, trial_seed AS seed,
@@ -135,6 +136,8 @@ def labels(rows: list[dict[str, Any]], by: str | None = None) -> None:
             label += "(" + ", ".join(f"{k}={r['_params'].get(k)}" for k in keys) + ")"
         if r["faults"] != "none":
             label += f" [{r['faults']}]"
+        if r.get("uncertainty", "none") != "none":
+            label += f" <{r['uncertainty']}>"
         if len(runtimes) > 1:
             label += f" on {r['runtime']}"
         if len(executions) > 1:
@@ -647,12 +650,15 @@ def build(results: list[str | Path], title: str | None = None, by: str | None = 
     have = {r[0] for r in con.execute("DESCRIBE trials").fetchall()}
     exec_columns = ", ".join(c if c in have else f"NULL AS {c}" for c, *_ in EXEC_METRICS)
     by_sql = {None: "", "run": ", trial_run_id", "commit": ", r.git_commit"}[by]
-    rel = con.execute(SQL.format(exec_columns=exec_columns, by=by_sql))
+    unc = (
+        "coalesce(trial_uncertainty_name, 'none')" if "trial_uncertainty_name" in have else "'none'"
+    )
+    rel = con.execute(SQL.format(exec_columns=exec_columns, by=by_sql, uncertainty_column=unc))
     names = [d[0] for d in rel.description]
     rows = [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
     labels(rows, by)
     styles = Styles(sorted({r["label"] for r in rows}))
-    for r in sorted(rows, key=lambda r: r["faults"] != "none"):
+    for r in sorted(rows, key=lambda r: (r["faults"] != "none", r["uncertainty"] != "none")):
         styles.identify(r["label"], r["alg_name"], r["alg_params"])
     runs = con.execute(
         "SELECT run_id, status, started, git_commit, n_trials FROM runs ORDER BY started"

@@ -43,6 +43,7 @@ VIEWS = {
     "optima": "one row per instance with an exact optimum (the PuLP cache)",
     "rounds": "one row per trial and round: messages, objective, coverage, conflicts",
     "exec_trace": "one row per trial and sample of an executed mission: time, best cost",
+    "draws": "one row per trial and Monte Carlo draw under uncertainty: objective, gap, ...",
 }
 
 TRACES = {
@@ -56,6 +57,16 @@ TRACES = {
         "trial_exec_trace",
         "r[1] AS seconds, r[2] AS best_cost",
         "seconds DOUBLE, best_cost DOUBLE",
+    ),
+    "draws": (  # harness/uncertainty.py DRAW_COLUMNS, after the draw's number
+        "trial_draws",
+        "trial_uncertainty_name AS uncertainty, r[1]::BIGINT AS draw, r[2] AS objective, "
+        "r[3] AS gap, r[4] AS gap_best_known, r[5] AS coverage, r[6]::BIGINT AS conflicts, "
+        "r[7]::BOOLEAN AS feasible, r[8]::BIGINT AS messages, r[9]::BIGINT AS bytes, "
+        "r[10]::BIGINT AS rounds",
+        "uncertainty VARCHAR, draw BIGINT, objective DOUBLE, gap DOUBLE, "
+        "gap_best_known DOUBLE, coverage DOUBLE, conflicts BIGINT, feasible BOOLEAN, "
+        "messages BIGINT, bytes BIGINT, rounds BIGINT",
     ),
 }
 
@@ -101,10 +112,11 @@ def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
     have = {r[0] for r in con.execute("DESCRIBE trials").fetchall()}
     for name, (column, layout, empty) in TRACES.items():
         if column in have and set(_KEYS.split(", ")) <= have:
+            extra = ", trial_uncertainty_name" if name == "draws" else ""
             con.execute(
                 f"CREATE VIEW {name} AS SELECT {_KEYS}, {layout} FROM "
-                f"(SELECT {_KEYS}, unnest(CAST({column} AS DOUBLE[][])) AS r FROM trials "
-                f"WHERE {column} IS NOT NULL AND {column} <> '')"
+                f"(SELECT {_KEYS}{extra}, unnest(CAST({column} AS DOUBLE[][])) AS r FROM "
+                f"trials WHERE {column} IS NOT NULL AND {column} <> '')"
             )
         else:
             cols = ", ".join(f"{k} VARCHAR" for k in _KEYS.split(", "))
@@ -113,7 +125,10 @@ def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
 
 
 SUMMARY_SQL = """
-SELECT inst_family AS family, alg_name AS allocator, inst_size AS size,
+SELECT inst_family AS family,
+       alg_name || CASE WHEN coalesce(trial_uncertainty_name, 'none') = 'none' THEN ''
+                        ELSE ' <' || trial_uncertainty_name || '>' END AS allocator,
+       inst_size AS size,
        trial_fault_name AS faults,
        CASE WHEN count(*) FILTER (WHERE trial_status <> 'skip') = 0 THEN 'skip'
             ELSE printf('%d/%d', count(*) FILTER (WHERE trial_status = 'done'),

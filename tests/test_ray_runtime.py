@@ -291,3 +291,21 @@ def test_an_online_agent_error_ends_the_mission_and_the_pool_is_refilled(pool):
     ok = allocators.get("cbaa")
     small = make_instance(recipe("assignment", (5, 4), {"comm": "ring"}, seed=0))
     assert run_ray(small, ok, {}, seed=0, actors=pool).converged
+
+
+@pytest.mark.parametrize("name", ["cbaa", "cbba", "hungarian"])
+def test_beliefs_are_the_same_on_ray(pool, name):
+    """Agents measure with noise seeded by (trial seed, draw, agent): the same beliefs, hence
+    the same plans and counts, whichever process builds each agent."""
+    from dataclasses import replace
+
+    from harness.uncertainty import Belief, Uncertainty
+
+    inst = make_instance(recipe("assignment", (9, 6), {"dim": 3}, seed=4))
+    seen = replace(inst, belief=Belief(Uncertainty("lognormal"), seed=4, draw=2))
+    cls = allocators.get(name)
+    p = cls.resolve_params({})
+    local = run_local(seen, cls, p, seed=4)
+    remote = run_ray(seen, cls, p, seed=4, actors=pool)
+    assert summary(remote) == summary(local)
+    assert summary(local) != summary(run_local(inst, cls, p, seed=4))  # the beliefs mattered
