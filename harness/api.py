@@ -368,6 +368,9 @@ def local_views(inst: Any, only: list[int] | None = None) -> list[LocalView]:
     each agent gets a table of its own, with the task positions it measured."""
     tasks = PublicTasks(inst.tasks, inst.task_caps, inst.distance_kind)
     belief = getattr(inst, "belief", None)
+    public = inst.meta.get("public", {})
+    if belief is not None:  # the noise model is public, as the CAGA paper's agents are told it
+        public = {**public, "uncertainty": belief.model.to_dict()}
     neigh = inst.comm.neighbours(inst.n_agents)
     diameter = max(1, inst.comm.diameter(inst.n_agents))
     views = []
@@ -386,7 +389,7 @@ def local_views(inst: Any, only: list[int] | None = None) -> list[LocalView]:
                 row,
                 caps,
                 own,
-                inst.meta.get("public", {}),
+                public,
                 inst.precedence,
             )
         )
