@@ -87,3 +87,26 @@ def test_other_graphs_are_a_stated_skip():
     assert "fully connected" in CAGA.skip_reason(inst, CAGA.resolve_params({}))
     bad = CAGA.resolve_params({"eps_min": 1e-3, "eps_max": 1e-4})
     assert "eps_min" in CAGA.skip_reason(_inst(3, 3, 0), bad)
+
+
+@pytest.mark.parametrize("n,m", [(5, 5), (8, 6), (6, 8), (3, 9), (9, 3), (14, 14)])
+def test_omb_clears_the_market_at_the_optimum(n, m):
+    """Liu and Shell: prices raised on over-demanded goods until every customer is matched
+    are Walrasian, and the assignment is optimal (PuLP agrees), with more goods or more
+    customers; the merchant only ever receives demands and slacks, never a payoff."""
+    from allocators.omb import Demand, Slack
+
+    omb = allocators.get("omb")
+    for seed in range(5):
+        inst = _inst(n, m, seed)
+        res = run_local(inst, omb, omb.resolve_params({}), seed=seed)
+        got = evaluate(inst, res.plans)
+        opt = solve_exact(inst, 30.0).value
+        assert res.converged and got["m_feasible"]
+        assert got["m_objective"] == pytest.approx(opt, rel=1e-9)
+        to_merchant = set(res.stats.summary().get("by_type", {})) - {
+            "Prices",
+            "Constricted",
+            "Cleared",
+        }
+        assert to_merchant <= {Demand.__name__, Slack.__name__}
