@@ -28,7 +28,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from harness.store import Status
-from reports import figures, magnet, markets, ranking, routing
+from reports import caga, figures, magnet, markets, ranking, routing
 from reports.figures import Figure
 from reports.stats import INTERVAL_NOTE, Stat, mean_ci
 from reports.svg import Styles
@@ -51,6 +51,7 @@ SECTIONS: tuple[tuple[str, Callable[[list[str | Path], Path, Styles], str | None
     ("Routing and re-planning during execution", routing.section),
     ("MAGNET (logistics)", magnet.section),
     ("Market mechanisms (FMMRA)", markets.section),
+    ("Allocation under uncertainty (CAGA)", caga.section),
 )
 
 #: executed trials (harness/execution.py) add these, in families where any trial has them
