@@ -62,6 +62,7 @@ class Prices(Message):
     gen: int
     y: np.ndarray  # (members, tasks)
     z: np.ndarray
+    moved: np.ndarray  # (members,): where the sender bid this round
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,14 @@ class CAGA(Allocator):
             high=10_000,
         ),
         Param(
+            "auction_rounds",
+            1000,
+            "rounds a generation's auctions may take (the paper's 'max iteration'); a member "
+            "still bidding then is left out of the selection",
+            low=2,
+            high=1_000_000,
+        ),
+        Param(
             "fitness",
             "surplus",
             "a member's fitness: the team's payoff minus prices (the paper's Eq. 11) or payoff",
@@ -122,6 +131,8 @@ class CAGA(Allocator):
         self.gen = 0
         self.seeds: dict[int, int] = {self.id: int(rng.integers(0, 2**62))}
         self.pop = np.zeros((self.P, self.m))
+        self.moved = np.zeros(self.P, dtype=bool)
+        self.unsettled = np.zeros(self.P, dtype=bool)
         self.best: tuple[float, int, float] | None = None  # (fitness, own task, own bid)
         self.surplus: dict[int, np.ndarray] = {}
         self.sent_last = False
@@ -181,11 +192,15 @@ class CAGA(Allocator):
         self.z = np.full((self.P, self.n), NONE, dtype=np.int64)
         self.task = np.full(self.P, NONE, dtype=np.int64)
         self.out = np.zeros(self.P, dtype=bool)  # no task worth a positive value any more
+        self.rounds = 0
+        self.unsettled = np.zeros(self.P, dtype=bool)
         self._bid()
         return self._publish(True)
 
     def _bid(self) -> bool:
-        """Each member in which this agent holds no task: bid on the best task (Eqs. 5-7)."""
+        """Each member in which this agent holds no task: bid on the best task (Eqs. 5-7).
+        ``self.moved`` marks the members it bid in."""
+        self.moved = np.zeros(self.P, dtype=bool)
         changed = False
         eps = self.pop[:, self.id]
         ok = np.isfinite(self.c)
@@ -203,18 +218,25 @@ class CAGA(Allocator):
                 np.array([bid]), np.array([self.id]), self.y[p, j : j + 1], self.z[p, j : j + 1]
             )[0]:
                 self.y[p, j], self.z[p, j], self.task[p] = bid, self.id, j
-                changed = True
+                self.moved[p] = changed = True
             else:  # cannot beat the price it sees: it is out of this member's auction
                 self.out[p] = True
         return changed
 
     def _auction(self, inbox: list[Outgoing]) -> list[Outgoing]:
         heard = False
+        # members someone bid in last round: every agent knows the same set (a full graph)
+        moved = self.moved.copy()
         for _k, msg in inbox:
             if isinstance(msg, Prices) and msg.gen == self.gen:
                 heard = True
+                moved |= msg.moved
                 win = outbids(msg.y, msg.z, self.y, self.z)
                 self.y[win], self.z[win] = msg.y[win], msg.z[win]
+        self.rounds += 1
+        if self.rounds >= self.p["auction_rounds"] and moved.any():
+            self.unsettled = moved  # still bidding at the cap: left out of the selection
+            return self._share()
         lost = (self.task != NONE) & (
             self.z[np.arange(self.P), np.maximum(self.task, 0)] != self.id
         )
@@ -231,10 +253,10 @@ class CAGA(Allocator):
         self.sent_last = bool(changed)
         if not changed:
             return []
-        y, z = self.y.copy(), self.z.copy()
-        y.setflags(write=False)
-        z.setflags(write=False)
-        return self.broadcast(Prices(self.gen, y, z))
+        y, z, moved = self.y.copy(), self.z.copy(), self.moved.copy()
+        for a in (y, z, moved):
+            a.setflags(write=False)
+        return self.broadcast(Prices(self.gen, y, z, moved))
 
     def _share(self) -> list[Outgoing]:
         idx = np.arange(self.P)
@@ -254,14 +276,16 @@ class CAGA(Allocator):
             if isinstance(msg, Surplus) and msg.gen == self.gen:
                 self.surplus[k] = msg.s
         fit = np.sum(list(self.surplus.values()), axis=0)  # agents not heard from count 0
+        fit[self.unsettled] = -np.inf
         order = self._ranked(fit)
         top = int(order[0])
-        if self.best is None or beats(fit[top], self.best[0]):
+        if np.isfinite(fit[top]) and (self.best is None or beats(fit[top], self.best[0])):
             t = int(self.task[top])
             self.best = (float(fit[top]), t, float(self.y[top, t]) if t != NONE else 0.0)
         if self.gen >= self.p["generations"]:
             self.phase = "done"
-            _fit, self.final, self.final_bid = self.best
+            if self.best is not None:  # else no member ever settled: no task
+                _fit, self.final, self.final_bid = self.best
             return []
         self.pop = self._offspring(fit, order)
         self.gen += 1
@@ -300,4 +324,8 @@ class CAGA(Allocator):
         return Plan(self.id, [int(self.final)], None, [self.final_bid])
 
     def measurements(self) -> dict[str, float]:
-        return {"ga_generations": float(self.gen)}
+        # every agent counts the same: the largest is the team's
+        return {
+            "ga_generations_max": float(self.gen),
+            "ga_unsettled_max": float(self.unsettled.sum()),
+        }
