@@ -81,6 +81,15 @@ EXEC_PARAMS = {
         Param("period", 0.01, "seconds between re-plans (online mode)", above=0.0),
         Param("mode", "auto", "how the allocator re-plans", choices=MODES),
         Param("trace_every", 1.0, "seconds between samples of the allocator's cost", above=0.0),
+        Param(
+            "checkpoints",
+            0,
+            "restart mode: re-plans at evenly spaced moments of the mission (the first plan's "
+            "time to finish split in checkpoints + 1), where agents measure again from where "
+            "they are (docs/uncertainty.md)",
+            low=0,
+            high=1000,
+        ),
     )
 }
 
@@ -93,6 +102,7 @@ class ExecSettings:
     period: float = EXEC_PARAMS["period"].default
     mode: str = EXEC_PARAMS["mode"].default
     trace_every: float = EXEC_PARAMS["trace_every"].default
+    checkpoints: int = EXEC_PARAMS["checkpoints"].default
 
     @classmethod
     def from_dict(
@@ -101,7 +111,10 @@ class ExecSettings:
         return cls(**resolve(EXEC_PARAMS.values(), d, source, where, "execution settings"))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["checkpoints"]:  # trials without checkpoints keep the keys they had
+            del d["checkpoints"]
+        return d
 
 
 @dataclass
@@ -123,6 +136,7 @@ class ExecResult:
     message: str = ""
     nodes: list[str] | None = None  # the node of each agent (Ray runtime), last re-plan
     calls: int | None = None  # remote calls between agents over the mission (Ray runtime)
+    checkpoints: int | None = None  # checkpoints reached (None: the mission had none)
 
     def as_run(self) -> RunResult:
         return RunResult(
@@ -157,6 +171,7 @@ class ExecResult:
             "m_exec_alloc_wall_s": self.alloc_wall_s,
             "m_exec_alloc_cpu_s": self.alloc_cpu_s,
             "trial_exec_trace": json.dumps([[round(t, 6), c] for t, c in self.trace]),
+            **({} if self.checkpoints is None else {"m_exec_checkpoints": self.checkpoints}),
         }
 
 
@@ -248,12 +263,32 @@ def remaining_instance(inst: Instance, fleet: Fleet) -> Instance:
     if inst.precedence is not None:
         ok = remaining[inst.precedence].all(axis=1)
         prec = index[inst.precedence[ok]] if ok.any() else None
+    agent_caps, task_caps = (
+        inst.agent_caps,
+        None if inst.task_caps is None else inst.task_caps[keep],
+    )
+    # an agent with a task limit counts what it served; one that has served its limit can
+    # take no more: a capability it lacks and every task needs keeps it out
+    limit = inst.agents["max_tasks"]
+    served = np.array([len(v) for v in fleet.visits])
+    bounded = limit > 0
+    if bounded.any():
+        spent = bounded & (served >= limit)
+        agents["max_tasks"] = np.where(bounded, np.maximum(limit - served, 1), limit)
+        if spent.any():
+            n = len(keep)
+            has = (~spent).astype(float)[:, None]
+            agent_caps = has if agent_caps is None else np.hstack([agent_caps, has])
+            task_caps = (
+                np.ones((n, 1)) if task_caps is None else np.hstack([task_caps, np.ones((n, 1))])
+            )
     return dataclasses.replace(
         inst,
         name=f"{inst.name}@{fleet.now:.3f}s",
         agents=agents,
         tasks={k: v[keep] for k, v in inst.tasks.items()},
-        task_caps=None if inst.task_caps is None else inst.task_caps[keep],
+        agent_caps=agent_caps,
+        task_caps=task_caps,
         precedence=prec,
     )
 
@@ -325,6 +360,8 @@ def _execute_restart(
     message = ""
     nodes: list[str] | None = None
     calls: int | None = None
+    checkpoints, reached = settings.checkpoints, 0
+    interval = next_cp = math.inf
     while not fleet.done:
         if deadline is not None and time.monotonic() > deadline:
             raise TrialTimeout(f"time limit reached at {fleet.now:.2f} s of the mission")
@@ -348,10 +385,36 @@ def _execute_restart(
             message = f"the allocator assigned none of the {int(remaining.sum())} locations left"
             break
         had = [bool(s) for s in seqs]
-        # travel until an agent that had a sequence has none left (or the mission is over)
+        if checkpoints and replans == 1:  # the first plan's time to finish sets the interval
+            interval = _time_to_finish(fleet, seqs) / (checkpoints + 1)
+            next_cp = fleet.now + interval
+        # travel until an agent that had a sequence has none left (or the mission is over),
+        # or until the next checkpoint, where the team measures again and re-plans
         while not fleet.done and not any(h and not s for h, s in zip(had, seqs, strict=True)):
-            fleet.advance(seqs, math.inf)
-    return _result(fleet, replans, rounds, stats, wall, cpu, measures, [], message, nodes, calls)
+            if reached < checkpoints and fleet.now + EPS < next_cp:
+                fleet.advance(seqs, next_cp - fleet.now)
+                if fleet.now + EPS >= next_cp:
+                    reached += 1
+                    next_cp += interval
+                    break
+            else:
+                fleet.advance(seqs, math.inf)
+    out = _result(fleet, replans, rounds, stats, wall, cpu, measures, [], message, nodes, calls)
+    if checkpoints:
+        out.checkpoints = reached
+    return out
+
+
+def _time_to_finish(fleet: Fleet, seqs: list[list[int]]) -> float:
+    """Seconds until the last agent would finish its sequence, at the fleet's speed."""
+    longest = 0.0
+    for a, seq in enumerate(seqs):
+        at, d = fleet.pos[a], 0.0
+        for j in seq:
+            d += length(fleet.xyz[j] - at)
+            at = fleet.xyz[j]
+        longest = max(longest, d)
+    return longest / fleet.speed
 
 
 class OnlineHosts:

@@ -355,13 +355,6 @@ def spec_from_dict(d: dict[str, Any], source: str = "spec") -> BenchSpec:
         execution = ExecSettings.from_dict(execution, source, "execution").to_dict()
     check = check_table(d.get("check") or {}, source)
     beliefs = uncertainty_profiles(d.get("uncertainty"), source, settings["max_draws"])
-    if execution and any(u.get("model", "none") != "none" for u in beliefs):
-        raise SpecError(
-            source,
-            "uncertainty",
-            "no [execution] table with it yet: checkpoints, where agents measure again while "
-            "they travel, are not built (docs/uncertainty.md, 'Not yet')",
-        )
     return BenchSpec(
         settings, allocs, fams, source, [dict(p) for p in profiles], execution, check, beliefs
     )

@@ -129,6 +129,7 @@ INT_COLUMNS = {
     "m_pairs_used",
     "m_nodes",
     "m_exec_replans",
+    "m_exec_checkpoints",
     "m_crashed",
     "m_calls",
     "m_actors",

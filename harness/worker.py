@@ -143,8 +143,25 @@ def run_trial(job: TrialJob, on_start: Any = None) -> dict[str, Any]:
         if job.trace_rounds and cls.synchronous and not job.execution:
             tracer = RoundTracer(inst)
         if job.execution:
-            executed = run_executed(inst, cls, job, faults)
-            result = executed.as_run()
+            from harness.execution import ExecSettings, evaluate_executed
+
+            settings = ExecSettings.from_dict(job.execution)
+            for k in range(unc.draws if unc.active else 1):
+                ex_k = run_executed(inst, cls, job, faults, unc, k)
+                if k == 0:
+                    executed, result = ex_k, ex_k.as_run()
+                if unc.active:  # visits and their times are the true mission's
+                    run_k = ex_k.as_run()
+                    draws.append(
+                        {
+                            **evaluate_executed(
+                                inst, run_k.plans, settings, job.optimum, cls.market
+                            ),
+                            **ex_k.columns(inst, job.optimum),
+                            **run_k.columns(),
+                            "converged": run_k.converged,
+                        }
+                    )
         else:
             runtime = runtime_for(job, inst, tracer)
             deadline = time.monotonic() + job.time_limit  # once the runtime is up
@@ -169,9 +186,6 @@ def run_trial(job: TrialJob, on_start: Any = None) -> dict[str, Any]:
             out["trial_round_trace"] = json.dumps(tracer.rows)
         opt = job.optimum
         if executed is not None:
-            from harness.execution import ExecSettings, evaluate_executed
-
-            settings = ExecSettings.from_dict(job.execution)
             metrics = evaluate_executed(inst, result.plans, settings, opt, cls.market)
             metrics.update(executed.columns(inst, opt))
         elif draws:
@@ -271,10 +285,14 @@ class RoundTracer:
         self.cpu += time.process_time() - c
 
 
-def run_executed(inst: Any, cls: Any, job: TrialJob, faults: Faults) -> Any:
+def run_executed(
+    inst: Any, cls: Any, job: TrialJob, faults: Faults, unc: Uncertainty = NONE, draw: int = 0
+) -> Any:
     """A trial whose agents travel while the allocator re-plans (harness/execution.py). Each
     re-plan runs on the trial's runtime; so do online allocators' agents (on Ray, in host
-    actors paced one call a period: actors.online.RayTeam)."""
+    actors paced one call a period: actors.online.RayTeam). Under uncertainty every re-plan
+    (the first, and each checkpoint's) plans on what the agents measure from where they are
+    then: fresh noise, seeded by the re-plan's seed and the Monte Carlo draw."""
     from harness.execution import ExecSettings, execute
 
     if faults.active:
@@ -283,6 +301,8 @@ def run_executed(inst: Any, cls: Any, job: TrialJob, faults: Faults) -> Any:
     deadline = time.monotonic() + job.time_limit
 
     def episode(sub: Any, seed: int) -> RunResult:
+        if unc.active:
+            sub = replace(sub, belief=Belief(unc, seed, draw))
         runtime = runtime_for(job, sub)
         # a re-plan on Ray has had a time limit of its own, counted once its actors are up;
         # the mission's deadline still bounds the whole trial (execute checks it)

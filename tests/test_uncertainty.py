@@ -76,19 +76,6 @@ def test_the_draw_bound_is_a_setting(tmp_path):
     assert spec.uncertainty == [{"model": "lognormal", "draws": 300}]
 
 
-def test_uncertainty_with_execution_is_refused_until_checkpoints_exist():
-    with pytest.raises(SpecError, match="checkpoints"):
-        spec_from_dict(
-            {
-                "allocators": [{"name": "cbaa"}],
-                "families": [{"name": "assignment", "sizes": ["3x3"]}],
-                "uncertainty": [{"model": "gaussian"}],
-                "execution": {"speed": 5.0},
-            },
-            "t",
-        )
-
-
 def test_the_level_curve_is_the_papers_eq_9():
     u = Uncertainty("lognormal")
     assert u.level([math.exp(3.6)])[0] == pytest.approx(0.5)
@@ -194,3 +181,59 @@ def test_model_none_keeps_the_keys_trials_had_before():
 def test_the_command_line_names_a_bad_table():
     with pytest.raises(SpecError, match=r"--uncertainty\[0\]"):
         apply_overrides(default_spec(), uncertainty=["model = lognormal"])
+
+
+def _executed_spec(out: Path, execution: dict, uncertainty: list[dict]) -> object:
+    return spec_from_dict(
+        {
+            "bench": {
+                "seeds": 3,
+                "out": str(out),
+                "runtime": "local",
+                "workers": 2,
+                "cache": False,
+            },
+            "allocators": [{"name": "cbaa"}],
+            "families": [{"name": "assignment", "sizes": ["8x8"], "params": {"dim": 3}}],
+            "execution": execution,
+            "uncertainty": uncertainty,
+        },
+        "checkpoint test",
+    )
+
+
+def test_checkpoints_re_plan_on_fresh_measurements_and_replay(tmp_path):
+    """CBAA with re-allocation at checkpoints is a row like any other: agents travel, measure
+    again from where they are at each checkpoint, re-allocate; the mission replays."""
+    spec = _executed_spec(tmp_path / "a", {"checkpoints": 3}, [CAGA])
+    bench(spec, run_id="c")
+    bench(_executed_spec(tmp_path / "b", {"checkpoints": 3}, [CAGA]), run_id="c")
+    sql = (
+        "SELECT trial_key, m_exec_checkpoints, m_exec_replans, m_feasible, m_objective, "
+        "trial_draws FROM trials ORDER BY 1"
+    )
+    first = connect([tmp_path / "a"]).execute(sql).fetchall()
+    assert first == connect([tmp_path / "b"]).execute(sql).fetchall()
+    for _key, reached, replans, feasible, _obj, draws in first:
+        assert 1 <= reached <= 3 and replans >= 1 + reached
+        assert feasible  # one task per agent over the whole mission
+        assert len(json.loads(draws)) == 4
+
+
+def test_an_agent_that_served_its_limit_takes_no_more(tmp_path):
+    """Executed single assignment: an agent that reached its task is done; the re-plans
+    give the tasks left to the others (before, agents collected several)."""
+    bench(_executed_spec(tmp_path, {}, [{"model": "none"}]), run_id="e")
+    rows = (
+        connect([tmp_path])
+        .execute("SELECT m_feasible, m_violations_bundle, m_coverage FROM trials")
+        .fetchall()
+    )
+    assert rows and all(f and v == 0 and c == 1 for f, v, c in rows)
+
+
+def test_no_checkpoints_keep_the_execution_keys():
+    from harness.execution import ExecSettings
+
+    assert "checkpoints" not in ExecSettings.from_dict({"speed": 5.0}).to_dict()
+    assert ExecSettings.from_dict({"checkpoints": 2}).to_dict()["checkpoints"] == 2
