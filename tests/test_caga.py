@@ -126,10 +126,21 @@ def test_the_papers_experiment_is_one_spec_and_one_report_section(tmp_path):
         settings={"seeds": 2, "out": str(tmp_path), "workers": 2},
     )
     bench(spec, run_id="p")
-    text = caga.section([tmp_path], tmp_path)
+    text = caga.section([tmp_path / "p"], tmp_path)
     assert "(6.71)" in text and "(13.82)" in text  # the paper's Table 5 beside ours
     assert "(8.89)" in text  # and its Table 6
     for part in ("ε auction", "+ Monte Carlo", "+ GA", "CAGA (MC + GA)"):
         assert part in text
     rows = [line for line in text.splitlines() if line.startswith("| 5x5 |")]
     assert len(rows) == 4 and all("%" in r for r in rows[-1:])
+    # the same with checkpoints, reported beside the allocate-once runs
+    cp = apply_overrides(
+        load_spec(resolve_spec("paper:caga_checkpoints")),
+        sizes_csv="3x3",
+        settings={"seeds": 2, "out": str(tmp_path / "cp"), "workers": 2},
+    )
+    bench(cp, run_id="c")
+    both = caga.section([tmp_path / "p", tmp_path / "cp"], tmp_path)
+    assert "Re-allocating at checkpoints (5" in both
+    (row,) = [r for r in both.split("Re-allocating")[1].splitlines() if r.startswith("| 3x3 |")]
+    assert row.count("%") >= 6  # CBAA, OMB, Hungarian, ... each with its allocate-once gap
