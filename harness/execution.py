@@ -90,6 +90,22 @@ EXEC_PARAMS = {
             low=0,
             high=1000,
         ),
+        Param(
+            "late_tasks",
+            0.0,
+            "restart mode: the fraction of tasks unknown at the start, each appearing at a "
+            "seeded moment of the mission (dynamic missions)",
+            low=0.0,
+            high=1.0,
+        ),
+        Param(
+            "fail_agents",
+            0,
+            "restart mode: agents that fail at seeded moments of the mission; the team "
+            "re-allocates their tasks (at most all agents but one)",
+            low=0,
+            high=100_000,
+        ),
     )
 }
 
@@ -103,6 +119,8 @@ class ExecSettings:
     mode: str = EXEC_PARAMS["mode"].default
     trace_every: float = EXEC_PARAMS["trace_every"].default
     checkpoints: int = EXEC_PARAMS["checkpoints"].default
+    late_tasks: float = EXEC_PARAMS["late_tasks"].default
+    fail_agents: int = EXEC_PARAMS["fail_agents"].default
 
     @classmethod
     def from_dict(
@@ -112,8 +130,9 @@ class ExecSettings:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        if not d["checkpoints"]:  # trials without checkpoints keep the keys they had
-            del d["checkpoints"]
+        for k in ("checkpoints", "late_tasks", "fail_agents"):
+            if not d[k]:  # trials without them keep the keys they had
+                del d[k]
         return d
 
 
@@ -137,6 +156,9 @@ class ExecResult:
     nodes: list[str] | None = None  # the node of each agent (Ray runtime), last re-plan
     calls: int | None = None  # remote calls between agents over the mission (Ray runtime)
     checkpoints: int | None = None  # checkpoints reached (None: the mission had none)
+    #: dynamic missions: (time, "task" or "fail", ids, re-plan wall seconds, its messages)
+    events: list[tuple[float, str, list[int], float, int]] | None = None
+    late_covered: float | None = None  # fraction of the late tasks visited
 
     def as_run(self) -> RunResult:
         return RunResult(
@@ -172,6 +194,23 @@ class ExecResult:
             "m_exec_alloc_cpu_s": self.alloc_cpu_s,
             "trial_exec_trace": json.dumps([[round(t, 6), c] for t, c in self.trace]),
             **({} if self.checkpoints is None else {"m_exec_checkpoints": self.checkpoints}),
+            **({} if self.events is None else self._event_columns()),
+        }
+
+    def _event_columns(self) -> dict[str, Any]:
+        import json
+
+        ev = self.events or []
+        n = len(ev)  # re-plans an event caused (events at one moment share one)
+        changes = sum(len(e[2]) for e in ev)
+        return {
+            "m_exec_events": changes,
+            "m_exec_late_coverage": self.late_covered,
+            "m_exec_reallocate_s": sum(e[3] for e in ev) / n if n else None,
+            "m_exec_msgs_per_change": sum(e[4] for e in ev) / changes if changes else None,
+            "trial_exec_events": json.dumps(
+                [[round(t, 6), kind, ids, round(w, 6), msgs] for t, kind, ids, w, msgs in ev]
+            ),
         }
 
 
@@ -187,6 +226,8 @@ class Fleet:
         self.speed = speed
         self.now = 0.0
         self.news: list[list[int]] = [[] for _ in range(inst.n_agents)]
+        self.released = np.ones(inst.n_tasks, dtype=bool)  # dynamic missions hide late tasks
+        self.failed = np.zeros(inst.n_agents, dtype=bool)
         ends = inst.agent_end_xyz().astype(np.float64)
         self.ends = None if np.isnan(ends[:, 0]).all() else ends
 
@@ -198,10 +239,15 @@ class Fleet:
         return length(self.xyz[task] - self.pos[a])
 
     def prune(self, seqs: list[list[int]]) -> None:
-        """Drop visited locations from every sequence (and repeats within one)."""
+        """Drop visited locations from every sequence (and repeats within one); a failed agent
+        keeps none."""
         for k, s in enumerate(seqs):
             seen: set[int] = set()
-            seqs[k] = [j for j in s if not self.visited[j] and not (j in seen or seen.add(j))]
+            seqs[k] = [
+                j
+                for j in s
+                if not self.failed[k] and not self.visited[j] and not (j in seen or seen.add(j))
+            ]
 
     def advance(self, seqs: list[list[int]], horizon: float) -> None:
         """Move every agent along its sequence for ``horizon`` seconds (an infinite horizon:
@@ -242,9 +288,10 @@ class Fleet:
 
 
 def remaining_instance(inst: Instance, fleet: Fleet) -> Instance:
-    """The problem left: unvisited tasks, agents where they are now, the distance each has
-    driven as its available time, and the execution speed."""
-    remaining = ~fleet.visited
+    """The problem left: unvisited tasks that have appeared, agents where they are now, the
+    distance each has driven as its available time, and the execution speed. Agents that
+    failed, or that served their task limit, are kept (ids stay) but can take no task."""
+    remaining = ~fleet.visited & fleet.released
     keep = np.flatnonzero(remaining)
     index = -np.ones(inst.n_tasks, dtype=np.int64)
     index[keep] = np.arange(len(keep))
@@ -275,13 +322,16 @@ def remaining_instance(inst: Instance, fleet: Fleet) -> Instance:
     if bounded.any():
         spent = bounded & (served >= limit)
         agents["max_tasks"] = np.where(bounded, np.maximum(limit - served, 1), limit)
-        if spent.any():
-            n = len(keep)
-            has = (~spent).astype(float)[:, None]
-            agent_caps = has if agent_caps is None else np.hstack([agent_caps, has])
-            task_caps = (
-                np.ones((n, 1)) if task_caps is None else np.hstack([task_caps, np.ones((n, 1))])
-            )
+    else:
+        spent = np.zeros(inst.n_agents, dtype=bool)
+    spent = spent | fleet.failed  # a failed agent takes no task either
+    if spent.any():
+        n = len(keep)
+        has = (~spent).astype(float)[:, None]
+        agent_caps = has if agent_caps is None else np.hstack([agent_caps, has])
+        task_caps = (
+            np.ones((n, 1)) if task_caps is None else np.hstack([task_caps, np.ones((n, 1))])
+        )
     return dataclasses.replace(
         inst,
         name=f"{inst.name}@{fleet.now:.3f}s",
@@ -362,14 +412,24 @@ def _execute_restart(
     calls: int | None = None
     checkpoints, reached = settings.checkpoints, 0
     interval = next_cp = math.inf
+    dynamic = Dynamics(inst, settings, seed)
+    dynamic.hide(fleet)
     while not fleet.done:
         if deadline is not None and time.monotonic() > deadline:
             raise TrialTimeout(f"time limit reached at {fleet.now:.2f} s of the mission")
-        remaining = ~fleet.visited
+        remaining = ~fleet.visited & fleet.released
+        if not remaining.any():  # everything known is done: wait for what comes next
+            if not dynamic.pending:
+                break
+            fleet.now = max(fleet.now, dynamic.pending[0][0])
+            dynamic.apply_due(fleet)
+            continue
         sub = remaining_instance(inst, fleet)
+        sent0 = stats.summary()["messages"]
         w0, c0 = time.perf_counter(), time.process_time()
         res = episode(sub, _episode_seed(seed, replans))
-        wall += time.perf_counter() - w0
+        w = time.perf_counter() - w0
+        wall += w
         cpu += time.process_time() - c0
         replans += 1
         rounds += res.rounds
@@ -378,6 +438,7 @@ def _execute_restart(
         nodes = res.nodes or nodes
         if res.calls is not None:
             calls = (calls or 0) + res.calls
+        dynamic.replanned(w, stats.summary()["messages"] - sent0)
         ids = np.flatnonzero(remaining)
         seqs = [[int(ids[j]) for j in p.tasks] for p in sorted(res.plans, key=lambda p: p.agent)]
         fleet.prune(seqs)
@@ -385,24 +446,96 @@ def _execute_restart(
             message = f"the allocator assigned none of the {int(remaining.sum())} locations left"
             break
         had = [bool(s) for s in seqs]
-        if checkpoints and replans == 1:  # the first plan's time to finish sets the interval
-            interval = _time_to_finish(fleet, seqs) / (checkpoints + 1)
-            next_cp = fleet.now + interval
+        if replans == 1:  # the first plan's time to finish sets checkpoints and events
+            horizon = _time_to_finish(fleet, seqs)
+            if checkpoints:
+                interval = horizon / (checkpoints + 1)
+                next_cp = fleet.now + interval
+            dynamic.schedule(fleet.now, horizon)
         # travel until an agent that had a sequence has none left (or the mission is over),
-        # or until the next checkpoint, where the team measures again and re-plans
+        # or until the next checkpoint (the team measures again) or event (a task appears,
+        # an agent fails), where the team re-plans
         while not fleet.done and not any(h and not s for h, s in zip(had, seqs, strict=True)):
-            if reached < checkpoints and fleet.now + EPS < next_cp:
-                fleet.advance(seqs, next_cp - fleet.now)
-                if fleet.now + EPS >= next_cp:
-                    reached += 1
-                    next_cp += interval
+            stop = min(next_cp if reached < checkpoints else math.inf, dynamic.next_time())
+            if fleet.now + EPS < stop < math.inf:
+                fleet.advance(seqs, stop - fleet.now)
+                if fleet.now + EPS >= stop:
+                    if reached < checkpoints and fleet.now + EPS >= next_cp:
+                        reached += 1
+                        next_cp += interval
+                    dynamic.apply_due(fleet)
                     break
             else:
                 fleet.advance(seqs, math.inf)
     out = _result(fleet, replans, rounds, stats, wall, cpu, measures, [], message, nodes, calls)
     if checkpoints:
         out.checkpoints = reached
+    if dynamic.active:
+        out.events = dynamic.log
+        out.late_covered = dynamic.late_coverage(fleet)
     return out
+
+
+class Dynamics:
+    """A dynamic mission (restart mode): ``late_tasks`` of the tasks are hidden until a
+    moment of the mission, and ``fail_agents`` agents fail at one; each is an event after
+    which the team re-plans. Which tasks and agents, and when (uniformly within the middle
+    80% of the first plan's time to finish), comes from the trial seed. The log keeps each
+    event with the wall time and the messages of the re-plan it caused."""
+
+    def __init__(self, inst: Instance, settings: ExecSettings, seed: int) -> None:
+        self.rng = np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(0x6476,)))
+        n, m = inst.n_tasks, inst.n_agents
+        k = int(round(settings.late_tasks * n))
+        if settings.late_tasks > 0:
+            k = min(max(k, 1), n - 1)  # one task at least is known at the start
+        self.late = np.sort(self.rng.choice(n, size=max(k, 0), replace=False)) if k > 0 else []
+        f = min(settings.fail_agents, m - 1)
+        self.failing = np.sort(self.rng.choice(m, size=f, replace=False)) if f > 0 else []
+        self.active = len(self.late) > 0 or len(self.failing) > 0
+        self.pending: list[tuple[float, str, int]] = []
+        self.log: list[tuple[float, str, list[int], float, int]] = []
+        self.trigger: tuple[float, str, list[int]] | None = None
+
+    def hide(self, fleet: Fleet) -> None:
+        if len(self.late):
+            fleet.released[self.late] = False
+
+    def schedule(self, now: float, horizon: float) -> None:
+        span = max(horizon, EPS)
+        times = now + span * self.rng.uniform(0.1, 0.9, size=len(self.late) + len(self.failing))
+        events = [(float(t), "task", int(j)) for t, j in zip(times, self.late, strict=False)]
+        events += [
+            (float(t), "fail", int(a))
+            for t, a in zip(times[len(self.late) :], self.failing, strict=True)
+        ]
+        self.pending = sorted(events)
+
+    def next_time(self) -> float:
+        return self.pending[0][0] if self.pending else math.inf
+
+    def apply_due(self, fleet: Fleet) -> None:
+        """Apply every event due by now (tasks appear, agents fail); the next re-plan is
+        logged against them."""
+        due = [e for e in self.pending if e[0] <= fleet.now + EPS]
+        if not due:
+            return
+        self.pending = self.pending[len(due) :]
+        for _t, kind, x in due:
+            if kind == "task":
+                fleet.released[x] = True
+            else:
+                fleet.failed[x] = True
+        kinds = sorted({k for _t, k, _x in due})
+        self.trigger = (fleet.now, "+".join(kinds), [x for _t, _k, x in due])
+
+    def replanned(self, wall: float, messages: int) -> None:
+        if self.trigger is not None:
+            self.log.append((*self.trigger, wall, messages))
+            self.trigger = None
+
+    def late_coverage(self, fleet: Fleet) -> float | None:
+        return float(fleet.visited[self.late].mean()) if len(self.late) else None
 
 
 def _time_to_finish(fleet: Fleet, seqs: list[list[int]]) -> float:

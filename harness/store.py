@@ -130,6 +130,7 @@ INT_COLUMNS = {
     "m_nodes",
     "m_exec_replans",
     "m_exec_checkpoints",
+    "m_exec_events",
     "m_crashed",
     "m_calls",
     "m_actors",
