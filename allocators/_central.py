@@ -25,6 +25,14 @@ class AgentReport(Message):
 
 
 @dataclass(frozen=True)
+class MeasuredReport(AgentReport):
+    """Under uncertainty: also the agent's payoff for every task, from where it measured the
+    tasks to be (for leaders that solve with every agent's measurements, not their own)."""
+
+    payoffs: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class Assignment(Message):
     tasks: tuple[int, ...]
     times: tuple[float, ...] | None
@@ -36,15 +44,22 @@ class Centralised(Allocator):
     def __init__(self, view, params, rng) -> None:  # noqa: ANN001 - see Allocator
         super().__init__(view, params, rng)
         self.reports: dict[int, AgentReport] = {}
+        self.solving: dict[int, AgentReport] = {}  # the reports the leader is solving with
         self.result = Plan(self.id)
 
     @abstractmethod
     def solve(self, inst: Instance) -> list[Plan]:
         """Solve the whole instance; one plan per agent."""
 
+    def measured(self) -> tuple[float, ...] | None:
+        """What this agent adds to its report: its measured payoffs (subclasses), or None."""
+        return None
+
     def _report(self) -> AgentReport:
         caps = None if self.view.agent_caps is None else tuple(self.view.agent_caps.tolist())
-        return AgentReport(tuple(sorted(self.view.agent.items())), caps)
+        row = tuple(sorted(self.view.agent.items()))
+        payoffs = self.measured()
+        return AgentReport(row, caps) if payoffs is None else MeasuredReport(row, caps, payoffs)
 
     def start(self) -> list[Outgoing]:
         if self.id != LEADER:
@@ -65,6 +80,7 @@ class Centralised(Allocator):
     def _solve_if_ready(self) -> list[Outgoing]:
         if len(self.reports) < self.view.n_agents:
             return []
+        self.solving = self.reports
         plans = self.solve(self.rebuild())
         self.reports = {}
         out: list[Outgoing] = []

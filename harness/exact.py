@@ -122,11 +122,16 @@ def solve_to_optimality(prob: pulp.LpProblem, time_limit: float, what: str) -> N
 def optimal_assignment(inst: Instance) -> list[Plan]:
     """The assignment of largest total payoff, one task per agent (scipy's
     ``linear_sum_assignment``, Jonker-Volgenant); the ``hungarian`` allocator's solver too."""
+    return best_assignment(np.where(capable(inst), payoff_matrix(inst), -1e18))
+
+
+def best_assignment(payoff: np.ndarray) -> list[Plan]:
+    """The plans of the assignment of largest total ``payoff`` (agents x tasks), one task per
+    agent; an entry below -1e17 marks a pair that may not be assigned."""
     from scipy.optimize import linear_sum_assignment
 
-    payoff = np.where(capable(inst), payoff_matrix(inst), -1e18)
     rows, cols = linear_sum_assignment(payoff, maximize=True)
-    plans = [Plan(a) for a in range(inst.n_agents)]
+    plans = [Plan(a) for a in range(payoff.shape[0])]
     for a, j in zip(rows.tolist(), cols.tolist(), strict=True):
         if payoff[a, j] > -1e17:
             plans[a].tasks.append(j)

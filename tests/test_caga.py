@@ -144,3 +144,23 @@ def test_the_papers_experiment_is_one_spec_and_one_report_section(tmp_path):
     assert "Re-allocating at checkpoints (5" in both
     (row,) = [r for r in both.split("Re-allocating")[1].splitlines() if r.startswith("| 3x3 |")]
     assert row.count("%") >= 6  # CBAA, OMB, Hungarian, ... each with its allocate-once gap
+
+
+def test_hungarian_under_noise_solves_with_every_agents_measurements():
+    """The centralised optimum of what the agents measured: each agent reports its own payoff
+    row (a bigger report, counted), the leader solves the matrix of all of them."""
+    from harness.exact import best_assignment
+
+    hung = allocators.get("hungarian")
+    inst = _inst(9, 7, 4)
+    seen = replace(inst, belief=Belief(Uncertainty("lognormal"), 8))
+    res = run_local(seen, hung, {}, seed=1)
+    views = local_views(seen)
+    believed = np.array(
+        [v.tasks["value"] * 100.0 / np.maximum(v.tasks.from_point(v.position), 1.0) for v in views]
+    )
+    want = best_assignment(believed)
+    assert [p.tasks for p in res.plans] == [p.tasks for p in want]
+    plain = run_local(inst, hung, {}, seed=1)
+    assert res.stats.summary()["bytes"] > plain.stats.summary()["bytes"]
+    assert res.stats.summary()["messages"] == plain.stats.summary()["messages"]
