@@ -45,6 +45,7 @@ from allocators._routes import NEG
 from allocators.cbaa import next_task_scores
 from allocators.cbba import outbids
 from harness.api import Allocator, Message, Outgoing, Param, Plan
+from harness.geometry import payoff
 from harness.numerics import TIE_RTOL, beats
 
 
@@ -153,12 +154,10 @@ class CAGA(Allocator):
         u = Uncertainty.from_dict(model, max_draws=1 << 30)
         at = self.view.position
         seen = self.view.tasks.xyz
-        dims = 3 if np.any(seen[:, 2] != 0) or at[2] != 0 else 2
         value = self.view.tasks["value"]
         total = np.zeros(len(seen))
         for _ in range(k):
-            d = np.linalg.norm(u.measure(seen, at, self.rng, dims) - at, axis=1)
-            total += value * 100.0 / np.maximum(d, 1.0)
+            total += payoff(value, np.linalg.norm(u.measure(seen, at, self.rng) - at, axis=1))
         return np.where(np.isfinite(base), total / k, base)
 
     # -- the protocol ----------------------------------------------------------------------

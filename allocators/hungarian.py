@@ -13,6 +13,7 @@ import numpy as np
 
 from allocators._central import Centralised, MeasuredReport
 from harness.api import Plan
+from harness.geometry import payoff
 from harness.model import Instance
 
 
@@ -26,8 +27,7 @@ class Hungarian(Centralised):
         view = self.view
         if "uncertainty" not in view.public:  # no noise: the leader's table is everyone's
             return None
-        d = view.tasks.from_point(view.position)
-        row = view.tasks["value"] * 100.0 / np.maximum(d, 1.0)
+        row = payoff(view.tasks["value"], view.tasks.from_point(view.position))
         return tuple(float(x) for x in np.where(view.capable(), row, -1e18))
 
     def solve(self, inst: Instance) -> list[Plan]:

@@ -425,7 +425,6 @@ def _execute_restart(
             dynamic.apply_due(fleet)
             continue
         sub = remaining_instance(inst, fleet)
-        sent0 = stats.summary()["messages"]
         w0, c0 = time.perf_counter(), time.process_time()
         res = episode(sub, _episode_seed(seed, replans))
         w = time.perf_counter() - w0
@@ -438,7 +437,7 @@ def _execute_restart(
         nodes = res.nodes or nodes
         if res.calls is not None:
             calls = (calls or 0) + res.calls
-        dynamic.replanned(w, stats.summary()["messages"] - sent0)
+        dynamic.replanned(w, res.stats.summary()["messages"])
         ids = np.flatnonzero(remaining)
         seqs = [[int(ids[j]) for j in p.tasks] for p in sorted(res.plans, key=lambda p: p.agent)]
         fleet.prune(seqs)
@@ -486,12 +485,11 @@ class Dynamics:
     def __init__(self, inst: Instance, settings: ExecSettings, seed: int) -> None:
         self.rng = np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(0x6476,)))
         n, m = inst.n_tasks, inst.n_agents
-        k = int(round(settings.late_tasks * n))
-        if settings.late_tasks > 0:
-            k = min(max(k, 1), n - 1)  # one task at least is known at the start
-        self.late = np.sort(self.rng.choice(n, size=max(k, 0), replace=False)) if k > 0 else []
+        # one task at least is known at the start, one agent at least never fails
+        k = min(max(round(settings.late_tasks * n), 1), n - 1) if settings.late_tasks > 0 else 0
         f = min(settings.fail_agents, m - 1)
-        self.failing = np.sort(self.rng.choice(m, size=f, replace=False)) if f > 0 else []
+        self.late = np.sort(self.rng.choice(n, size=k, replace=False)) if k else np.zeros(0, int)
+        self.failing = np.sort(self.rng.choice(m, size=f, replace=False)) if f else np.zeros(0, int)
         self.active = len(self.late) > 0 or len(self.failing) > 0
         self.pending: list[tuple[float, str, int]] = []
         self.log: list[tuple[float, str, list[int], float, int]] = []

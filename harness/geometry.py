@@ -40,7 +40,12 @@ def payoff_matrix(inst: Instance) -> np.ndarray:
     keeps a task on top of an agent from having an unbounded payoff.
     """
     d = pairwise(inst.agent_xyz(), inst.task_xyz(), inst.distance_kind)
-    return inst.tasks["value"][None, :] * 100.0 / np.maximum(d, 1.0)
+    return payoff(inst.tasks["value"][None, :], d)
+
+
+def payoff(value: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """``value * 100 / max(distance, 1)``, elementwise (see :func:`payoff_matrix`)."""
+    return value * 100.0 / np.maximum(distance, 1.0)
 
 
 def capable(inst: Instance) -> np.ndarray:

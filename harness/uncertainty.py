@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -79,9 +79,8 @@ class Uncertainty:
         model is ``none``."""
         if not self.active:
             return {}
-        d = {k: v for k, v in asdict(self).items() if k != "name"}
-        keep = {"lognormal": ("e", "sigma", "gain"), "gaussian": ("rel",)}[self.model]
-        return {k: v for k, v in d.items() if k in ("model", "draws", *keep)}
+        own = {"lognormal": ("e", "sigma", "gain"), "gaussian": ("rel",)}[self.model]
+        return {k: getattr(self, k) for k in ("model", "draws", *own)}
 
     @classmethod
     def from_dict(
@@ -152,12 +151,11 @@ class Uncertainty:
             return self.rel * d
         return np.zeros_like(d)
 
-    def measure(
-        self, true_xyz: np.ndarray, at: np.ndarray, rng: np.random.Generator, dims: int
-    ) -> np.ndarray:
-        """Where an agent at ``at`` measures tasks truly at ``true_xyz`` (n x 3) to be: only the
-        first ``dims`` coordinates are off (a planar workspace stays planar)."""
+    def measure(self, true_xyz: np.ndarray, at: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Where an agent at ``at`` measures tasks truly at ``true_xyz`` (n x 3) to be. A
+        planar workspace (every z 0) stays planar: only x and y are off there."""
         n = len(true_xyz)
+        dims = 3 if np.any(true_xyz[:, 2] != 0) or at[2] != 0 else 2
         d = np.linalg.norm(true_xyz - np.asarray(at, dtype=np.float64)[None, :], axis=1)
         err = np.zeros((n, 3))
         if self.model == "lognormal":
@@ -190,8 +188,7 @@ class Belief:
 
     def believed_xyz(self, true_xyz: np.ndarray, agent: int, at: np.ndarray) -> np.ndarray:
         """Agent ``agent``'s measurement, from ``at``, of the tasks truly at ``true_xyz``."""
-        dims = 3 if np.any(true_xyz[:, 2] != 0) or at[2] != 0 else 2
-        return self.model.measure(true_xyz, at, self.rng(agent), dims)
+        return self.model.measure(true_xyz, at, self.rng(agent))
 
 
 def summarise_draws(per_draw: list[dict[str, Any]]) -> dict[str, Any]:

@@ -138,60 +138,52 @@ def run_trial(job: TrialJob, on_start: Any = None) -> dict[str, Any]:
             raise SkipTrial(reason)
         faults = parse_faults(job.faults or {})
         unc = Uncertainty.from_dict(job.uncertainty, max_draws=1 << 30) if job.uncertainty else NONE
-        executed = None
-        draws: list[dict[str, Any]] = []
+        n_draws = unc.draws if unc.active else 1
         if job.trace_rounds and cls.synchronous and not job.execution:
             tracer = RoundTracer(inst)
+        # one run per Monte Carlo draw (one without uncertainty): (its result, the mission)
+        runs: list[tuple[RunResult, Any]] = []
         if job.execution:
             from harness.execution import ExecSettings, evaluate_executed
 
             settings = ExecSettings.from_dict(job.execution)
-            for k in range(unc.draws if unc.active else 1):
+            for k in range(n_draws):
                 ex_k = run_executed(inst, cls, job, faults, unc, k)
-                if k == 0:
-                    executed, result = ex_k, ex_k.as_run()
-                if unc.active:  # visits and their times are the true mission's
-                    run_k = ex_k.as_run()
-                    draws.append(
-                        {
-                            **evaluate_executed(
-                                inst, run_k.plans, settings, job.optimum, cls.market
-                            ),
-                            **ex_k.columns(inst, job.optimum),
-                            **run_k.columns(),
-                            "converged": run_k.converged,
-                        }
-                    )
+                runs.append((ex_k.as_run(), ex_k))
         else:
             runtime = runtime_for(job, inst, tracer)
             deadline = time.monotonic() + job.time_limit  # once the runtime is up
-            # Monte Carlo: each draw plans on fresh measurements; the first keeps the trace
-            for k in range(unc.draws if unc.active else 1):
+            for k in range(n_draws):  # each draw plans on fresh measurements
                 seen = replace(inst, belief=Belief(unc, job.seed, k)) if unc.active else inst
-                run_k = runtime if k == 0 else runtime_for(job, inst)
                 req = RunRequest(seen, cls, job.params, job.seed, job.max_rounds, deadline, faults)
-                res_k = run_k.run(req)
+                runs.append((runtime.run(req), None))
                 if k == 0:
-                    result = res_k
                     if tracer is not None and runtime.name == "ray":
-                        tracer.replay(result)
-                if unc.active:  # graded with the true positions: the task sequences count, the
-                    # start times an agent stated from what it believed do not (truth re-times)
-                    plans = [replace(p, times=None) for p in res_k.plans]
-                    draws.append(
-                        {**evaluate(inst, plans, job.optimum, cls.market), **res_k.columns()}
-                    )
-                    draws[-1]["converged"] = res_k.converged
+                        tracer.replay(runs[0][0])
+                    if n_draws > 1:  # the first draw keeps the trace; the others run plain
+                        runtime = runtime_for(job, inst)
+        result, executed = runs[0]
         if tracer is not None:
             out["trial_round_trace"] = json.dumps(tracer.rows)
         opt = job.optimum
-        if executed is not None:
-            metrics = evaluate_executed(inst, result.plans, settings, opt, cls.market)
-            metrics.update(executed.columns(inst, opt))
-        elif draws:
-            metrics = {}
-        else:
-            metrics = evaluate(inst, result.plans, opt, cls.market)
+
+        def grade(run: RunResult, ex: Any) -> dict[str, Any]:
+            """The metric columns of one run, graded with the true positions."""
+            if ex is not None:  # visits and their times are the true mission's
+                graded = evaluate_executed(inst, run.plans, settings, opt, cls.market)
+                graded.update(ex.columns(inst, opt))
+                return graded
+            # under uncertainty the task sequences count, not the start times an agent stated
+            # from what it believed: the evaluator times them with the true distances
+            plans = [replace(p, times=None) for p in run.plans] if unc.active else run.plans
+            return evaluate(inst, plans, opt, cls.market)
+
+        draws = (
+            [{**grade(r, ex), **r.columns(), "converged": r.converged} for r, ex in runs]
+            if unc.active
+            else []
+        )
+        metrics = {} if draws else grade(result, executed)
         # the market checks re-run the mechanism on the true instance: not what agents saw
         if cls.market and inst.n_agents * inst.n_tasks <= job.market_checks and not draws:
             # the checks share the trial's time limit, counted from the trial's start

@@ -382,13 +382,6 @@ def _x_log_range(xs: list[float]) -> tuple[float, float]:
     return lo, hi if hi > lo else lo + 1
 
 
-def _empty(title: str, width: int) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="40">'
-        f'<text x="10" y="25">{escape(title)}: no data</text></svg>'
-    )
-
-
 def _scatter_svg(
     points: dict[str, list[tuple[float, float, str]]],
     title: str,
@@ -401,7 +394,7 @@ def _scatter_svg(
 ) -> str:
     pts = [p for ps in points.values() for p in ps]
     if not pts:
-        return _empty(title, width)
+        return svg.empty_plot(title, width)
     xs = [p[0] for p in pts]
     if log_x:
         x_range = _x_log_range(xs)
@@ -442,7 +435,7 @@ def _boxes_svg(
     values = [v for by_cat in data.values() for vs in by_cat.values() for v, _t in vs]
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values or not categories:
-        return _empty(title, width)
+        return svg.empty_plot(title, width)
     n = len(categories)
     frame = Frame(width, height, (70, 170, 40, 50), (-0.5, n - 0.5), _y_range(values))
     out = frame.open(title, xlabel, ylabel)
@@ -496,7 +489,7 @@ def _bars_svg(
 ) -> str:
     values = [v for _l, v, _t in items if v is not None and math.isfinite(v)]
     if not values:
-        return _empty(title, width)
+        return svg.empty_plot(title, width)
     if x_range is None:
         lo, hi, _ = nice_range(min(0.0, min(values)), max(values) if max(values) > 0 else 1.0)
         x_range = (lo, hi)

@@ -21,6 +21,7 @@ the families an allocator ran in.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,20 +73,14 @@ def _key(v: float) -> float:
 def block_ranks(entries: list[tuple[str, float | None]]) -> dict[str, float]:
     """Ranks (1 = best, ties share their mean) of (label, score) pairs, lower scores first;
     a score of None (did not finish) ranks after every number."""
-    order = sorted(entries, key=lambda e: (e[1] is None, _key(e[1]) if e[1] is not None else 0.0))
+    keyed = sorted((math.inf if v is None else _key(v), label) for label, v in entries)
     ranks: dict[str, float] = {}
-    i = 0
-    while i < len(order):
-        j = i
-        k = order[i][1]
-        while j + 1 < len(order) and (
-            (k is None and order[j + 1][1] is None)
-            or (k is not None and order[j + 1][1] is not None and _key(order[j + 1][1]) == _key(k))
-        ):
-            j += 1
-        for e in order[i : j + 1]:
-            ranks[e[0]] = (i + j) / 2 + 1
-        i = j + 1
+    done = 0
+    for _score, group in itertools.groupby(keyed, key=lambda e: e[0]):
+        labels = [label for _s, label in group]
+        for label in labels:
+            ranks[label] = done + (len(labels) + 1) / 2
+        done += len(labels)
     return ranks
 
 

@@ -175,16 +175,12 @@ class Page:
 
     def plot(self, name: str, fig: Figure | str) -> None:
         """A plot: a figure (SVG and interactive), or an SVG only."""
-        self.add_plot(name, fig)
-        self.blocks.append(("plot", name))
-
-    def add_plot(self, name: str, fig: Figure | str) -> None:
-        """Hold a plot that a Markdown block shows as an image (``plots/NAME``)."""
         if isinstance(fig, Figure):
             self.plots[name] = fig.svg
             self.figures[name] = fig.plotly
         else:
             self.plots[name] = fig
+        self.blocks.append(("plot", name))
 
     def markdown(self, text: str) -> None:
         self.blocks.append(("md", text))

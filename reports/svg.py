@@ -186,6 +186,14 @@ class Frame:
         ]
 
 
+def empty_plot(title: str, width: int) -> str:
+    """What a plot with nothing to draw shows: its title, and that there is no data."""
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="40">'
+        f'<text x="10" y="25">{escape(title)}: no data</text></svg>'
+    )
+
+
 def line_plot(
     series: dict[str, list[tuple[float, ...]]],
     title: str,
@@ -210,7 +218,7 @@ def line_plot(
     ok = lambda x, y: (not log_y or y > 0) and (not log_x or x > 0)  # noqa: E731
     pts = [p for ps in series.values() for p in ps if ok(p[0], p[1])]
     if not pts:
-        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="40"><text x="10" y="25">{escape(title)}: no data</text></svg>'
+        return empty_plot(title, width)
     left, right, top, bottom = 70, 170, 40, 50
     xs = [math.log10(p[0]) if log_x else p[0] for p in pts]
     ys = []

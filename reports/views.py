@@ -35,7 +35,6 @@ EMPTY = {
     "optima": "inst_hash VARCHAR, opt_value DOUBLE, opt_status VARCHAR",
 }
 _KEYS = "trial_key, trial_run_id, alg_name, alg_params, inst_family, inst_size, inst_n_tasks, inst_n_agents, trial_fault_name"
-#: per-round views: name -> (JSON column of trials, its row layout as SQL, empty schema)
 #: every view ``harness query`` and the report read, with what a row of it is
 VIEWS = {
     "trials": "one row per trial: its keys, parameters, status and measures",
@@ -46,20 +45,25 @@ VIEWS = {
     "draws": "one row per trial and Monte Carlo draw under uncertainty: objective, gap, ...",
 }
 
+#: views that unnest a JSON column of trials: name -> (the column, trial columns the view
+#: keeps besides the identity ones, its row layout as SQL, its schema when nothing is stored)
 TRACES = {
     "rounds": (
         "trial_round_trace",
+        "",
         "r[1]::BIGINT AS round, r[2]::BIGINT AS messages, r[3] AS objective, "
         "r[4] AS coverage, r[5]::BIGINT AS conflicts",
         "round BIGINT, messages BIGINT, objective DOUBLE, coverage DOUBLE, conflicts BIGINT",
     ),
     "exec_trace": (
         "trial_exec_trace",
+        "",
         "r[1] AS seconds, r[2] AS best_cost",
         "seconds DOUBLE, best_cost DOUBLE",
     ),
     "draws": (  # harness/uncertainty.py DRAW_COLUMNS, after the draw's number
         "trial_draws",
+        ", trial_uncertainty_name",
         "trial_uncertainty_name AS uncertainty, r[1]::BIGINT AS draw, r[2] AS objective, "
         "r[3] AS gap, r[4] AS gap_best_known, r[5] AS coverage, r[6]::BIGINT AS conflicts, "
         "r[7]::BOOLEAN AS feasible, r[8]::BIGINT AS messages, r[9]::BIGINT AS bytes, "
@@ -110,9 +114,8 @@ def connect(results: list[str | Path]) -> duckdb.DuckDBPyConnection:
         else:
             con.execute(f"CREATE TABLE {name} ({EMPTY[name]})")
     have = {r[0] for r in con.execute("DESCRIBE trials").fetchall()}
-    for name, (column, layout, empty) in TRACES.items():
+    for name, (column, extra, layout, empty) in TRACES.items():
         if column in have and set(_KEYS.split(", ")) <= have:
-            extra = ", trial_uncertainty_name" if name == "draws" else ""
             con.execute(
                 f"CREATE VIEW {name} AS SELECT {_KEYS}, {layout} FROM "
                 f"(SELECT {_KEYS}{extra}, unnest(CAST({column} AS DOUBLE[][])) AS r FROM "
